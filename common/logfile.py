@@ -1,0 +1,210 @@
+"""Split a CloudTrail log object into its records.
+
+CloudTrail writes ``{"Records": [...]}`` gzipped; exports and datasets also come as JSON arrays
+or JSON lines, plain or gzipped. Each record is returned parsed *and* as its exact raw JSON bytes
+(the span of the original text), so the agent can filter on fields and still forward the record
+byte for byte without re-serialising it. There is no record-size limit.
+
+A bad record in a good object is reported and skipped; the good records around it are kept.
+An object that cannot be read at all raises ObjectError naming it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailwarden.common.errors import ObjectError
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+"""A gzip bomb guard: no real CloudTrail object inflates past this."""
+
+_DECODER = json.JSONDecoder(parse_constant=lambda name: _reject_constant(name))
+_WHITESPACE = " \t\n\r"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@dataclass(slots=True)
+class ParsedRecord:
+    record: dict[str, Any]
+    raw: bytes
+    index: int
+    """0-based position in the object (line number - 1 for JSON lines)."""
+
+
+@dataclass(slots=True)
+class ParsedObject:
+    records: list[ParsedRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """One message per record that was skipped, naming its index or line."""
+    layout: str = ""
+    """``records`` | ``array`` | ``lines`` | ``empty``."""
+
+
+def decompress(data: bytes, where: str) -> bytes:
+    """Gunzip ``data`` if it is gzip (by magic number, not by name); bounded against bombs."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = bytearray()
+    view = memoryview(data)
+    try:
+        while view:
+            out += inflater.decompress(view, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+            if len(out) > MAX_DECOMPRESSED_BYTES:
+                raise ObjectError(
+                    f"gzip inflates past {MAX_DECOMPRESSED_BYTES} bytes (gzip bomb?)", where=where
+                )
+            view = memoryview(inflater.unconsumed_tail) if inflater.unconsumed_tail else (
+                memoryview(inflater.unused_data) if inflater.eof and inflater.unused_data
+                else memoryview(b"")
+            )
+            if inflater.eof and view:
+                # Concatenated gzip members: start a new inflater for the next member.
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        if not inflater.eof:
+            raise ObjectError("truncated gzip (unexpected end of data)", where=where)
+    except zlib.error as exc:
+        raise ObjectError(f"corrupt gzip: {exc}", where=where) from exc
+    return bytes(out)
+
+
+def parse_object(data: bytes, where: str) -> ParsedObject:
+    """Records of one log object (gzipped or not). ``where`` is bucket/key or a path."""
+    raw = decompress(data, where)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ObjectError(f"not UTF-8 text (byte {exc.start}): {exc.reason}", where=where) from exc
+    start = _skip_ws(text, 0)
+    if start >= len(text):
+        return ParsedObject(layout="empty")
+    if text[start] == "[":
+        return _parse_array(text, start, where, layout="array")
+    if text[start] == "{":
+        try:
+            first, end = _DECODER.raw_decode(text, start)
+        except ValueError as exc:
+            if "\n" in text.strip():
+                return _parse_lines(text, where)
+            raise ObjectError(f"not JSON: {exc}", where=where) from exc
+        if _skip_ws(text, end) < len(text):
+            return _parse_lines(text, where)
+        if isinstance(first, dict) and "Records" in first:
+            records = first["Records"]
+            if not isinstance(records, list):
+                raise ObjectError(
+                    f"'Records' is {type(records).__name__}, not a list", where=where
+                )
+            return _records_from_envelope(text, start, where, records)
+        if isinstance(first, dict):
+            # A single record on its own (one JSON object, one line).
+            return ParsedObject(
+                records=[ParsedRecord(first, text[start:end].encode(), 0)], layout="lines"
+            )
+        raise ObjectError("JSON object without 'Records'", where=where)
+    return _parse_lines(text, where)
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _WHITESPACE:
+        pos += 1
+    return pos
+
+
+def _records_from_envelope(
+    text: str, start: int, where: str, records: list[Any]
+) -> ParsedObject:
+    """Re-walk the ``Records`` array to get each element's exact text span."""
+    key_pos = _find_records_array(text, start)
+    if key_pos < 0:  # pragma: no cover - the key exists, so the array does
+        raise ObjectError("cannot locate the 'Records' array", where=where)
+    return _parse_array(text, key_pos, where, layout="records")
+
+
+def _find_records_array(text: str, start: int) -> int:
+    """Index of the '[' that opens the top-level "Records" value."""
+    pos = start + 1
+    while True:
+        pos = _skip_ws(text, pos)
+        if pos >= len(text) or text[pos] == "}":
+            return -1
+        key, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip_ws(text, pos) + 1  # the ':'
+        pos = _skip_ws(text, pos)
+        if key == "Records":
+            return pos
+        _, pos = _DECODER.raw_decode(text, pos)
+        pos = _skip_ws(text, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+
+
+def _parse_array(text: str, open_pos: int, where: str, layout: str) -> ParsedObject:
+    out = ParsedObject(layout=layout)
+    pos = _skip_ws(text, open_pos + 1)
+    index = 0
+    if pos < len(text) and text[pos] == "]":
+        return out
+    while pos < len(text):
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            raise ObjectError(f"not JSON at record {index}: {exc}", where=where) from exc
+        if isinstance(value, dict):
+            out.records.append(ParsedRecord(value, text[pos:end].encode(), index))
+        else:
+            out.problems.append(f"record {index}: {type(value).__name__}, not a JSON object")
+        index += 1
+        pos = _skip_ws(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip_ws(text, pos + 1)
+        elif pos < len(text) and text[pos] == "]":
+            return out
+        else:
+            raise ObjectError(f"not JSON: expected ',' or ']' after record {index - 1}",
+                              where=where)
+    raise ObjectError("not JSON: unterminated array (truncated object?)", where=where)
+
+
+def _parse_lines(text: str, where: str) -> ParsedObject:
+    out = ParsedObject(layout="lines")
+    for number, line in enumerate(_lines(text), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        try:
+            value = _DECODER.decode(stripped)
+        except (ValueError, RecursionError) as exc:
+            out.problems.append(f"line {number}: not JSON: {exc}")
+            continue
+        if isinstance(value, dict):
+            out.records.append(ParsedRecord(value, stripped.encode(), number - 1))
+        else:
+            out.problems.append(f"line {number}: {type(value).__name__}, not a JSON object")
+    if not out.records and out.problems:
+        raise ObjectError("not JSON: " + out.problems[0], where=where)
+    return out
+
+
+def _lines(text: str) -> Iterator[str]:
+    return iter(text.split("\n"))
+
+
+def read_file(path: str) -> ParsedObject:
+    """Records of a local file (``.json``, ``.json.gz``, JSON lines), for logtest and tests."""
+    with open(path, "rb") as handle:
+        return parse_object(handle.read(), path)
+
+
+def gzip_records(records: list[dict[str, Any]]) -> bytes:
+    """A CloudTrail-shaped gzip object; for the generator, demo and tests."""
+    return gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode())

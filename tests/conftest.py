@@ -1,0 +1,26 @@
+"""Shared fixtures: each area keeps its fixtures in tests/fixtures/<area>.py (one owner each)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.aws",
+    "tests.fixtures.pki",
+    "tests.fixtures.system",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may reach real AWS or read the developer's ~/.aws: point everything at nothing."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    empty = tmp_path_factory.mktemp("aws-empty")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("TRAILWARDEN_CREDENTIALS", raising=False)
