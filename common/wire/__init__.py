@@ -1,0 +1,23 @@
+"""The wire edge: generated protobuf/gRPC modules, re-exported under stable names.
+
+Nothing outside the link/admin/enrollment edges imports these: sources, rules and storage work
+on the domain types in ``trailwarden.common.model`` and ``trailwarden.manager.alert``.
+"""
+
+from trailwarden.common.wire._generated import (
+    admin_pb2,
+    admin_pb2_grpc,
+    enrollment_pb2,
+    enrollment_pb2_grpc,
+    link_pb2,
+    link_pb2_grpc,
+)
+
+__all__ = [
+    "admin_pb2",
+    "admin_pb2_grpc",
+    "enrollment_pb2",
+    "enrollment_pb2_grpc",
+    "link_pb2",
+    "link_pb2_grpc",
+]
