@@ -1,0 +1,560 @@
+"""The SQLite alert store: alerts with indexed columns, the dedupe table, the raw archive.
+
+Tables (component ``alerts`` in the manager database, see ``MIGRATIONS``):
+
+- ``alerts``: one row per alert; the columns admins filter on, each indexed together with the
+  alert time so "rule X in the last day" or "user Y last week" reads a narrow index range
+  already in newest-first order, plus the full alert JSON (Wazuh's alerts.json shape). A unique
+  index on (event ID, recipient account, rule) makes a second alert for the same event and rule
+  impossible, whatever is resent.
+- ``seen_events``: every CloudTrail event key ever committed (until retention forgets it), so
+  ingest drops duplicates before the rules run.
+- ``archive``: the raw bytes of every event, alert or not (Wazuh's ``logall``), when enabled.
+
+Times are stored as integer Unix milliseconds (UTC) so ranges compare as numbers; the rowid
+(``seq``) is the follow cursor. This module is the adapter: sqlite3 errors become StoreError
+here (``Database.transaction`` does it for writes, ``_read`` for reads).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from trailwarden.common.errors import StoreError
+from trailwarden.common.timeparse import to_rfc3339, utc_now
+from trailwarden.manager.alert import Alert
+from trailwarden.manager.store.base import (
+    AlertPage,
+    AlertQuery,
+    EventRow,
+    PruneResult,
+    StatsBucket,
+    StatsField,
+    StatsQuery,
+    StatsResult,
+    StoredAlert,
+)
+from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.query import decode_page_token, encode_page_token
+from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "alerts"
+"""The migration component name in ``schema_migrations``."""
+
+_INDEXED_BY_TIME = (
+    "rule_id",
+    "level",
+    "agent_id",
+    "account",
+    "region",
+    "event_source",
+    "event_name",
+    "principal",
+    "source_ip",
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: alerts, dedupe keys, raw archive.
+    """
+    CREATE TABLE alerts (
+        seq INTEGER PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        event_time_ms INTEGER,
+        event_time TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        source_ip TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        recipient_account TEXT NOT NULL,
+        json TEXT NOT NULL
+    );
+    CREATE INDEX alerts_ts ON alerts (ts_ms);
+    CREATE INDEX alerts_event_time ON alerts (event_time_ms);
+    """
+    + "".join(
+        f"CREATE INDEX alerts_{col}_ts ON alerts ({col}, ts_ms);\n" for col in _INDEXED_BY_TIME
+    )
+    + """
+    CREATE UNIQUE INDEX alerts_event_rule ON alerts (event_id, recipient_account, rule_id)
+        WHERE event_id <> '';
+    CREATE TABLE seen_events (
+        event_key TEXT NOT NULL,
+        recipient_account TEXT NOT NULL,
+        seen_ms INTEGER NOT NULL,
+        PRIMARY KEY (event_key, recipient_account)
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_events_seen ON seen_events (seen_ms);
+    CREATE TABLE archive (
+        seq INTEGER PRIMARY KEY,
+        received_ms INTEGER NOT NULL,
+        event_key TEXT NOT NULL,
+        recipient_account TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        event_time_ms INTEGER,
+        location TEXT NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE UNIQUE INDEX archive_event ON archive (event_key, recipient_account);
+    CREATE INDEX archive_received ON archive (received_ms);
+    """,
+)
+"""Versioned schema of the ``alerts`` component. Append, never edit."""
+
+ALERT_COLUMNS = (
+    "alert_id, ts_ms, event_time_ms, event_time, rule_id, level, description, agent_id, "
+    "agent_name, account, region, event_source, event_name, principal, source_ip, event_id, "
+    "recipient_account, json"
+)
+INSERT_ALERT_SQL = (
+    f"INSERT OR IGNORE INTO alerts ({ALERT_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_ALERT = f"SELECT seq, {ALERT_COLUMNS} FROM alerts"
+_CHUNK = 500
+"""Bound parameters per IN (...) lookup (SQLite allows far more; this keeps statements small)."""
+_DELETE_CHUNK = 20_000
+"""Rows per retention transaction: short write locks so ingest commits are not held up."""
+_CACHE_KIB = 65_536
+"""Page cache per connection (KiB): keeps the alert indexes' hot pages in memory."""
+
+_STATS_COLUMN = {
+    StatsField.RULE: ("rule_id", "MAX(description)"),
+    StatsField.LEVEL: ("level", "''"),
+    StatsField.ACCOUNT: ("account", "''"),
+    StatsField.USER: ("principal", "''"),
+    StatsField.AGENT: ("agent_id", "MAX(agent_name)"),
+    StatsField.HOUR: ("ts_ms / 3600000", "''"),
+}
+
+T = TypeVar("T")
+
+
+def alert_row(alert: Alert) -> tuple[Any, ...]:
+    """The ``alerts`` row for an Alert, in ``ALERT_COLUMNS`` order."""
+    document = json.dumps(alert.to_wazuh(), separators=(",", ":"), ensure_ascii=False, default=str)
+    ts_ms = _ms(alert.timestamp)
+    return (
+        alert.id,
+        ts_ms if ts_ms is not None else int(utc_now().timestamp() * 1000),
+        _ms(alert.event_time),
+        alert.event_time,
+        alert.rule.id,
+        alert.rule.level,
+        alert.rule.description,
+        alert.agent.id,
+        alert.agent.name,
+        alert.account,
+        alert.region,
+        alert.event_source,
+        alert.event_name,
+        alert.user,
+        alert.source_ip,
+        alert.event_id,
+        alert.recipient_account,
+        document,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _ms(text: str) -> int | None:
+    """Unix milliseconds of an RFC 3339 time; None if empty or unreadable.
+
+    Cached: a batch's alerts share their raise time and CloudTrail times repeat within a file.
+    """
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _dt_ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+class SqliteAlertStore:
+    """``AlertStore`` on the manager's SQLite database (WAL).
+
+    Thread-safe in the way ``Database`` is: each thread uses its own connection, so ingest
+    workers commit while Admin API reads run in ``asyncio.to_thread``. The ``Database`` belongs to
+    the caller (it also holds the registry); ``close()`` only stops this store using it.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        archive: bool = False,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
+        self._db = database
+        self.archive = archive
+        self.retention = retention or RetentionPolicy()
+        self._tuned = threading.local()
+        self._closed = False
+        try:
+            version = database.migrate(COMPONENT, MIGRATIONS)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"database {database.path}: alerts schema migration failed: {exc}"
+            ) from exc
+        log.info(
+            "stage=store alerts schema v%d at %s (archive %s)",
+            version,
+            database.path,
+            "on" if archive else "off",
+        )
+
+    # ---- connections -----------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("alert store is closed")
+        conn = self._db.connection()
+        if getattr(self._tuned, "conn", None) is not conn:
+            conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            self._tuned.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._connection()
+        with self._db.transaction() as tx:
+            yield tx
+
+    def _read(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._connection())
+        except sqlite3.Error as exc:
+            raise StoreError(f"database {self._db.path}: {what} failed: {exc}") from exc
+
+    # ---- ingest ----------------------------------------------------------------------------
+
+    def seen_events(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        event_keys = sorted({key for key, _ in wanted})
+
+        def work(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+            found: set[tuple[str, str]] = set()
+            for start in range(0, len(event_keys), _CHUNK):
+                chunk = event_keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(
+                    "SELECT event_key, recipient_account FROM seen_events "
+                    f"WHERE event_key IN ({marks})",
+                    chunk,
+                ):
+                    pair = (row[0], row[1])
+                    if pair in wanted:
+                        found.add(pair)
+            return found
+
+        return self._read("dedupe lookup", work)
+
+    def commit(self, events: Sequence[EventRow], alerts: Sequence[Alert]) -> int:
+        now_ms = int(utc_now().timestamp() * 1000)
+        rows = [alert_row(alert) for alert in alerts]
+        with self._write() as tx:
+            if events:
+                tx.executemany(
+                    "INSERT OR IGNORE INTO seen_events (event_key, recipient_account, seen_ms) "
+                    "VALUES (?, ?, ?)",
+                    [(e.event_key, e.recipient_account, now_ms) for e in events],
+                )
+                if self.archive:
+                    tx.executemany(
+                        "INSERT OR IGNORE INTO archive (received_ms, event_key, "
+                        "recipient_account, agent_id, event_time_ms, location, raw) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                now_ms,
+                                e.event_key,
+                                e.recipient_account,
+                                e.agent_id,
+                                _ms(e.event_time),
+                                e.location,
+                                e.raw,
+                            )
+                            for e in events
+                        ],
+                    )
+            stored = tx.executemany(INSERT_ALERT_SQL, rows).rowcount if rows else 0
+        if stored < len(rows):
+            log.info(
+                "stage=store ignored %d duplicate alert(s) (same event and rule)",
+                len(rows) - stored,
+            )
+        return max(stored, 0)
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def query(self, q: AlertQuery) -> AlertPage:
+        where, params = _filters(q, with_time=True)
+        if q.page_token:
+            ts_ms, cursor = decode_page_token(q.page_token)
+            # Keyset paging on (ts_ms, seq): stable while new alerts arrive.
+            where.append("(ts_ms < ? OR (ts_ms = ? AND seq < ?))")
+            params += [ts_ms, ts_ms, cursor]
+        sql = f"{_SELECT_ALERT}{_where(where)} ORDER BY ts_ms DESC, seq DESC LIMIT ?"
+        params.append(q.limit + 1)
+        rows = self._read("alert query", lambda conn: conn.execute(sql, params).fetchall())
+        more = len(rows) > q.limit
+        alerts = [_stored(row) for row in rows[: q.limit]]
+        token = ""
+        if more and alerts:
+            last = rows[q.limit - 1]
+            token = encode_page_token(last[2], last[0])
+        return AlertPage(alerts=alerts, next_page_token=token)
+
+    def follow(self, q: AlertQuery, after_cursor: int | None) -> tuple[list[StoredAlert], int]:
+        def work(conn: sqlite3.Connection) -> tuple[list[StoredAlert], int]:
+            top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+            if after_cursor is None or after_cursor >= top:
+                return [], top if after_cursor is None else after_cursor
+            where, params = _filters(q, with_time=False)
+            where.insert(0, "seq > ? AND seq <= ?")
+            params[:0] = [after_cursor, top]
+            rows = conn.execute(
+                f"{_SELECT_ALERT}{_where(where)} ORDER BY seq LIMIT ?", [*params, q.limit]
+            ).fetchall()
+            cursor = rows[-1][0] if len(rows) >= q.limit else top
+            return [_stored(row) for row in rows], cursor
+
+        return self._read("alert follow", work)
+
+    def stats(self, q: StatsQuery) -> StatsResult:
+        column, label = _STATS_COLUMN[q.by]
+        where, params = _time_filter(q.start, q.end)
+        order = "1 ASC" if q.by is StatsField.HOUR else "3 DESC, 1 ASC"
+        sql = (
+            f"SELECT {column}, {label}, COUNT(*) FROM alerts{_where(where)} "
+            f"GROUP BY 1 ORDER BY {order}"
+        )
+        rows = self._read("alert stats", lambda conn: conn.execute(sql, params).fetchall())
+        buckets = [
+            StatsBucket(key=_stats_key(q.by, row[0]), label=str(row[1] or ""), count=int(row[2]))
+            for row in rows
+        ]
+        return StatsResult(by=q.by, buckets=buckets, total=sum(b.count for b in buckets))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: alerts, archived events, remembered event keys."""
+
+        def work(conn: sqlite3.Connection) -> dict[str, int]:
+            return {
+                table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+                for table in ("alerts", "archive", "seen_events")
+            }
+
+        return self._read("count", work)
+
+    # ---- retention -------------------------------------------------------------------------
+
+    def prune(self, now: datetime | None = None) -> PruneResult:
+        now = now or utc_now()
+        alerts_cut, archive_cut, dedupe_cut = self.retention.cutoffs(now)
+        by_age = {
+            "alerts": self._delete_older("alerts", "seq", "ts_ms", alerts_cut),
+            "archive": self._delete_older("archive", "seq", "received_ms", archive_cut),
+            "seen_events": self._delete_older("seen_events", "event_key", "seen_ms", dedupe_cut),
+        }
+        by_size, notes = self._enforce_size_cap()
+        in_use = self.bytes_in_use()
+        try:
+            self._connection().execute("PRAGMA optimize")
+        except sqlite3.Error as exc:  # statistics only; never fail a prune for it
+            log.debug("stage=store PRAGMA optimize skipped: %s", exc)
+        return PruneResult(
+            alerts_by_age=by_age["alerts"],
+            archive_by_age=by_age["archive"],
+            dedupe_by_age=by_age["seen_events"],
+            alerts_by_size=by_size["alerts"],
+            archive_by_size=by_size["archive"],
+            bytes_in_use=in_use,
+            notes=tuple(notes),
+        )
+
+    def _delete_older(self, table: str, key: str, column: str, cut: datetime | None) -> int:
+        if cut is None:
+            return 0
+        cut_ms = _dt_ms(cut)
+        removed = 0
+        while True:
+            with self._write() as tx:
+                # For seen_events the key is not unique alone; the repeated age test keeps the
+                # DELETE exact (it may take a few rows more than the chunk, never a young one).
+                count = tx.execute(
+                    f"DELETE FROM {table} WHERE {column} < ? AND {key} IN "
+                    f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)",
+                    (cut_ms, cut_ms, _DELETE_CHUNK),
+                ).rowcount
+            removed += count
+            if count < _DELETE_CHUNK:
+                return removed
+
+    def bytes_in_use(self) -> int:
+        """Database bytes in pages that hold data (the file minus its free pages)."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            return (pages - free) * size
+
+        return self._read("size check", work)
+
+    def _enforce_size_cap(self) -> tuple[dict[str, int], list[str]]:
+        removed = {"alerts": 0, "archive": 0}
+        notes: list[str] = []
+        cap = self.retention.max_db_bytes
+        if not cap:
+            return removed, notes
+        for _ in range(8):  # each pass frees a proportional share; a few passes converge
+            used = self.bytes_in_use()
+            if used <= cap:
+                break
+            share = min(1.0, (used - cap) / used + SIZE_CAP_HEADROOM)
+            counts = self.counts()
+            if not counts["alerts"] and not counts["archive"]:
+                notes.append(f"size cap {cap} bytes exceeded ({used}) by non-alert data")
+                break
+            for table in ("alerts", "archive"):
+                removed[table] += self._delete_oldest(table, math.ceil(counts[table] * share))
+        if removed["alerts"] or removed["archive"]:
+            notes.append(f"size cap {cap} bytes reached: oldest rows removed")
+            log.warning(
+                "stage=store database over its size cap (%d bytes): removed the oldest "
+                "%d alert(s) and %d archived event(s)",
+                cap,
+                removed["alerts"],
+                removed["archive"],
+            )
+        return removed, notes
+
+    def _delete_oldest(self, table: str, count: int) -> int:
+        removed = 0
+        while removed < count:
+            step = min(_DELETE_CHUNK, count - removed)
+            with self._write() as tx:
+                done = tx.execute(
+                    f"DELETE FROM {table} WHERE seq IN "
+                    f"(SELECT seq FROM {table} ORDER BY seq LIMIT ?)",
+                    (step,),
+                ).rowcount
+            removed += done
+            if done < step:
+                break
+        return removed
+
+    def close(self) -> None:
+        self._closed = True
+
+
+# ---- SQL building ----------------------------------------------------------------------------
+
+
+def _time_filter(start: datetime | None, end: datetime | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if start is not None:
+        where.append("ts_ms >= ?")
+        params.append(_dt_ms(start))
+    if end is not None:
+        where.append("ts_ms < ?")
+        params.append(_dt_ms(end))
+    return where, params
+
+
+def _filters(q: AlertQuery, *, with_time: bool) -> tuple[list[str], list[Any]]:
+    where, params = _time_filter(q.start, q.end) if with_time else ([], [])
+    if q.rule_ids:
+        where.append(f"rule_id IN ({','.join('?' * len(q.rule_ids))})")
+        params.extend(q.rule_ids)
+    if q.min_level:
+        where.append("level >= ?")
+        params.append(q.min_level)
+    for column, value in (
+        ("agent_id", q.agent_id),
+        ("account", q.account),
+        ("region", q.region),
+        ("principal", q.user),
+        ("event_name", q.event_name),
+    ):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if q.search:
+        escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("json LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    return where, params
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _stats_key(by: StatsField, value: Any) -> str:
+    if by is StatsField.HOUR:
+        hour = datetime.fromtimestamp(int(value) * 3600, tz=UTC)
+        return hour.strftime("%Y-%m-%dT%H:00Z")
+    return str(value)
+
+
+def _stored(row: Sequence[Any]) -> StoredAlert:
+    document = row[18]
+    try:
+        rule = json.loads(document).get("rule", {})
+    except ValueError:
+        rule = {}
+    mitre = rule.get("mitre") or {}
+    return StoredAlert(
+        cursor=row[0],
+        id=row[1],
+        timestamp=to_rfc3339(datetime.fromtimestamp(row[2] / 1000, tz=UTC)),
+        event_time=row[4],
+        rule_id=row[5],
+        level=row[6],
+        description=row[7],
+        groups=tuple(rule.get("groups") or ()),
+        mitre_ids=tuple(mitre.get("id") or ()),
+        firedtimes=int(rule.get("firedtimes") or 0),
+        agent_id=row[8],
+        agent_name=row[9],
+        account=row[10],
+        region=row[11],
+        event_source=row[12],
+        event_name=row[13],
+        user=row[14],
+        source_ip=row[15],
+        event_id=row[16],
+        recipient_account=row[17],
+        json=document,
+    )
