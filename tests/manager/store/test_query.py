@@ -1,0 +1,88 @@
+"""Query parsing: times, filters and tokens users give become validated queries or clear errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from trailwarden.common.errors import QueryError
+from trailwarden.manager.store.base import DEFAULT_LIMIT, StatsField
+from trailwarden.manager.store.query import (
+    alert_query_from_mapping,
+    build_alert_query,
+    build_stats_query,
+    decode_page_token,
+    encode_page_token,
+    stats_query_from_mapping,
+)
+
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+
+
+def test_since_is_relative_to_now() -> None:
+    q = build_alert_query(since="24h", now=NOW)
+    assert q.start == NOW - timedelta(hours=24)
+    assert q.end is None
+    assert q.limit == DEFAULT_LIMIT
+
+
+def test_from_to_accept_iso_and_wazuh_dates() -> None:
+    q = build_alert_query(from_time="2026-NOV-01", to_time="2026-11-02T10:30:00Z")
+    assert q.start == datetime(2026, 11, 1, tzinfo=UTC)
+    assert q.end == datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"since": "yesterday"}, "bad --since 'yesterday'"),
+        ({"from_time": "2026-13-45"}, "bad --from time"),
+        ({"to_time": "soon"}, "bad --to time"),
+        ({"from_time": "2026-11-02", "to_time": "2026-11-01"}, "empty time range"),
+        ({"since": "1h", "from_time": "2026-11-01"}, "either --since or --from"),
+        ({"min_level": 17}, "bad --min-level 17"),
+        ({"min_level": -1}, "bad --min-level -1"),
+        ({"limit": 10_001}, "bad --limit"),
+        ({"page_token": "not-a-token"}, "bad page token"),
+    ],
+)
+def test_bad_input_is_a_clear_query_error(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(QueryError, match=message.replace("(", r"\(")):
+        build_alert_query(**kwargs)  # type: ignore[arg-type]
+
+
+def test_rules_split_on_commas_and_deduplicate() -> None:
+    q = build_alert_query(rule_ids=["80202,80203", "80202", " 80250 "])
+    assert q.rule_ids == ("80202", "80203", "80250")
+
+
+def test_unknown_field_in_a_query_mapping_is_named() -> None:
+    with pytest.raises(QueryError, match=r"unknown field\(s\) 'colour'.*known fields: since"):
+        alert_query_from_mapping({"since": "1h", "colour": "red"}, "AlertQuery")
+    with pytest.raises(QueryError, match="'min_level' must be an integer"):
+        alert_query_from_mapping({"min_level": "high"})
+
+
+def test_query_mapping_builds_the_same_query_as_keywords() -> None:
+    data = {"since": "2h", "rule_ids": ["80202"], "user": "alice", "limit": 5}
+    q = alert_query_from_mapping(data)
+    assert q.rule_ids == ("80202",) and q.user == "alice" and q.limit == 5
+    assert q.start is not None
+
+
+def test_stats_by_field_and_unknown_field() -> None:
+    assert build_stats_query().by is StatsField.RULE
+    assert build_stats_query(by="HOUR").by is StatsField.HOUR
+    with pytest.raises(QueryError, match=r"unknown field 'colour' for --by: use rule\|level"):
+        build_stats_query(by="colour")
+    with pytest.raises(QueryError, match="unknown field"):
+        stats_query_from_mapping({"by": "rule", "group": "x"})
+
+
+def test_page_token_round_trips_and_rejects_tampering() -> None:
+    token = encode_page_token(1_795_176_780_000, 42)
+    assert decode_page_token(token) == (1_795_176_780_000, 42)
+    with pytest.raises(QueryError):
+        decode_page_token(token[:-3] + "!!!")
+    with pytest.raises(QueryError):
+        decode_page_token("")

@@ -1,0 +1,113 @@
+"""Retention: the policy from manager.toml, pruning by age and the database size cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from trailwarden.common.errors import ConfigError
+from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.query import build_alert_query
+from trailwarden.manager.store.retention import (
+    DEFAULT_ALERTS_DAYS,
+    DEFAULT_MAX_DB_BYTES,
+    RetentionPolicy,
+)
+from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+
+from .factory import BASE_TIME, event_for, make_alert
+
+
+def test_policy_defaults_and_mapping() -> None:
+    assert RetentionPolicy().alerts_days == DEFAULT_ALERTS_DAYS
+    assert RetentionPolicy().max_db_bytes == DEFAULT_MAX_DB_BYTES
+    policy = RetentionPolicy.from_mapping(
+        {"alerts_days": 7, "archive_days": 0, "max_db_size": "500MB", "interval": "10m"},
+        "manager.toml [retention]",
+    )
+    assert policy == RetentionPolicy(
+        alerts_days=7, archive_days=0, max_db_bytes=500 * 1024**2, interval_seconds=600
+    )
+    assert RetentionPolicy.from_mapping({"max_db_bytes": 1000}).max_db_bytes == 1000
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"alert_days": 7}, r"manager.toml \[retention\]: unknown key\(s\) 'alert_days'"),
+        ({"alerts_days": -1}, "alerts_days: must be a non-negative integer"),
+        ({"alerts_days": "7"}, "alerts_days: must be a non-negative integer"),
+        ({"max_db_size": "lots"}, "max_db_size: not a size"),
+        ({"max_db_size": "1GB", "max_db_bytes": 5}, "not both"),
+        ({"interval": "often"}, "interval: not a duration"),
+    ],
+)
+def test_bad_policy_names_the_file_and_key(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RetentionPolicy.from_mapping(data, "manager.toml [retention]")
+
+
+def test_prune_by_age_removes_old_alerts_archive_and_dedupe_keys(database: Database) -> None:
+    store = SqliteAlertStore(
+        database,
+        archive=True,
+        retention=RetentionPolicy(alerts_days=30, archive_days=3, dedupe_days=5, max_db_bytes=0),
+    )
+    old = [make_alert(when=BASE_TIME - timedelta(days=40 + i)) for i in range(3)]
+    recent = [make_alert(when=BASE_TIME - timedelta(days=1))]
+    store.commit([event_for(a) for a in old + recent], old + recent)
+    # Archive and dedupe ages count from arrival (now), so pretend time moves on 4 days.
+    conn = database.connection()
+    received = conn.execute("SELECT MAX(received_ms) FROM archive").fetchone()[0]
+    result = store.prune(now=BASE_TIME)
+    assert result.alerts_by_age == 3
+    assert [a.id for a in store.query(build_alert_query()).alerts] == [recent[0].id]
+    assert result.archive_by_age == 0 and result.dedupe_by_age == 0  # arrived just now
+
+    arrival = datetime.fromtimestamp(received / 1000, tz=UTC)
+    later = store.prune(now=arrival + timedelta(days=4))
+    assert later.archive_by_age == 4 and later.dedupe_by_age == 0
+    latest = store.prune(now=arrival + timedelta(days=6))
+    assert latest.dedupe_by_age == 4
+    assert store.counts() == {"alerts": 1, "archive": 0, "seen_events": 0}
+    # The alert still refuses a duplicate after its dedupe key is forgotten.
+    assert store.commit([event_for(recent[0])], recent) == 0
+
+
+def test_zero_days_keeps_forever(database: Database) -> None:
+    store = SqliteAlertStore(
+        database, retention=RetentionPolicy(alerts_days=0, dedupe_days=0, max_db_bytes=0)
+    )
+    ancient = make_alert(when=BASE_TIME - timedelta(days=3000))
+    store.commit([event_for(ancient)], [ancient])
+    assert store.prune(now=BASE_TIME).total == 0
+    assert store.counts()["alerts"] == 1
+
+
+def test_size_cap_removes_the_oldest_until_the_database_fits(database: Database) -> None:
+    unbounded = SqliteAlertStore(database, retention=RetentionPolicy(max_db_bytes=0))
+    alerts = [
+        make_alert(when=BASE_TIME + timedelta(minutes=i), extra_data={"pad": "x" * 2000})
+        for i in range(600)
+    ]
+    for start in range(0, 600, 100):
+        chunk = alerts[start : start + 100]
+        unbounded.commit([event_for(a) for a in chunk], chunk)
+    full = unbounded.bytes_in_use()
+    cap = full // 2
+    capped = SqliteAlertStore(database, retention=RetentionPolicy(alerts_days=0, max_db_bytes=cap))
+    result = capped.prune(now=BASE_TIME)
+    assert result.alerts_by_size > 0
+    assert result.bytes_in_use <= cap
+    assert any("size cap" in note for note in result.notes)
+    kept = [a.id for a in capped.query(build_alert_query(limit=1000)).alerts]
+    # Newest first, and exactly the newest ones survived.
+    assert kept == [a.id for a in reversed(alerts)][: len(kept)]
+    assert 0 < len(kept) < 600
+    # The file no longer grows: new alerts reuse the freed pages.
+    size_before = database.path.stat().st_size
+    more = [make_alert(extra_data={"pad": "y" * 2000}) for _ in range(50)]
+    capped.commit([event_for(a) for a in more], more)
+    capped.prune(now=BASE_TIME)
+    assert capped.bytes_in_use() <= cap
+    assert database.path.stat().st_size <= size_before
