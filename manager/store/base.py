@@ -200,9 +200,14 @@ class AlertStore(Protocol):
         ...
 
     def follow(self, q: AlertQuery, after_cursor: int | None) -> tuple[list[StoredAlert], int]:
-        """Alerts stored after ``after_cursor`` that match ``q``, oldest first, and the cursor
-        to pass next time. ``None`` starts from now (returns no alerts, only the cursor).
-        Time bounds, limit and page token of ``q`` are ignored."""
+        """Alerts stored after ``after_cursor`` that match ``q``, oldest first (at most
+        ``q.limit``), and the cursor to pass next time. ``None`` starts from now (returns no
+        alerts, only the cursor); ``0`` starts from the beginning, so with ``q.start`` set it
+        replays the alerts raised since then first. ``q.end`` and ``q.page_token`` are ignored."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows kept: ``alerts``, ``archive`` (raw events), ``seen_events`` (dedupe keys)."""
         ...
 
     def stats(self, q: StatsQuery) -> StatsResult:

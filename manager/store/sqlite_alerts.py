@@ -339,6 +339,9 @@ class SqliteAlertStore:
             if after_cursor is None or after_cursor >= top:
                 return [], top if after_cursor is None else after_cursor
             where, params = _filters(q, with_time=False)
+            if q.start is not None:
+                where.append("ts_ms >= ?")
+                params.append(_dt_ms(q.start))
             where.insert(0, "seq > ? AND seq <= ?")
             params[:0] = [after_cursor, top]
             rows = conn.execute(
