@@ -1,0 +1,114 @@
+"""Decode: a CloudTrail record becomes a Wazuh-shaped event.
+
+The event follows the envelope Wazuh's AWS integration produces, so rules written for Wazuh
+work unchanged::
+
+    {"integration": "aws",
+     "aws": {<every CloudTrail field>, "source": "cloudtrail",
+             "log_info": {"s3bucket": ..., "log_file": ..., "aws_account_alias": ...},
+             "aws_account_id": ...},
+     "agent": {"id": ..., "name": ...}}
+
+Wazuh's conventions applied to the record (recursively): ``null`` fields are dropped, a list
+holding exactly one element is replaced by that element, and ``requestParameters``,
+``responseElements`` and ``additionalEventData`` that are not objects are wrapped as
+``{"string": value}``.
+
+Speed matters here (every record passes through): the normaliser copies a container only when
+something inside it changes, so the common record costs one walk and a handful of small dicts.
+Parts of the caller's record may therefore be shared by the event; neither side mutates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trailwarden.common.errors import DecodeError
+from trailwarden.common.model import AgentRef, SourceMeta
+
+WRAPPED_FIELDS = ("requestParameters", "responseElements", "additionalEventData")
+"""Top-level CloudTrail fields Wazuh wraps as ``{"string": value}`` when they are not objects."""
+
+MAX_DEPTH = 64
+"""Deeper nesting than this is kept as is (not normalised): no real record comes close."""
+
+
+def decode_record(record: Mapping[str, Any], source: SourceMeta, agent: AgentRef) -> dict[str, Any]:
+    """The Wazuh-shaped event for one CloudTrail record; DecodeError if it is not an object."""
+    if not isinstance(record, Mapping):
+        raise DecodeError(
+            f"[{source.location or source.source}] record is {type(record).__name__}, "
+            "not a JSON object"
+        )
+    aws: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None:
+            continue
+        if key in WRAPPED_FIELDS and type(value) is not dict:
+            value = {"string": _normalise(value, 1)}
+        else:
+            kind = type(value)
+            if kind is dict or kind is list:
+                value = _normalise(value, 1)
+        if value is not None:
+            aws[key] = value
+    aws["source"] = "cloudtrail"
+    aws["log_info"] = _log_info(source)
+    account = str(record.get("recipientAccountId") or source.account_id or "")
+    if account:
+        aws["aws_account_id"] = account
+    return {
+        "integration": "aws",
+        "aws": aws,
+        "agent": {"id": agent.id, "name": agent.name},
+    }
+
+
+def _log_info(source: SourceMeta) -> dict[str, str]:
+    info = {"s3bucket": source.bucket, "log_file": source.key}
+    if source.account_alias:
+        info["aws_account_alias"] = source.account_alias
+    return info
+
+
+def _normalise(value: Any, depth: int) -> Any:
+    """``value`` without nulls and with one-element lists unwrapped; copies only on change."""
+    if depth > MAX_DEPTH:
+        return value
+    kind = type(value)
+    if kind is dict:
+        changed: dict[str, Any] | None = None
+        for key, item in value.items():
+            item_kind = type(item)
+            if item is None:
+                new: Any = None
+            elif item_kind is dict or item_kind is list:
+                new = _normalise(item, depth + 1)
+            else:
+                continue
+            if new is not item:
+                if changed is None:
+                    changed = {}
+                changed[key] = new
+        if changed is None:
+            return value
+        return {
+            key: changed.get(key, item) if key in changed else item
+            for key, item in value.items()
+            if not (key in changed and changed[key] is None)
+        }
+    if kind is list:
+        if len(value) == 1:
+            return _normalise(value[0], depth + 1)
+        out: list[Any] | None = None
+        for index, item in enumerate(value):
+            item_kind = type(item)
+            if item_kind is dict or item_kind is list:
+                new = _normalise(item, depth + 1)
+                if new is not item:
+                    if out is None:
+                        out = list(value)
+                    out[index] = new
+        return value if out is None else out
+    return value

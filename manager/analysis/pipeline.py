@@ -1,0 +1,203 @@
+"""The analysis pipeline: decode -> rules -> correlation -> alert, for one record at a time.
+
+One ``Analyzer`` per worker thread (it is not thread-safe); its correlation state is keyed per
+agent, so one Analyzer can serve every agent. Duplicate records are dropped by the manager
+before ``analyse`` is called (by eventID + recipientAccountId), so a resend never inflates a
+frequency count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailwarden.common.errors import DecodeError
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.common.timeparse import to_rfc3339, utc_now
+from trailwarden.manager.alert import Alert, RuleHit
+from trailwarden.manager.analysis.correlate import Correlator, event_time
+from trailwarden.manager.analysis.decode import decode_record
+from trailwarden.manager.analysis.rules.matcher import EventView, RuleTree, TraceStep
+from trailwarden.manager.analysis.rules.model import Rule, Ruleset
+
+log = logging.getLogger(__name__)
+
+SILENT_OPTIONS = frozenset({"no_log", "noalert"})
+"""Rule options that keep a match from becoming an alert."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one record."""
+
+    event: dict[str, Any]
+    """The decoded event (empty if the record could not be decoded)."""
+    alert: Alert | None = None
+    """The alert raised, if the deepest matching rule has level > 0."""
+    rule: Rule | None = None
+    """The deepest matching rule (also when it is level 0), None if no rule matched."""
+    trace: list[TraceStep] = field(default_factory=list)
+    """Every rule tried, in order (only filled when ``analyse(..., trace=True)``)."""
+    error: str = ""
+    """Why the record could not be decoded (counted in ``stats()['decode_errors']``)."""
+
+
+class Analyzer:
+    """Decode, match and correlate records, raising alerts."""
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        manager_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.manager_name = manager_name
+        self._clock = clock
+        self._tree = RuleTree(ruleset)
+        self._correlator = Correlator()
+        self._alert_ids = itertools.count(1)
+        self._records = 0
+        self._alerts = 0
+        self._decode_errors = 0
+        self._fired: Counter[str] = Counter()
+
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._tree.ruleset
+
+    def replace_ruleset(self, ruleset: Ruleset) -> None:
+        """Switch to a new (already validated) ruleset; correlation windows of rules that
+        persist unchanged are kept, the rest start empty."""
+        correlator = Correlator(self._correlator.max_keys_per_rule)
+        correlator.adopt(self._correlator, ruleset)
+        self._tree = RuleTree(ruleset)
+        self._correlator = correlator
+        log.info("match: ruleset replaced, %d rules", len(ruleset.rules))
+
+    def analyse(
+        self,
+        record: Mapping[str, Any],
+        raw: bytes,
+        source: SourceMeta,
+        agent: AgentRef,
+        *,
+        trace: bool = False,
+    ) -> Outcome:
+        """Run one record through decode, rules and correlation; never raises for bad data."""
+        self._records += 1
+        try:
+            event = decode_record(record, source, agent)
+        except DecodeError as exc:
+            self._decode_errors += 1
+            log.warning("decode: agent %s %s: %s", agent.id, source.location, exc)
+            return Outcome(event={}, error=str(exc))
+        view = EventView(event, raw)
+        steps: list[TraceStep] | None = [] if trace else None
+        times: list[float] = []
+
+        def now() -> float:
+            if not times:
+                times.append(event_time(view, self._clock))
+            return times[0]
+
+        def correlation(rule: Rule, view: EventView) -> tuple[bool, str]:
+            return self._correlator.check(rule, view, agent.id, now())
+
+        final, path = self._tree.walk(view, correlation, steps)
+        outcome = Outcome(event=event, rule=final, trace=steps or [])
+        if final is None:
+            return outcome
+        if any(rule.is_correlation or rule.ignore for rule in path):
+            self._correlator.fired(path, view, agent.id, now())
+        listeners = self._tree.listeners[final.id]
+        if listeners:
+            self._correlator.observe(final, listeners, view, agent.id, now())
+        if final.level > 0 and not (final.options & SILENT_OPTIONS):
+            outcome.alert = self._alert(final, view, record, raw, source, agent)
+        return outcome
+
+    def _alert(
+        self,
+        rule: Rule,
+        view: EventView,
+        record: Mapping[str, Any],
+        raw: bytes,
+        source: SourceMeta,
+        agent: AgentRef,
+    ) -> Alert:
+        self._alerts += 1
+        self._fired[rule.id] += 1
+        now = utc_now()
+        identity = record.get("userIdentity")
+        hit = RuleHit(
+            id=rule.id,
+            level=rule.level,
+            description=expand_description(rule, view),
+            groups=rule.groups,
+            mitre_ids=rule.mitre_ids,
+            firedtimes=self._fired[rule.id],
+            frequency=rule.frequency if rule.is_correlation else 0,
+        )
+        return Alert(
+            id=f"{int(now.timestamp())}.{next(self._alert_ids)}",
+            timestamp=to_rfc3339(now),
+            rule=hit,
+            agent=agent,
+            manager_name=self.manager_name,
+            location=source.location,
+            data=view.event,
+            event_id=_text(record.get("eventID")),
+            recipient_account=_text(record.get("recipientAccountId")),
+            event_time=_text(record.get("eventTime") or record.get("@timestamp")),
+            account=_text(record.get("recipientAccountId")) or source.account_id,
+            region=_text(record.get("awsRegion")) or source.region,
+            event_source=_text(record.get("eventSource")),
+            event_name=_text(record.get("eventName")),
+            user=principal_name(identity) if isinstance(identity, Mapping) else "",
+            source_ip=_text(record.get("sourceIPAddress")),
+            full_log="" if "no_full_log" in rule.options else view.full_log(),
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start: records, alerts, decode_errors, fired (per rule ID)."""
+        return {
+            "records": self._records,
+            "alerts": self._alerts,
+            "decode_errors": self._decode_errors,
+            "fired": dict(self._fired),
+            "correlation_entries": self._correlator.state_size(),
+        }
+
+
+def expand_description(rule: Rule, view: EventView) -> str:
+    """The rule's description with each ``$(field)`` replaced by the event's value."""
+    out = []
+    for part in rule.description:
+        if part.path is None:
+            out.append(part.text)
+        else:
+            out.append(view.value(part.path) or "")
+    return "".join(out)
+
+
+def principal_name(identity: Mapping[str, Any]) -> str:
+    """userName, else the ARN's last part, else the principal ID (Alert.user)."""
+    name = identity.get("userName")
+    if isinstance(name, str) and name:
+        return name
+    arn = identity.get("arn")
+    if isinstance(arn, str) and arn:
+        tail = arn.rsplit(":", 1)[-1]
+        return tail.rsplit("/", 1)[-1] if "/" in tail else tail
+    principal = identity.get("principalId")
+    return principal if isinstance(principal, str) else ""
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))

@@ -1,0 +1,147 @@
+"""The rule model: what a Wazuh XML rule becomes once loaded, and the ruleset tree.
+
+Rules are built by ``loader`` and never change afterwards except for ``children``, which the
+loader fills when it links the tree. A ``Ruleset`` is immutable once returned by
+``load_ruleset``; a reload builds a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from trailwarden.manager.analysis.rules.regex import Pattern
+
+LOOKUPS = ("match_key", "not_match_key", "match_key_value")
+"""CDB list lookups supported (Wazuh's address_* lookups are refused at load)."""
+
+
+def split_path(name: str) -> tuple[str, ...]:
+    """``aws.userIdentity.userName`` -> its parts (the event is nested dicts)."""
+    return tuple(name.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldTest:
+    """``<field name=... type=... negate=...>``: a pattern over one decoded field."""
+
+    name: str
+    path: tuple[str, ...]
+    pattern: Pattern
+
+
+@dataclass(frozen=True, slots=True)
+class LogTest:
+    """``<match>`` or ``<regex>``: a pattern over the whole raw record (Wazuh's full_log)."""
+
+    element: str
+    pattern: Pattern
+
+
+@dataclass(frozen=True, slots=True)
+class ListTest:
+    """``<list field=... lookup=...>``: a CDB-style key(/value) lookup."""
+
+    name: str
+    path: tuple[str, ...]
+    lookup: str
+    entries: Mapping[str, str]
+    check_value: Pattern | None = None
+    """For ``match_key_value``: the pattern the found value must match."""
+
+    def test(self, value: str) -> bool:
+        if self.lookup == "match_key":
+            return value in self.entries
+        if self.lookup == "not_match_key":
+            return value not in self.entries
+        found = self.entries.get(value)
+        if found is None:
+            return False
+        return self.check_value.test(found) if self.check_value is not None else True
+
+
+@dataclass(frozen=True, slots=True)
+class DescriptionPart:
+    """A literal piece of a description, or a ``$(field)`` reference (``path`` set)."""
+
+    text: str
+    path: tuple[str, ...] | None = None
+
+
+@dataclass(eq=False, slots=True)
+class Rule:
+    """One rule. Identity is the ``id``; ``children`` is the rule tree below it."""
+
+    id: str
+    level: int
+    file: str
+    line: int
+    description: tuple[DescriptionPart, ...] = ()
+    description_source: str = ""
+    groups: tuple[str, ...] = ()
+    mitre_ids: tuple[str, ...] = ()
+    options: frozenset[str] = frozenset()
+    if_sid: tuple[str, ...] = ()
+    if_group: tuple[str, ...] = ()
+    if_matched_sid: tuple[str, ...] = ()
+    if_matched_group: tuple[str, ...] = ()
+    frequency: int = 0
+    timeframe: int = 0
+    ignore: int = 0
+    same_fields: tuple[str, ...] = ()
+    different_fields: tuple[str, ...] = ()
+    decoded_as: str | None = None
+    fields: tuple[FieldTest, ...] = ()
+    log_tests: tuple[LogTest, ...] = ()
+    lists: tuple[ListTest, ...] = ()
+    children: list[Rule] = field(default_factory=list)
+    order: int = 0
+    """Position in load order; children are tried in this order (correlation rules first)."""
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def is_correlation(self) -> bool:
+        """A rule that looks back at earlier events (``if_matched_*``)."""
+        return bool(self.if_matched_sid or self.if_matched_group)
+
+    def correlation_signature(self) -> tuple[object, ...]:
+        """What its correlation window depends on: state is kept across reloads if unchanged."""
+        return (
+            self.if_matched_sid,
+            self.if_matched_group,
+            self.frequency,
+            self.timeframe,
+            self.same_fields,
+            self.different_fields,
+        )
+
+
+@dataclass(slots=True)
+class Ruleset:
+    """A loaded, linked ruleset."""
+
+    rules: dict[str, Rule]
+    """Every rule by ID."""
+    roots: list[Rule]
+    """Rules with no parent, tried in load order for every event."""
+    sources: tuple[str, ...] = ()
+    """The files it was loaded from."""
+    sid_listeners: dict[str, list[Rule]] = field(default_factory=dict)
+    """Rule ID -> correlation rules whose ``if_matched_sid`` names it."""
+    group_listeners: dict[str, list[Rule]] = field(default_factory=dict)
+    """Group -> correlation rules whose ``if_matched_group`` names it."""
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def listeners_for(self, rule: Rule) -> list[Rule]:
+        """Correlation rules that count events ending at ``rule`` (by ID or by group)."""
+        out = list(self.sid_listeners.get(rule.id, ()))
+        for group in rule.groups:
+            for listener in self.group_listeners.get(group, ()):
+                if listener not in out:
+                    out.append(listener)
+        return out
