@@ -1,0 +1,237 @@
+"""``trailwarden logtest`` and ``trailwarden rules check``: try rules without a running manager.
+
+``logtest`` (like ``wazuh-logtest``) reads CloudTrail records from files or stdin (``{"Records":
+[...]}`` objects, JSON arrays or JSON lines, gzipped or not), runs each through the same
+``Analyzer`` the manager uses, and prints the decoded fields, every rule tried and the alert.
+Correlation state is kept across the events of one run, so a burst of failed logins in a file
+shows the frequency rule firing on the right event. ``--json`` prints one JSON object per
+record for machines; ``--rules``/``--lists-root`` test another ruleset.
+
+``rules check PATH...`` loads a ruleset and reports every problem with file:line.
+
+Exit codes: 0 fine; 1 input unreadable or ruleset refused (problems on stderr); 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from trailwarden.common.errors import ObjectError, RulesetError
+from trailwarden.common.logfile import ParsedObject, parse_object, read_file
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
+from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths, load_ruleset
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+MANAGER_NAME = "logtest"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``logtest`` and ``rules`` subcommands to an argparse subparsers object."""
+    logtest = subparsers.add_parser(
+        "logtest",
+        help="run CloudTrail records through the rules and show decoding, rules tried, alert",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    logtest.add_argument(
+        "files", nargs="*", metavar="FILE", help="record files ('-' or none: read stdin)"
+    )
+    _ruleset_arguments(logtest)
+    logtest.add_argument("--json", action="store_true", help="one JSON object per record")
+    logtest.add_argument("--agent-id", default="000", help="agent ID to attribute records to")
+    logtest.add_argument("--agent-name", default="logtest", help="agent name for the records")
+    logtest.set_defaults(func=run_logtest)
+
+    rules = subparsers.add_parser("rules", help="work with rule files")
+    actions = rules.add_subparsers(dest="rules_command", required=True)
+    check = actions.add_parser("check", help="validate a ruleset (every error with file:line)")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="rule files or directories")
+    check.add_argument("--lists-root", type=Path, help="where <list> paths resolve")
+    check.add_argument("--json", action="store_true", help="machine-readable result")
+    check.set_defaults(func=run_rules_check)
+
+
+def _ruleset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rules",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="rule file or directory (repeatable; default: the shipped ruleset)",
+    )
+    parser.add_argument(
+        "--lists-root", type=Path, help="where <list> paths resolve (e.g. a Wazuh install root)"
+    )
+
+
+def _load(paths: Sequence[Path] | None, lists_root: Path | None, err: TextIO) -> Ruleset | None:
+    try:
+        return load_ruleset(list(paths) if paths else default_ruleset_paths(), lists_root)
+    except RulesetError as exc:
+        print(exc, file=err)
+        return None
+
+
+# -- logtest ------------------------------------------------------------------------------------
+
+
+def run_logtest(
+    args: argparse.Namespace,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: Any = None,
+) -> int:
+    """Handler of ``trailwarden logtest``."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    ruleset = _load(args.rules, args.lists_root, err)
+    if ruleset is None:
+        return EXIT_FAILED
+    analyzer = Analyzer(ruleset, MANAGER_NAME)
+    agent = AgentRef(args.agent_id, args.agent_name)
+    status = EXIT_OK
+    for where, parsed in _inputs(args.files or ["-"], stdin, err):
+        if parsed is None:
+            status = EXIT_FAILED
+            continue
+        for problem in parsed.problems:
+            print(f"{where}: skipped {problem}", file=err)
+        source = SourceMeta(source="logtest", key=where)
+        for item in parsed.records:
+            outcome = analyzer.analyse(item.record, item.raw, source, agent, trace=True)
+            if args.json:
+                out.write(json.dumps(_as_json(where, item.index, outcome), default=str) + "\n")
+            else:
+                _print_text(out, where, item.index, outcome)
+    return status
+
+
+def _inputs(
+    names: Sequence[str], stdin: Any, err: TextIO
+) -> Iterator[tuple[str, ParsedObject | None]]:
+    for name in names:
+        try:
+            if name == "-":
+                stream = stdin if stdin is not None else sys.stdin.buffer
+                yield "<stdin>", parse_object(stream.read(), "<stdin>")
+            else:
+                yield name, read_file(name)
+        except (ObjectError, OSError) as exc:
+            print(f"{name}: {exc}", file=err)
+            yield name, None
+
+
+def _as_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
+    rule = outcome.rule
+    return {
+        "source": where,
+        "index": index,
+        "error": outcome.error or None,
+        "event": outcome.event,
+        "trace": [
+            {"rule": s.rule_id, "depth": s.depth, "matched": s.matched, "note": s.note}
+            for s in outcome.trace
+        ],
+        "rule": None
+        if rule is None
+        else {"id": rule.id, "level": rule.level, "location": rule.location},
+        "alert": outcome.alert.to_wazuh() if outcome.alert is not None else None,
+    }
+
+
+def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
+    out.write(f"** Record {index} of {where}\n")
+    if outcome.error:
+        out.write(f"**Phase 1: decoding failed: {outcome.error}\n\n")
+        return
+    out.write("**Phase 1: Completed decoding.\n")
+    for key, value in flatten(outcome.event):
+        out.write(f"\t{key}: {json.dumps(value, ensure_ascii=False)}\n")
+    out.write("\n**Phase 2: Rules tried.\n")
+    for step in outcome.trace:
+        mark = "match" if step.matched else "no"
+        note = f"  ({step.note})" if step.note else ""
+        out.write(f"\t{'  ' * step.depth}{step.rule_id}: {mark}{note}\n")
+    rule = outcome.rule
+    if rule is None:
+        out.write("\n**No rule matched.\n\n")
+        return
+    out.write("\n**Phase 3: Completed filtering (rules).\n")
+    alert = outcome.alert
+    out.write(f"\tid: '{rule.id}'\n\tlevel: '{rule.level}'\n")
+    if alert is not None:
+        out.write(f"\tdescription: '{alert.rule.description}'\n")
+        out.write(f"\tgroups: {json.dumps(list(alert.rule.groups))}\n")
+        out.write(f"\tfiredtimes: '{alert.rule.firedtimes}'\n")
+        if alert.rule.mitre_ids:
+            out.write(f"\tmitre.id: {json.dumps(list(alert.rule.mitre_ids))}\n")
+        out.write("**Alert to be generated.\n\n")
+    else:
+        out.write(f"\tdescription: '{rule.description_source}'\n")
+        out.write("**No alert (level 0 or the rule's options silence it).\n\n")
+
+
+def flatten(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted ``(path, leaf)`` pairs of a nested event, in key order (for display)."""
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if isinstance(item, Mapping) and item:
+            yield from flatten(item, path + ".")
+        else:
+            yield path, item
+
+
+# -- rules check --------------------------------------------------------------------------------
+
+
+def run_rules_check(
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Handler of ``trailwarden rules check``."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        ruleset = load_ruleset(list(args.paths), args.lists_root)
+    except RulesetError as exc:
+        if args.json:
+            problems = [{"file": e.file, "line": e.line, "message": e.reason} for e in exc.errors]
+            out.write(json.dumps({"ok": False, "errors": problems}) + "\n")
+        else:
+            for problem in exc.errors:
+                print(problem, file=err)
+            print(f"ruleset refused: {len(exc.errors)} error(s)", file=err)
+        return EXIT_FAILED
+    if args.json:
+        out.write(
+            json.dumps({"ok": True, "rules": len(ruleset.rules), "files": list(ruleset.sources)})
+            + "\n"
+        )
+    else:
+        out.write(f"OK: {len(ruleset.rules)} rules from {len(ruleset.sources)} file(s)\n")
+    return EXIT_OK
+
+
+# -- standalone entry point -----------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trailwarden.manager.logtest logtest|rules ...`` (same as ``trailwarden``)."""
+    parser = argparse.ArgumentParser(prog="trailwarden")
+    register(parser.add_subparsers(dest="command", required=True))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
