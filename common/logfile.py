@@ -63,9 +63,14 @@ def decompress(data: bytes, where: str) -> bytes:
                 raise ObjectError(
                     f"gzip inflates past {MAX_DECOMPRESSED_BYTES} bytes (gzip bomb?)", where=where
                 )
-            view = memoryview(inflater.unconsumed_tail) if inflater.unconsumed_tail else (
-                memoryview(inflater.unused_data) if inflater.eof and inflater.unused_data
-                else memoryview(b"")
+            view = (
+                memoryview(inflater.unconsumed_tail)
+                if inflater.unconsumed_tail
+                else (
+                    memoryview(inflater.unused_data)
+                    if inflater.eof and inflater.unused_data
+                    else memoryview(b"")
+                )
             )
             if inflater.eof and view:
                 # Concatenated gzip members: start a new inflater for the next member.
@@ -101,9 +106,7 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
         if isinstance(first, dict) and "Records" in first:
             records = first["Records"]
             if not isinstance(records, list):
-                raise ObjectError(
-                    f"'Records' is {type(records).__name__}, not a list", where=where
-                )
+                raise ObjectError(f"'Records' is {type(records).__name__}, not a list", where=where)
             return _records_from_envelope(text, start, where, records)
         if isinstance(first, dict):
             # A single record on its own (one JSON object, one line).
@@ -120,9 +123,7 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _records_from_envelope(
-    text: str, start: int, where: str, records: list[Any]
-) -> ParsedObject:
+def _records_from_envelope(text: str, start: int, where: str, records: list[Any]) -> ParsedObject:
     """Re-walk the ``Records`` array to get each element's exact text span."""
     key_pos = _find_records_array(text, start)
     if key_pos < 0:  # pragma: no cover - the key exists, so the array does
@@ -170,8 +171,9 @@ def _parse_array(text: str, open_pos: int, where: str, layout: str) -> ParsedObj
         elif pos < len(text) and text[pos] == "]":
             return out
         else:
-            raise ObjectError(f"not JSON: expected ',' or ']' after record {index - 1}",
-                              where=where)
+            raise ObjectError(
+                f"not JSON: expected ',' or ']' after record {index - 1}", where=where
+            )
     raise ObjectError("not JSON: unterminated array (truncated object?)", where=where)
 
 

@@ -173,7 +173,9 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def create_ca(common_name: str = "TrailWarden CA") -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def create_ca(
+    common_name: str = "TrailWarden CA",
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = new_private_key()
     subject = _name(common_name)
     now = _now()
@@ -188,9 +190,15 @@ def create_ca(common_name: str = "TrailWarden CA") -> tuple[ec.EllipticCurvePriv
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -241,8 +249,15 @@ def issue_server_cert(
         except ValueError:
             sans.append(x509.DNSName(name))
     key = new_private_key()
-    cert = _leaf(ca_key, ca_cert, key.public_key(), names[0], sans,
-                 ExtendedKeyUsageOID.SERVER_AUTH, LEAF_VALIDITY_DAYS)
+    cert = _leaf(
+        ca_key,
+        ca_cert,
+        key.public_key(),
+        names[0],
+        sans,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        LEAF_VALIDITY_DAYS,
+    )
     return key, cert
 
 
@@ -260,8 +275,9 @@ def issue_client_cert(
     days: int = LEAF_VALIDITY_DAYS,
 ) -> x509.Certificate:
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity_uri(role, ident))]
-    return _leaf(ca_key, ca_cert, public_key, common_name, sans,
-                 ExtendedKeyUsageOID.CLIENT_AUTH, days)
+    return _leaf(
+        ca_key, ca_cert, public_key, common_name, sans, ExtendedKeyUsageOID.CLIENT_AUTH, days
+    )
 
 
 def cert_identity(cert: x509.Certificate) -> tuple[Role, str] | None:
@@ -272,7 +288,7 @@ def cert_identity(cert: x509.Certificate) -> tuple[Role, str] | None:
         return None
     for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
         if uri.startswith(URI_PREFIX):
-            role_name, _, ident = uri[len(URI_PREFIX):].partition("/")
+            role_name, _, ident = uri[len(URI_PREFIX) :].partition("/")
             if ident:
                 try:
                     return Role(role_name), ident
@@ -282,8 +298,8 @@ def cert_identity(cert: x509.Certificate) -> tuple[Role, str] | None:
 
 
 def build_csr(key: ec.EllipticCurvePrivateKey, name: str) -> bytes:
-    csr = x509.CertificateSigningRequestBuilder().subject_name(_name(name)).sign(
-        key, hashes.SHA256()
+    csr = (
+        x509.CertificateSigningRequestBuilder().subject_name(_name(name)).sign(key, hashes.SHA256())
     )
     return csr.public_bytes(serialization.Encoding.PEM)
 

@@ -52,7 +52,7 @@ def _address(peer: str) -> str:
     """``ipv4:127.0.0.1:5555`` → ``127.0.0.1:5555``."""
     for prefix in ("ipv4:", "ipv6:"):
         if peer.startswith(prefix):
-            return peer[len(prefix):]
+            return peer[len(prefix) :]
     return peer
 
 

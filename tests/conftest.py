@@ -14,7 +14,9 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def clean_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def clean_aws_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No test may reach real AWS or read the developer's ~/.aws: point everything at nothing."""
     for name in list(os.environ):
         if name.startswith("AWS_"):

@@ -2,7 +2,8 @@
 
 Every `trailwarden admin …` command goes through here: the bundle (written by `manager init`)
 names the manager address and holds the admin certificate, key and CA. Found from
-``--credentials FILE``, else ``$TRAILWARDEN_CREDENTIALS``, else ``~/.trailwarden/admin.credentials``.
+``--credentials FILE``, else ``$TRAILWARDEN_CREDENTIALS``, else
+``~/.trailwarden/admin.credentials``.
 Admin commands never open the manager's database: everything goes over mutual TLS.
 """
 

@@ -1,0 +1,81 @@
+"""`trailwarden agent enroll|run`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agent = subparsers.add_parser("agent", help="collect CloudTrail near an AWS account")
+    sub = agent.add_subparsers(dest="agent_command", required=True)
+
+    enroll = sub.add_parser("enroll", help="get a certificate from the manager with a token")
+    enroll.add_argument("--home", required=True, type=Path, help="agent home folder")
+    enroll.add_argument(
+        "--manager", required=True, metavar="HOST:PORT", help="the manager's enrollment address"
+    )
+    enroll.add_argument("--token", required=True, help="from `trailwarden admin token create`")
+    enroll.add_argument(
+        "--ca-sha256",
+        required=True,
+        metavar="FP",
+        help="the manager CA fingerprint printed by `manager init`",
+    )
+    enroll.add_argument("--name", help="agent name (default: this host's name)")
+    enroll.add_argument("--force", action="store_true", help="replace an existing enrollment")
+    enroll.set_defaults(func=_enroll)
+
+    run = sub.add_parser("run", help="collect and forward to the manager")
+    run.add_argument("--home", required=True, type=Path)
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="one pass over every source; exit when the manager has acked all",
+    )
+    run.set_defaults(func=_run)
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from trailwarden.agent.enroll import enroll
+
+    result = enroll(args.home, args.manager, args.token, args.ca_sha256, args.name, args.force)
+    print(
+        f"enrolled as agent {result.agent_id}; link {result.link_address}"
+        + (f"; groups {', '.join(result.groups)}" if result.groups else "")
+    )
+    print(f"start it with: trailwarden agent run --home {args.home}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from trailwarden.agent.config import load_agent_config
+    from trailwarden.agent.identity import AgentIdentity
+    from trailwarden.agent.runner import AgentRunner
+
+    home = args.home.expanduser().resolve()
+    config = load_agent_config(home)
+    if not args.debug:
+        logging.getLogger().setLevel(config.log_level)
+    runner = AgentRunner(config, AgentIdentity.load(home))
+
+    def stop(signum: int, frame: Any) -> None:
+        runner.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.once:
+        result = runner.run_once()
+        print(
+            f"pass complete: {result.objects} objects, {result.records} records, "
+            f"{result.failed} failed, {result.acked_batches} batches acknowledged",
+            file=sys.stderr,
+        )
+        return 1 if result.failed else 0
+    runner.run()
+    return 0

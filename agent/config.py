@@ -1,0 +1,100 @@
+"""agent.toml: what only the agent host decides — manager address, identity, spool, sources.
+
+Central config (pushed by the manager) carries `[[sources]]` with the same schema; the local
+file's sources apply until a central revision arrives.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trailwarden.agent.sources.config import SourceConfig, parse_sources
+from trailwarden.common.tomlconfig import Section, load_toml
+
+CONFIG_FILE = "agent.toml"
+DEFAULT_SPOOL_LIMIT = 1024**3
+"""Bytes the spool may hold before fetching pauses (1 GiB)."""
+DEFAULT_HEARTBEAT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    home: Path
+    name: str
+    """Agent name (as enrolled)."""
+    manager_address: str
+    """host:port of the manager's link (mutual TLS)."""
+    server_name: str
+    """Name to check the manager's certificate against; '' = the host in manager_address."""
+    spool_path: Path
+    spool_limit_bytes: int
+    heartbeat_seconds: float
+    log_level: str
+    sources: tuple[SourceConfig, ...]
+
+
+def load_agent_config(home: Path) -> AgentConfig:
+    path = home / CONFIG_FILE
+    return parse_agent_config(load_toml(path), home, str(path))
+
+
+def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentConfig:
+    top = Section(data, origin)
+    agent = top.section("agent")
+    name = agent.str("name", socket.gethostname())
+    log_level = agent.str("log_level", "INFO").upper()
+    heartbeat = agent.duration("heartbeat", DEFAULT_HEARTBEAT_SECONDS)
+    agent.done()
+    manager = top.section("manager")
+    address = manager.str("address", "")
+    if ":" not in address:
+        raise manager.error("address", "expected host:port of the manager link")
+    server_name = manager.str("server_name", "")
+    manager.done()
+    spool = top.section("spool")
+    spool_path = Path(spool.str("path", "spool.db")).expanduser()
+    limit = spool.size("limit", DEFAULT_SPOOL_LIMIT)
+    spool.done()
+    sources = parse_sources(top.raw("sources", []), origin)
+    top.done()
+    return AgentConfig(
+        home=home,
+        name=name,
+        manager_address=address,
+        server_name=server_name,
+        spool_path=spool_path if spool_path.is_absolute() else home / spool_path,
+        spool_limit_bytes=limit,
+        heartbeat_seconds=heartbeat,
+        log_level=log_level,
+        sources=sources,
+    )
+
+
+def render_agent_toml(name: str, manager_address: str) -> str:
+    return f"""\
+# TrailWarden agent configuration (written by `trailwarden agent enroll`).
+# Unknown keys are refused at start; see docs/CONFIGURATION.md.
+
+[agent]
+name = "{name}"
+log_level = "INFO"
+heartbeat = "15s"
+
+[manager]
+address = "{manager_address}"   # the manager's link (mutual TLS)
+
+[spool]
+path = "spool.db"               # records wait here until the manager acknowledges them
+limit = "1GiB"                  # fetching pauses when the spool holds this much
+
+# Sources may also come from the manager (central config). A local example:
+# [[sources]]
+# type = "cloudtrail"
+# bucket = "org-trail-logs"
+# aws_profile = "audit"
+# regions = ["us-east-1"]
+# interval = "5m"
+"""

@@ -1,0 +1,250 @@
+"""The agent's link to the manager: spool → manager, acks → spool.
+
+One mutual-TLS bidirectional stream at a time. After the manager's welcome, the sender keeps at
+most ``ack_window`` batches in flight, oldest first; an ack deletes the batch from the spool.
+When the stream breaks, everything unacked is simply sent again on the next stream (the
+manager drops duplicates by CloudTrail eventID), so a crash or restart on either side loses
+nothing. Reconnects back off exponentially with full jitter, so a fleet does not stampede a
+manager that comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.spool import Spool
+from trailwarden.common import tls
+from trailwarden.common.model import RecordBatch
+from trailwarden.common.wire import link_pb2, link_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+HEALTHY_SESSION_SECONDS = 10.0
+"""A session that lasted this long resets the backoff."""
+WELCOME_TIMEOUT_SECONDS = 30.0
+_END = object()
+
+StatusProvider = Callable[[], link_pb2.AgentStatus]
+ConfigHandler = Callable[[link_pb2.ConfigUpdate], link_pb2.ConfigStatus]
+
+
+@dataclass
+class HelloInfo:
+    version: str
+    hostname: str
+    applied_revision: Callable[[], tuple[int, str]] = lambda: (0, "")
+
+
+def batch_to_wire(batch: RecordBatch) -> link_pb2.AgentMessage:
+    s = batch.source
+    return link_pb2.AgentMessage(
+        batch=link_pb2.EventBatch(
+            sequence=batch.sequence,
+            source=link_pb2.SourceMeta(
+                source=s.source,
+                bucket=s.bucket,
+                key=s.key,
+                account_id=s.account_id,
+                region=s.region,
+                account_alias=s.account_alias,
+            ),
+            records=list(batch.records),
+        )
+    )
+
+
+class LinkClient:
+    def __init__(
+        self,
+        identity: AgentIdentity,
+        address: str,
+        spool: Spool,
+        hello: HelloInfo,
+        *,
+        server_name: str = "",
+        heartbeat_seconds: float = 15.0,
+        status: StatusProvider | None = None,
+        on_config: ConfigHandler | None = None,
+        on_command: Callable[[link_pb2.Command], None] | None = None,
+    ) -> None:
+        self.identity = identity
+        self.address = address
+        self.spool = spool
+        self.hello = hello
+        self.server_name = server_name
+        self.heartbeat_seconds = heartbeat_seconds
+        self.status = status or (lambda: link_pb2.AgentStatus())
+        self.on_config = on_config
+        self.on_command = on_command
+        self.connected = threading.Event()
+        self.last_error = ""
+        self.sessions = 0
+        self.acked_batches = 0
+        self._credentials = tls.client_channel_credentials(
+            identity.ca_pem, identity.cert_pem, identity.key_pem
+        )
+
+    # ---- the reconnect loop ------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Keep a session up until ``stop`` is set."""
+        backoff = BACKOFF_INITIAL_SECONDS
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self._session(stop)
+            except grpc.RpcError as exc:
+                self.last_error = f"{exc.code().name}: {exc.details()}"  # type: ignore[attr-defined]
+            except LinkProtocolError as exc:
+                self.last_error = str(exc)
+            finally:
+                self.connected.clear()
+            if stop.is_set():
+                break
+            if time.monotonic() - started > HEALTHY_SESSION_SECONDS:
+                backoff = BACKOFF_INITIAL_SECONDS
+            delay = random.uniform(0, backoff)  # full jitter
+            log.warning(
+                "stage=send link to %s down (%s); reconnecting in %.1fs",
+                self.address,
+                self.last_error or "closed",
+                delay,
+            )
+            stop.wait(delay)
+            backoff = min(BACKOFF_MAX_SECONDS, backoff * 2)
+
+    # ---- one session -------------------------------------------------------------------------
+
+    def _session(self, stop: threading.Event) -> None:
+        outbox: queue.Queue[Any] = queue.Queue()
+        acks: queue.Queue[Any] = queue.Queue()
+        channel = grpc.secure_channel(
+            self.address, self._credentials, options=tls.channel_options(self.server_name)
+        )
+        try:
+            revision, config_hash = self.hello.applied_revision()
+            outbox.put(
+                link_pb2.AgentMessage(
+                    hello=link_pb2.Hello(
+                        agent_version=self.hello.version,
+                        hostname=self.hello.hostname,
+                        applied_config_revision=revision,
+                        applied_config_hash=config_hash,
+                    )
+                )
+            )
+            responses = link_pb2_grpc.AgentLinkStub(channel).Connect(_drain(outbox))
+            receiver = threading.Thread(
+                target=self._receive,
+                args=(responses, acks, outbox),
+                daemon=True,
+                name="link-receive",
+            )
+            receiver.start()
+            try:
+                self._send(stop, outbox, acks, responses)
+            finally:
+                outbox.put(_END)
+                if stop.is_set():
+                    responses.cancel()
+                receiver.join(5)
+        finally:
+            channel.close()
+
+    def _receive(self, responses: Any, acks: queue.Queue[Any], outbox: queue.Queue[Any]) -> None:
+        """Reader thread: hands welcome/acks to the sender; applies config and commands."""
+        try:
+            for message in responses:
+                kind = message.WhichOneof("body")
+                if kind == "welcome":
+                    acks.put(("welcome", message.welcome))
+                elif kind == "ack":
+                    acks.put(("ack", list(message.ack.sequences)))
+                elif kind == "config" and self.on_config is not None:
+                    status = self.on_config(message.config)
+                    outbox.put(link_pb2.AgentMessage(config_status=status))
+                elif kind == "command" and self.on_command is not None:
+                    self.on_command(message.command)
+            acks.put(("closed", None))
+        except grpc.RpcError as exc:
+            acks.put(("error", exc))
+
+    def _send(
+        self,
+        stop: threading.Event,
+        outbox: queue.Queue[Any],
+        acks: queue.Queue[Any],
+        responses: Any,
+    ) -> None:
+        kind, value = acks.get(timeout=WELCOME_TIMEOUT_SECONDS)
+        if kind == "error":
+            raise value
+        if kind != "welcome":
+            raise LinkProtocolError("manager closed the link before welcoming us")
+        window = max(1, value.ack_window)
+        self.sessions += 1
+        self.connected.set()
+        self.last_error = ""
+        log.info(
+            "stage=send connected to %s as agent %s (window %d)",
+            self.address,
+            value.agent_id,
+            window,
+        )
+        in_flight: set[int] = set()
+        last_sent = 0
+        next_heartbeat = time.monotonic()
+        while not stop.is_set():
+            if time.monotonic() >= next_heartbeat:
+                outbox.put(
+                    link_pb2.AgentMessage(
+                        heartbeat=link_pb2.Heartbeat(
+                            time_unix_ms=int(time.time() * 1000), status=self.status()
+                        )
+                    )
+                )
+                next_heartbeat = time.monotonic() + self.heartbeat_seconds
+            room = window - len(in_flight)
+            if room > 0:
+                for batch in self.spool.pending(after_sequence=last_sent, limit=room):
+                    outbox.put(batch_to_wire(batch))
+                    in_flight.add(batch.sequence)
+                    last_sent = batch.sequence
+            try:
+                kind, value = acks.get(timeout=0.05 if room > 0 else 0.5)
+            except queue.Empty:
+                if room > 0:
+                    self.spool.wait_for_batches(last_sent, 0.2)
+                continue
+            if kind == "ack":
+                self.spool.ack(value)
+                in_flight.difference_update(value)
+                self.acked_batches += len(value)
+            elif kind == "error":
+                raise value
+            elif kind == "closed":
+                raise LinkProtocolError("manager ended the stream")
+
+
+class LinkProtocolError(Exception):
+    """The manager did something the protocol does not allow (internal to the reconnect loop)."""
+
+
+def _drain(outbox: queue.Queue[Any]) -> Iterator[Any]:
+    while True:
+        item = outbox.get()
+        if item is _END:
+            return
+        yield item

@@ -1,0 +1,123 @@
+"""Run an agent: sources → spool → link, with status reports and a clean drain on stop.
+
+`run` keeps collecting on each source's interval; `run_once` does one pass over every source
+and returns when the manager has acknowledged every spooled record (cron, backfills).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+from trailwarden import agent as agent_package
+from trailwarden.agent.collector import Collector
+from trailwarden.agent.config import AgentConfig
+from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.spool import Spool
+from trailwarden.agent.status import SourceStatus
+from trailwarden.common.wire import link_pb2
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 10.0
+"""On stop, how long to wait for the manager to acknowledge what is in flight."""
+
+
+def source_status_to_wire(status: SourceStatus) -> link_pb2.SourceStatus:
+    fields = asdict(status)
+    problems = fields.pop("problems")
+    known = {f.name for f in link_pb2.SourceStatus.DESCRIPTOR.fields}
+    return link_pb2.SourceStatus(
+        **{k: v for k, v in fields.items() if k in known},
+        problems=[link_pb2.Problem(**p) for p in problems],
+    )
+
+
+@dataclass
+class OnceResult:
+    objects: int
+    records: int
+    failed: int
+    acked_batches: int
+
+
+class AgentRunner:
+    def __init__(self, config: AgentConfig, identity: AgentIdentity) -> None:
+        self.config = config
+        self.identity = identity
+        self.spool = Spool(config.spool_path, config.spool_limit_bytes)
+        self.collector = Collector(config.sources, self.spool, state_dir=config.home)
+        self.link = LinkClient(
+            identity,
+            config.manager_address,
+            self.spool,
+            HelloInfo(version=agent_package.__version__, hostname=socket.gethostname()),
+            server_name=config.server_name,
+            heartbeat_seconds=config.heartbeat_seconds,
+            status=self.status,
+        )
+        self.stop_event = threading.Event()
+        self._link_stop = threading.Event()
+        self._link_thread = threading.Thread(
+            target=self.link.run, args=(self._link_stop,), daemon=True, name="link"
+        )
+
+    def status(self) -> link_pb2.AgentStatus:
+        spool = self.spool.stats()
+        return link_pb2.AgentStatus(
+            spool_bytes=spool.bytes,
+            spool_batches=spool.batches,
+            spool_limit_bytes=spool.limit_bytes,
+            fetching_paused=spool.paused,
+            sources=[source_status_to_wire(s) for s in self.collector.status()],
+        )
+
+    def run(self) -> None:
+        """Collect and forward until ``stop_event`` is set, then drain and stop."""
+        log.info(
+            "stage=start agent=%s name=%s manager=%s sources=%d",
+            self.identity.agent_id,
+            self.identity.name,
+            self.config.manager_address,
+            len(self.config.sources),
+        )
+        self._link_thread.start()
+        self.collector.start()
+        self.stop_event.wait()
+        self.shutdown()
+
+    def run_once(self) -> OnceResult:
+        """One pass over every source; returns once every spooled record is acknowledged."""
+        self._link_thread.start()
+        result = self.collector.run_once(self.stop_event)
+        while not self.stop_event.is_set() and self.spool.stats().batches:
+            if not self.link.connected.is_set() and self.link.last_error:
+                log.info("stage=send waiting for the manager: %s", self.link.last_error)
+                self.stop_event.wait(2.0)
+            self.stop_event.wait(0.1)
+        self.shutdown()
+        return OnceResult(
+            objects=getattr(result, "objects_done", 0),
+            records=getattr(result, "records", 0),
+            failed=getattr(result, "objects_failed", 0),
+            acked_batches=self.link.acked_batches,
+        )
+
+    def shutdown(self) -> None:
+        self.collector.stop()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while (
+            self.link.connected.is_set()
+            and self.spool.stats().batches
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        self._link_stop.set()
+        if self._link_thread.is_alive():
+            self._link_thread.join(DRAIN_SECONDS)
+        self.spool.close()
+        log.info("stage=stop agent stopped")

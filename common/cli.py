@@ -1,0 +1,84 @@
+"""The `trailwarden` entry point: one command, subcommands registered by each component.
+
+Each component module exposes ``register(subparsers)``; handlers return the exit code. Errors
+of our own hierarchy print one clear line (exit 2 for bad input/config, 1 otherwise); nothing
+prints a traceback at a user unless --debug is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from trailwarden.common.errors import ConfigError, QueryError, RuleError, TrailWardenError
+from trailwarden.common.logs import setup_logging
+
+COMPONENTS = (
+    "trailwarden.manager.cli",
+    "trailwarden.agent.cli",
+    "trailwarden.manager.admin.cli",
+    "trailwarden.manager.logtest",
+    "trailwarden.common.generator.cli",
+    "trailwarden.common.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trailwarden",
+        description="CloudTrail monitoring: agents forward every record to a manager that "
+        "runs Wazuh-compatible rules and stores alerts.",
+    )
+    parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMPONENTS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"trailwarden {version('trailwarden')}"
+    except PackageNotFoundError:
+        return "trailwarden (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(debug=args.debug)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, QueryError, RuleError) as exc:
+        if args.debug:
+            raise
+        print(f"trailwarden: {exc}", file=sys.stderr)
+        return 2
+    except TrailWardenError as exc:
+        if args.debug:
+            raise
+        print(f"trailwarden: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        import grpc
+
+        if isinstance(exc, grpc.RpcError) and not args.debug:
+            from trailwarden.manager.admin.client import describe_rpc_error
+
+            print(f"trailwarden: {describe_rpc_error(exc)}", file=sys.stderr)
+            code = exc.code() if hasattr(exc, "code") else None
+            return 2 if code == grpc.StatusCode.INVALID_ARGUMENT else 1
+        raise
+
+
+if __name__ == "__main__":
+    logging.basicConfig()
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The Admin API servicer: agents, tokens, revocation, audit (+ alerts and config mixins).
+
+Every method is admin-only (``@admin_rpc``: the caller's admin certificate, never a message
+field) and every change is written to the audit log with the caller's identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+
+from trailwarden.common.errors import ConfigError
+from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
+from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
+from trailwarden.manager.admin.auth import admin_rpc
+from trailwarden.manager.registry import AgentRecord, Registry
+from trailwarden.manager.sessions import Sessions
+from trailwarden.manager.store.base import AlertStore
+
+MAX_TOKEN_TTL_SECONDS = 30 * 86400
+MAX_TOKEN_USES = 10_000
+
+
+def agent_status(record: AgentRecord, sessions: Sessions) -> str:
+    if record.revoked:
+        return "revoked"
+    if sessions.is_connected(record.id):
+        return "connected"
+    return "disconnected" if record.last_seen_ms else "never connected"
+
+
+def agent_info(record: AgentRecord, sessions: Sessions) -> admin_pb2.AgentInfo:
+    return admin_pb2.AgentInfo(
+        agent_id=record.id,
+        name=record.name,
+        status=agent_status(record, sessions),
+        last_seen_unix_ms=record.last_seen_ms,
+        address=record.address,
+        agent_version=record.agent_version,
+        groups=list(record.groups),
+        applied_config_revision=record.applied_config_revision,
+        hostname=record.hostname,
+        enrolled_unix_ms=record.enrolled_ms,
+        status_json=record.status_json,
+    )
+
+
+class AdminService(AlertsAdmin, admin_pb2_grpc.AdminServicer):
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        sessions: Sessions,
+        alert_store: AlertStore,
+        enroll_address: str,
+        ca_fingerprint: str,
+        pipeline_stats: Any = None,
+    ) -> None:
+        self.registry = registry
+        self.sessions = sessions
+        self.alert_store = alert_store
+        self.enroll_address = enroll_address
+        self.ca_fingerprint = ca_fingerprint
+        self.pipeline_stats = pipeline_stats
+
+    @admin_rpc
+    async def ListAgents(
+        self, request: admin_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListAgentsResponse:
+        records = await asyncio.to_thread(self.registry.list_agents)
+        return admin_pb2.ListAgentsResponse(agents=[agent_info(r, self.sessions) for r in records])
+
+    @admin_rpc
+    async def RevokeAgent(
+        self, request: admin_pb2.RevokeAgentRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.RevokeAgentResponse:
+        actor = f"admin:{context.admin_name}"  # type: ignore[attr-defined]
+        record = await asyncio.to_thread(self.registry.revoke, request.agent_id, actor)
+        self.sessions.close(record.id, "agent revoked by an admin")
+        return admin_pb2.RevokeAgentResponse(agent=agent_info(record, self.sessions))
+
+    @admin_rpc
+    async def CreateToken(
+        self, request: admin_pb2.CreateTokenRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.CreateTokenResponse:
+        ttl = request.ttl_seconds or 3600
+        uses = request.uses or 1
+        if not 0 < ttl <= MAX_TOKEN_TTL_SECONDS:
+            raise ConfigError(f"--ttl must be between 1s and {MAX_TOKEN_TTL_SECONDS}s")
+        if not 0 < uses <= MAX_TOKEN_USES:
+            raise ConfigError(f"--uses must be between 1 and {MAX_TOKEN_USES}")
+        actor = f"admin:{context.admin_name}"  # type: ignore[attr-defined]
+        token = await asyncio.to_thread(self.registry.create_token, ttl, uses, request.group, actor)
+        return admin_pb2.CreateTokenResponse(
+            token=token.token,
+            expires_unix_ms=token.expires_ms,
+            uses=token.uses,
+            enroll_address=self.enroll_address,
+            ca_sha256=self.ca_fingerprint,
+            group=token.group,
+        )
+
+    @admin_rpc
+    async def Audit(
+        self, request: admin_pb2.AuditRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.AuditResponse:
+        entries = await asyncio.to_thread(self.registry.audit_entries, request.limit or 100)
+        return admin_pb2.AuditResponse(
+            entries=[
+                admin_pb2.AuditEntry(
+                    time_unix_ms=e.time_ms,
+                    actor=e.actor,
+                    action=e.action,
+                    target=e.target,
+                    detail=e.detail,
+                )
+                for e in entries
+            ]
+        )

@@ -1,0 +1,164 @@
+"""manager.toml: what the manager listens on, where its state lives, how it analyses.
+
+Parsed once at start into frozen dataclasses; unknown keys are refused with the file and key.
+Paths are relative to the manager home unless absolute.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trailwarden.common.tomlconfig import Section, load_toml
+
+DEFAULT_LINK_PORT = 4750
+"""Mutual-TLS port for agent links and the Admin API."""
+DEFAULT_ENROLL_PORT = 4751
+"""Server-authenticated TLS port for enrollment (Wazuh uses 1515 for the same purpose)."""
+DEFAULT_ACK_WINDOW = 32
+DEFAULT_MAX_CONNECTIONS = 5000
+CONFIG_FILE = "manager.toml"
+DATABASE_FILE = "manager.db"
+CREDENTIALS_FILE = "admin.credentials"
+PKI_DIR = "pki"
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    listen: str
+    """host:port to bind."""
+    advertise: str
+    """host:port that agents and admins should use to reach this service."""
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    rules: tuple[str, ...] = ()
+    """Extra rule files or folders, loaded after the shipped default ruleset."""
+    default_rules: bool = True
+    """Load the shipped default ruleset (80200-80299 compatible IDs and our detections)."""
+    lists_root: str = ""
+    """Folder that relative `<list>` paths resolve against (e.g. a Wazuh install's etc/)."""
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    home: Path
+    name: str
+    """Manager name, as in Wazuh's alerts (`manager.name`)."""
+    link: ListenConfig
+    enrollment: ListenConfig
+    ack_window: int = DEFAULT_ACK_WINDOW
+    """Unacknowledged batches an agent may have in flight."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Concurrent agent streams accepted; more are refused with RESOURCE_EXHAUSTED."""
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    store: Mapping[str, Any] = field(default_factory=dict)
+    """`[store]` table, handed to the alert store's own parser (retention, archive)."""
+    alerts_file: bool = True
+    """Write alerts/alerts.json (Wazuh alerts.json shape) for Filebeat/Vector/Fluent Bit."""
+    log_level: str = "INFO"
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / DATABASE_FILE
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / PKI_DIR
+
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.home / candidate
+
+
+def load_manager_config(home: Path) -> ManagerConfig:
+    path = home / CONFIG_FILE
+    return parse_manager_config(load_toml(path), home, str(path))
+
+
+def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> ManagerConfig:
+    top = Section(data, origin)
+    manager = top.section("manager")
+    name = manager.str("name", socket.gethostname())
+    ack_window = manager.int("ack_window", DEFAULT_ACK_WINDOW, minimum=1, maximum=1024)
+    max_connections = manager.int("max_connections", DEFAULT_MAX_CONNECTIONS, minimum=1)
+    log_level = manager.str("log_level", "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise manager.error("log_level", "expected DEBUG, INFO, WARNING or ERROR")
+    manager.done()
+    link = _listen(top.section("link"), DEFAULT_LINK_PORT)
+    enrollment = _listen(top.section("enrollment"), DEFAULT_ENROLL_PORT)
+    analysis_section = top.section("analysis")
+    analysis = AnalysisConfig(
+        rules=analysis_section.str_list("rules"),
+        default_rules=analysis_section.bool("default_rules", True),
+        lists_root=analysis_section.str("lists_root", ""),
+    )
+    analysis_section.done()
+    store = top.raw("store", {})
+    if not isinstance(store, Mapping):
+        raise top.error("store", "expected a table")
+    outputs = top.section("outputs")
+    alerts_file = outputs.bool("alerts_file", True)
+    outputs.done()
+    top.done()
+    return ManagerConfig(
+        home=home,
+        name=name,
+        link=link,
+        enrollment=enrollment,
+        ack_window=ack_window,
+        max_connections=max_connections,
+        analysis=analysis,
+        store=dict(store),
+        alerts_file=alerts_file,
+        log_level=log_level,
+    )
+
+
+def _listen(section: Section, default_port: int) -> ListenConfig:
+    listen = section.str("listen", f"0.0.0.0:{default_port}")
+    advertise = section.str("advertise", f"{socket.gethostname()}:{default_port}")
+    for key, value in (("listen", listen), ("advertise", advertise)):
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise section.error(key, f"expected host:port, got {value!r}")
+    section.done()
+    return ListenConfig(listen=listen, advertise=advertise)
+
+
+def render_manager_toml(name: str, link: ListenConfig, enrollment: ListenConfig) -> str:
+    """The commented manager.toml that `manager init` writes."""
+    return f"""\
+# TrailWarden manager configuration. Paths are relative to this folder.
+# Every key is documented in docs/CONFIGURATION.md; unknown keys are refused at start.
+
+[manager]
+name = "{name}"              # shown as manager.name in alerts
+ack_window = {DEFAULT_ACK_WINDOW}               # unacknowledged batches per agent in flight
+max_connections = {DEFAULT_MAX_CONNECTIONS}        # concurrent agent streams
+log_level = "INFO"
+
+[link]                        # agents and admins, mutual TLS
+listen = "{link.listen}"
+advertise = "{link.advertise}"
+
+[enrollment]                  # agent enrollment, server-authenticated TLS
+listen = "{enrollment.listen}"
+advertise = "{enrollment.advertise}"
+
+[analysis]
+default_rules = true          # the shipped ruleset (Wazuh-compatible IDs 80200-80299 and more)
+rules = []                    # your own rule files or folders, e.g. ["rules/local_rules.xml"]
+lists_root = ""               # where relative <list> paths resolve (e.g. /var/ossec/etc)
+
+[outputs]
+alerts_file = true            # alerts/alerts.json, Wazuh alerts.json shape, JSON lines
+
+[store]
+# retention and raw-event archive; see docs/CONFIGURATION.md
+"""

@@ -1,0 +1,142 @@
+"""Enrollment service: token + CSR → signed agent certificate (server-authenticated TLS port).
+
+The agent keeps its private key; we certify the public key in its CSR, with the agent ID in a
+URI SAN — the only place identity is ever read from. Failed attempts are rate-limited per peer
+address so tokens cannot be guessed, and every outcome is logged without the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import defaultdict, deque
+
+import grpc
+
+from trailwarden.common import tls
+from trailwarden.common.errors import EnrollmentError, PkiError, TokenError
+from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
+from trailwarden.manager.home import ServerMaterial
+from trailwarden.manager.registry import Registry
+
+log = logging.getLogger(__name__)
+
+FAILURES_ALLOWED = 10
+"""Failed enrollments one address may make per FAILURE_WINDOW_SECONDS before being refused."""
+FAILURE_WINDOW_SECONDS = 60.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class FailureLimiter:
+    """Counts failed attempts per peer address inside a sliding window."""
+
+    def __init__(
+        self, allowed: int = FAILURES_ALLOWED, window: float = FAILURE_WINDOW_SECONDS
+    ) -> None:
+        self.allowed = allowed
+        self.window = window
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _trim(self, key: str, now: float) -> deque[float]:
+        times = self._failures[key]
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def blocked(self, key: str) -> bool:
+        return len(self._trim(key, time.monotonic())) >= self.allowed
+
+    def fail(self, key: str) -> None:
+        self._trim(key, time.monotonic()).append(time.monotonic())
+        if len(self._failures) > 100_000:  # bound memory under a spray of addresses
+            self._failures.clear()
+
+
+def _host(peer: str) -> str:
+    address = peer.split(":", 1)[1] if peer.startswith(("ipv4:", "ipv6:")) else peer
+    return address.rsplit(":", 1)[0]
+
+
+class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
+    def __init__(
+        self,
+        registry: Registry,
+        material: ServerMaterial,
+        link_address: str,
+        limiter: FailureLimiter | None = None,
+    ) -> None:
+        self.registry = registry
+        self.material = material
+        self.link_address = link_address
+        self.limiter = limiter or FailureLimiter()
+        self._lock = asyncio.Lock()  # one enrollment at a time: name checks stay consistent
+
+    async def Enroll(
+        self, request: enrollment_pb2.EnrollRequest, context: grpc.aio.ServicerContext
+    ) -> enrollment_pb2.EnrollResponse:
+        peer = _host(context.peer())
+        if self.limiter.blocked(peer):
+            log.warning("stage=enroll refused peer=%s reason=too many failed attempts", peer)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "too many failed enrollment attempts; wait a minute",
+            )
+        async with self._lock:
+            try:
+                response = self._enroll(request)
+            except TokenError as exc:
+                self.limiter.fail(peer)
+                log.warning(
+                    "stage=enroll refused peer=%s name=%s reason=%s", peer, request.name, exc
+                )
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+            except (EnrollmentError, PkiError) as exc:
+                self.limiter.fail(peer)
+                log.warning(
+                    "stage=enroll refused peer=%s name=%s reason=%s", peer, request.name, exc
+                )
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        log.info("stage=enroll agent=%s name=%s peer=%s", response.agent_id, request.name, peer)
+        return response
+
+    def _enroll(self, request: enrollment_pb2.EnrollRequest) -> enrollment_pb2.EnrollResponse:
+        name = request.name.strip()
+        if not _NAME.match(name):
+            raise EnrollmentError(
+                f"agent name {name!r} is not valid (letters, digits, '.', '_', '-'; ≤ 64)"
+            )
+        csr = tls.load_csr(bytes(request.csr_pem))
+        existing = self.registry.active_by_name(name)
+        if existing is not None and not request.force:
+            raise EnrollmentError(
+                f"an agent named {name!r} is already enrolled (ID {existing.id}); "
+                f"re-run with --force to replace it"
+            )
+        group = self.registry.consume_token(request.token)
+        agent_id = self.registry.new_agent_id()
+        cert = tls.issue_client_cert(
+            self.material.ca_key,
+            self.material.ca_cert,
+            csr.public_key(),
+            tls.Role.AGENT,
+            agent_id,
+            f"agent {name}",
+        )
+        self.registry.add_agent(
+            agent_id=agent_id,
+            name=name,
+            hostname=request.hostname,
+            fingerprint=tls.fingerprint(cert),
+            groups=[group] if group else [],
+            version=request.agent_version,
+            replace=existing.id if existing else None,
+        )
+        return enrollment_pb2.EnrollResponse(
+            agent_id=agent_id,
+            certificate_pem=tls.cert_to_pem(cert),
+            ca_chain_pem=self.material.ca_pem,
+            link_address=self.link_address,
+            groups=[group] if group else [],
+        )

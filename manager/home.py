@@ -1,0 +1,130 @@
+"""The manager home folder: created by `manager init`, read by `manager run`.
+
+<home>/manager.toml        configuration
+<home>/manager.db          SQLite (registry, config, audit, alerts)
+<home>/pki/ca.pem, ca.key  the CA that signs agent and admin certificates (ca.key 0600)
+<home>/pki/server.pem, server.key
+<home>/admin.credentials   admin bundle: address, CA, admin cert and key (0600)
+<home>/alerts/             alerts.json (Wazuh shape)
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from trailwarden.common import tls
+from trailwarden.common.errors import ConfigError
+from trailwarden.manager.config import (
+    CONFIG_FILE,
+    CREDENTIALS_FILE,
+    DEFAULT_ENROLL_PORT,
+    DEFAULT_LINK_PORT,
+    ListenConfig,
+    ManagerConfig,
+    render_manager_toml,
+)
+from trailwarden.manager.registry import Registry
+from trailwarden.manager.store.database import Database
+
+ADMIN_NAME = "admin"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: Path
+    ca_fingerprint: str
+    credentials: Path
+    link_address: str
+    enroll_address: str
+
+
+def init_home(
+    home: Path,
+    server_names: list[str] | None = None,
+    *,
+    listen_host: str = "0.0.0.0",
+    link_port: int = DEFAULT_LINK_PORT,
+    enroll_port: int = DEFAULT_ENROLL_PORT,
+    advertise_host: str = "",
+) -> InitResult:
+    home = home.expanduser().resolve()
+    if (home / CONFIG_FILE).exists():
+        raise ConfigError(f"{home / CONFIG_FILE}: already initialised; refusing to overwrite")
+    hostname = socket.gethostname()
+    names = list(dict.fromkeys([*(server_names or [hostname]), "localhost", "127.0.0.1"]))
+    advertise = advertise_host or names[0]
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    pki = home / "pki"
+    ca_key, ca_cert = tls.create_ca(f"TrailWarden CA ({hostname})")
+    server_key, server_cert = tls.issue_server_cert(ca_key, ca_cert, names)
+    tls.write_private_file(pki / "ca.key", tls.key_to_pem(ca_key))
+    tls.write_public_file(pki / "ca.pem", tls.cert_to_pem(ca_cert))
+    tls.write_private_file(pki / "server.key", tls.key_to_pem(server_key))
+    tls.write_public_file(pki / "server.pem", tls.cert_to_pem(server_cert))
+    link = ListenConfig(f"{listen_host}:{link_port}", f"{advertise}:{link_port}")
+    enrollment = ListenConfig(f"{listen_host}:{enroll_port}", f"{advertise}:{enroll_port}")
+    (home / CONFIG_FILE).write_text(render_manager_toml(hostname, link, enrollment))
+    (home / "alerts").mkdir(exist_ok=True)
+    database = Database(home / "manager.db")
+    Registry(database)
+    database.close()
+    credentials = home / CREDENTIALS_FILE
+    write_admin_bundle(credentials, ca_key, ca_cert, link.advertise, ADMIN_NAME)
+    return InitResult(
+        home, tls.fingerprint(ca_cert), credentials, link.advertise, enrollment.advertise
+    )
+
+
+def write_admin_bundle(
+    path: Path,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    address: str,
+    admin_name: str,
+) -> None:
+    key = tls.new_private_key()
+    cert = tls.issue_client_cert(
+        ca_key, ca_cert, key.public_key(), tls.Role.ADMIN, admin_name, f"admin {admin_name}"
+    )
+    tls.AdminBundle(
+        address=address,
+        server_name="",
+        ca_pem=tls.cert_to_pem(ca_cert),
+        cert_pem=tls.cert_to_pem(cert),
+        key_pem=tls.key_to_pem(key),
+    ).save(path)
+
+
+@dataclass(frozen=True)
+class ServerMaterial:
+    """The PKI a running manager needs; key files are permission-checked when read."""
+
+    ca_pem: bytes
+    ca_key: ec.EllipticCurvePrivateKey
+    ca_cert: x509.Certificate
+    server_pem: bytes
+    server_key_pem: bytes
+
+    @property
+    def ca_fingerprint(self) -> str:
+        return tls.fingerprint(self.ca_cert)
+
+
+def load_server_material(config: ManagerConfig) -> ServerMaterial:
+    pki = config.pki_dir
+    ca_pem = (pki / "ca.pem").read_bytes()
+    ca_key_pem = tls.read_private_file(pki / "ca.key")
+    server_key_pem = tls.read_private_file(pki / "server.key")
+    return ServerMaterial(
+        ca_pem=ca_pem,
+        ca_key=tls.load_private_key(ca_key_pem, str(pki / "ca.key")),
+        ca_cert=tls.load_cert(ca_pem, str(pki / "ca.pem")),
+        server_pem=(pki / "server.pem").read_bytes(),
+        server_key_pem=server_key_pem,
+    )

@@ -1,0 +1,258 @@
+"""AgentLink servicer: one bidirectional stream per agent, acks only after commit.
+
+Identity comes from the verified client certificate (URI SAN) and is checked against the
+registry on every new stream — unknown, revoked or re-issued certificates are refused, which is
+how revocation works without CRLs. The agent may have at most ``ack_window`` batches
+unacknowledged; batches are processed in order by the ingest thread and acknowledged after
+their transaction commits. If the store fails, the stream is closed without an ack and the
+agent resends when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import grpc
+
+from trailwarden.common.errors import NotFoundError, StoreError
+from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
+from trailwarden.common.wire import link_pb2, link_pb2_grpc
+from trailwarden.manager.ingest import Ingest
+from trailwarden.manager.peer import PeerKind, peer_identity
+from trailwarden.manager.registry import Registry
+from trailwarden.manager.sessions import Session, Sessions
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_SECONDS = 30.0
+StatusToJson = Callable[[link_pb2.AgentStatus], str]
+
+
+def batch_from_wire(message: link_pb2.EventBatch) -> RecordBatch:
+    source = message.source
+    return RecordBatch(
+        sequence=message.sequence,
+        source=SourceMeta(
+            source=source.source,
+            bucket=source.bucket,
+            key=source.key,
+            account_id=source.account_id,
+            region=source.region,
+            account_alias=source.account_alias,
+        ),
+        records=tuple(message.records),
+    )
+
+
+def status_to_json(status: link_pb2.AgentStatus) -> str:
+    from google.protobuf import json_format
+
+    return json.dumps(
+        json_format.MessageToDict(status, preserving_proto_field_name=True), sort_keys=True
+    )
+
+
+class LinkService(link_pb2_grpc.AgentLinkServicer):
+    def __init__(
+        self,
+        registry: Registry,
+        sessions: Sessions,
+        ingest: Ingest,
+        ingest_executor: Executor,
+        *,
+        ack_window: int,
+        max_connections: int,
+        on_hello: Callable[[Session, link_pb2.Hello], None] | None = None,
+        on_config_status: Callable[[Session, link_pb2.ConfigStatus], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.sessions = sessions
+        self.ingest = ingest
+        self.ingest_executor = ingest_executor
+        self.ack_window = ack_window
+        self.max_connections = max_connections
+        self.on_hello = on_hello
+        self.on_config_status = on_config_status
+
+    async def Connect(
+        self,
+        request_iterator: AsyncIterator[link_pb2.AgentMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[link_pb2.ManagerMessage]:
+        identity = peer_identity(context)
+        if identity is None or identity.kind is not PeerKind.AGENT:
+            who = "no TrailWarden certificate" if identity is None else identity.kind.value
+            log.warning("stage=link refused peer=%s reason=not an agent (%s)", context.peer(), who)
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"the link needs an agent certificate ({who})"
+            )
+        assert identity is not None
+        try:
+            record = self.registry.get(identity.id)
+        except NotFoundError:
+            record = None
+        if record is None or record.revoked or record.cert_fingerprint != identity.fingerprint:
+            reason = (
+                "unknown agent"
+                if record is None
+                else "agent revoked"
+                if record.revoked
+                else "certificate superseded"
+            )
+            log.warning(
+                "stage=link refused agent=%s peer=%s reason=%s",
+                identity.id,
+                identity.address,
+                reason,
+            )
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+        assert record is not None
+        if len(self.sessions) >= self.max_connections and not self.sessions.is_connected(record.id):
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, "manager at its connection limit; retry later"
+            )
+        session = Session(agent=AgentRef(record.id, record.name), address=identity.address)
+        self.sessions.attach(session)
+        log.info(
+            "stage=link connected agent=%s name=%s peer=%s",
+            record.id,
+            record.name,
+            identity.address,
+        )
+        reader = asyncio.create_task(self._read(request_iterator, session))
+        try:
+            while True:
+                message = await session.outbox.get()
+                if message is None:
+                    break
+                yield message
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                exc = reader.exception()
+                code = (
+                    grpc.StatusCode.UNAVAILABLE
+                    if isinstance(exc, StoreError)
+                    else grpc.StatusCode.INVALID_ARGUMENT
+                )
+                await context.abort(code, str(exc))
+            if session.close_reason and session.close_reason != "agent closed the stream":
+                await context.abort(grpc.StatusCode.UNAVAILABLE, session.close_reason)
+        finally:
+            reader.cancel()
+            self.sessions.detach(session)
+            log.info(
+                "stage=link disconnected agent=%s reason=%s",
+                record.id,
+                session.close_reason or "stream ended",
+            )
+            await self._bookkeeping(self.registry.record_seen, record.id)
+
+    async def _read(self, requests: AsyncIterator[link_pb2.AgentMessage], session: Session) -> None:
+        agent = session.agent
+        pending: asyncio.Queue[RecordBatch | None] = asyncio.Queue(maxsize=self.ack_window)
+        worker = asyncio.create_task(self._process(pending, session))
+        try:
+            first = await asyncio.wait_for(anext(requests), HELLO_TIMEOUT_SECONDS)
+            if first.WhichOneof("body") != "hello":
+                raise ValueError("the first message on a link must be hello")
+            await self._bookkeeping(
+                self.registry.record_hello,
+                agent.id,
+                address=session.address,
+                version=first.hello.agent_version,
+                hostname=first.hello.hostname,
+                applied_revision=first.hello.applied_config_revision,
+                applied_hash=first.hello.applied_config_hash,
+            )
+            session.send(
+                link_pb2.ManagerMessage(
+                    welcome=link_pb2.Welcome(agent_id=agent.id, ack_window=self.ack_window)
+                )
+            )
+            if self.on_hello is not None:
+                self.on_hello(session, first.hello)
+            async for message in requests:
+                kind = message.WhichOneof("body")
+                if kind == "batch":
+                    if pending.full():
+                        raise ValueError(
+                            f"agent exceeded its window of {self.ack_window} unacked batches"
+                        )
+                    pending.put_nowait(batch_from_wire(message.batch))
+                elif kind == "heartbeat":
+                    await self._bookkeeping(
+                        self.registry.record_seen,
+                        agent.id,
+                        status_to_json(message.heartbeat.status),
+                    )
+                elif kind == "config_status" and self.on_config_status is not None:
+                    self.on_config_status(session, message.config_status)
+            await pending.put(None)
+            await worker
+            session.close("agent closed the stream")
+        except (ValueError, StopAsyncIteration, TimeoutError) as exc:
+            log.warning("stage=link agent=%s protocol error: %s", agent.id, exc)
+            worker.cancel()
+            session.close(f"protocol error: {exc}")
+            raise
+        except asyncio.CancelledError:
+            worker.cancel()
+            raise
+        except Exception as exc:
+            worker.cancel()
+            session.close(str(exc))
+            raise
+
+    @staticmethod
+    async def _bookkeeping(call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Registry updates (last seen, status) off the event loop, and best effort: a busy
+        database must slow acks, not cut agents off."""
+        try:
+            await asyncio.to_thread(call, *args, **kwargs)
+        except StoreError as exc:
+            log.warning("stage=link registry update skipped: %s", exc)
+
+    async def _process(self, pending: asyncio.Queue[RecordBatch | None], session: Session) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await pending.get()
+            if batch is None:
+                return
+            try:
+                result = await loop.run_in_executor(
+                    self.ingest_executor, self.ingest.process, session.agent, batch
+                )
+            except StoreError as exc:
+                log.error(
+                    "stage=store agent=%s where=%s seq=%d not committed, no ack: %s",
+                    session.agent.id,
+                    batch.source.location,
+                    batch.sequence,
+                    exc,
+                )
+                session.close(
+                    f"manager store unavailable, batch {batch.sequence} not acknowledged: {exc}"
+                )
+                return
+            log.debug(
+                "stage=store agent=%s seq=%d records=%d new=%d dup=%d alerts=%d",
+                session.agent.id,
+                batch.sequence,
+                result.records,
+                result.new_events,
+                result.duplicates,
+                result.alerts,
+            )
+            session.send(link_pb2.ManagerMessage(ack=link_pb2.Ack(sequences=[batch.sequence])))
+
+
+def send_to(sessions: Sessions, agent_id: str, message: Any) -> bool:
+    session = sessions.get(agent_id)
+    if session is None:
+        return False
+    session.send(message)
+    return True

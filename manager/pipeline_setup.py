@@ -1,0 +1,56 @@
+"""Build the manager's analysis pipeline parts from manager.toml.
+
+Kept apart from server.py so that the server only wires services together, and so tests and
+tools (logtest, benchmarks) can build the same pipeline the manager runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from trailwarden.common.errors import ConfigError
+from trailwarden.manager.analysis.pipeline import Analyzer
+from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+from trailwarden.manager.config import ManagerConfig
+from trailwarden.manager.ingest import AlertSink
+from trailwarden.manager.outputs.alerts_file import AlertsFile
+from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.retention import RetentionPolicy
+from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+
+_STORE_KEYS = {"archive", "retention"}
+
+
+def ruleset_paths(config: ManagerConfig) -> list[Path]:
+    paths = list(default_ruleset_paths()) if config.analysis.default_rules else []
+    paths += [config.resolve(p) for p in config.analysis.rules]
+    if not paths:
+        raise ConfigError(f"{config.home / 'manager.toml'}: [analysis] loads no rules at all")
+    return paths
+
+
+def build_analyzer(config: ManagerConfig) -> Analyzer:
+    lists_root = config.resolve(config.analysis.lists_root) if config.analysis.lists_root else None
+    ruleset = load_ruleset(ruleset_paths(config), lists_root)
+    return Analyzer(ruleset, config.name)
+
+
+def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
+    origin = f"{config.home / 'manager.toml'} [store]"
+    unknown = sorted(set(config.store) - _STORE_KEYS)
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key(s) {', '.join(map(repr, unknown))}")
+    archive = config.store.get("archive", False)
+    if not isinstance(archive, bool):
+        raise ConfigError(f"{origin}.archive: expected true or false")
+    retention = RetentionPolicy.from_mapping(
+        config.store.get("retention", {}), f"{origin}.retention"
+    )
+    return SqliteAlertStore(database, archive=archive, retention=retention)
+
+
+def build_alert_sinks(config: ManagerConfig) -> Sequence[AlertSink]:
+    if not config.alerts_file:
+        return ()
+    return (AlertsFile(config.home / "alerts"),)

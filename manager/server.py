@@ -1,0 +1,172 @@
+"""Assemble and run the manager: enrollment server, link+admin server, ingest thread.
+
+`ManagerServer` is used by `trailwarden manager run` and, in-process, by tests. SIGTERM and
+SIGINT drain: stop accepting, let in-flight batches commit and be acknowledged, then stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from trailwarden.common import tls
+from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
+from trailwarden.manager.admin.servicer import AdminService
+from trailwarden.manager.config import ManagerConfig, load_manager_config
+from trailwarden.manager.enrollment import EnrollmentService
+from trailwarden.manager.home import load_server_material
+from trailwarden.manager.ingest import Ingest, PipelineCounters
+from trailwarden.manager.link import LinkService
+from trailwarden.manager.pipeline_setup import build_alert_sinks, build_analyzer, build_store
+from trailwarden.manager.registry import Registry
+from trailwarden.manager.sessions import Sessions
+from trailwarden.manager.store.database import Database
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 15.0
+
+
+class ManagerServer:
+    def __init__(self, config: ManagerConfig) -> None:
+        self.config = config
+        self.material = load_server_material(config)  # refuses loose key permissions
+        self.database = Database(config.database_path)
+        self.registry = Registry(self.database)
+        self.sessions = Sessions()
+        self.counters = PipelineCounters()
+        self.store = build_store(config, self.database)
+        self.analyzer = build_analyzer(config)
+        self.alert_sinks = build_alert_sinks(config)
+        self.ingest = Ingest(self.store, self.analyzer, self.alert_sinks, self.counters)
+        # One thread: SQLite has one writer, and the analyzer's correlation state is not shared.
+        self.ingest_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self.link_port = 0
+        self.enroll_port = 0
+        self._servers: list[grpc.aio.Server] = []
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        material = self.material
+        link_server = grpc.aio.server(options=tls.server_options())
+        self.link_service = LinkService(
+            self.registry,
+            self.sessions,
+            self.ingest,
+            self.ingest_executor,
+            ack_window=self.config.ack_window,
+            max_connections=self.config.max_connections,
+        )
+        link_pb2_grpc.add_AgentLinkServicer_to_server(self.link_service, link_server)
+        self.admin_service = AdminService(
+            registry=self.registry,
+            sessions=self.sessions,
+            alert_store=self.store,
+            enroll_address=self.config.enrollment.advertise,
+            ca_fingerprint=material.ca_fingerprint,
+            pipeline_stats=self.counters,
+        )
+        admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
+        mtls = tls.server_credentials(
+            material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=True
+        )
+        self.link_port = link_server.add_secure_port(self.config.link.listen, mtls)
+
+        enroll_server = grpc.aio.server(options=tls.server_options())
+        enrollment_pb2_grpc.add_EnrollmentServicer_to_server(
+            EnrollmentService(self.registry, material, self.config.link.advertise),
+            enroll_server,
+        )
+        server_tls = tls.server_credentials(
+            material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=False
+        )
+        self.enroll_port = enroll_server.add_secure_port(self.config.enrollment.listen, server_tls)
+        self._servers = [link_server, enroll_server]
+        for server in self._servers:
+            await server.start()
+        log.info(
+            "stage=start manager=%s link=%s (port %d) enrollment=%s (port %d) ca_sha256=%s",
+            self.config.name,
+            self.config.link.listen,
+            self.link_port,
+            self.config.enrollment.listen,
+            self.enroll_port,
+            material.ca_fingerprint,
+        )
+
+    async def stop(self, grace: float = DRAIN_SECONDS) -> None:
+        """Drain: refuse new calls, give in-flight batches ``grace`` seconds, then stop."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for session in self.sessions.all():
+            session.close("manager shutting down")
+        await asyncio.gather(*(server.stop(grace) for server in self._servers))
+        await asyncio.to_thread(self.ingest_executor.shutdown, True)
+        for sink in self.alert_sinks:
+            sink.close()
+        self.store.close()
+        self.database.close()
+        log.info("stage=stop manager stopped")
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+
+async def serve(home: Path) -> None:
+    config = load_manager_config(home)
+    logging.getLogger().setLevel(config.log_level)
+    server = ManagerServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[Any]] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(
+            sig, lambda s=sig: stopping.append(asyncio.ensure_future(_stop(server, s)))
+        )
+    await server.wait()
+    if stopping:
+        await asyncio.gather(*stopping)
+
+
+async def _stop(server: ManagerServer, sig: signal.Signals) -> None:
+    log.info("stage=stop received %s: draining", sig.name)
+    await server.stop()
+
+
+class BackgroundManager:
+    """A ManagerServer on its own event loop thread (tests, demo)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name="manager-loop"
+        )
+        self.server: ManagerServer | None = None
+
+    def start(self) -> ManagerServer:
+        self.thread.start()
+        config = load_manager_config(self.home)
+
+        async def create() -> ManagerServer:
+            server = ManagerServer(config)
+            await server.start()
+            return server
+
+        self.server = asyncio.run_coroutine_threadsafe(create(), self.loop).result(30)
+        return self.server
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.stop(grace), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

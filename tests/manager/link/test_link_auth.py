@@ -1,0 +1,103 @@
+"""Who may open the link and call Admin: identity from certificates, checked every stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.fixtures.pki import ForeignIdentity
+from tests.fixtures.system import RunningManager
+from trailwarden.agent.identity import AgentIdentity
+from trailwarden.common import tls
+from trailwarden.common.wire import admin_pb2, admin_pb2_grpc, link_pb2, link_pb2_grpc
+
+
+def _open_link(address: str, credentials: grpc.ChannelCredentials) -> grpc.RpcError:
+    """Try a link stream; return the error the manager ends it with."""
+    channel = grpc.secure_channel(address, credentials, options=tls.channel_options("localhost"))
+    try:
+        hello = link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t"))
+        responses = link_pb2_grpc.AgentLinkStub(channel).Connect(iter([hello]), timeout=10)
+        with pytest.raises(grpc.RpcError) as caught:
+            for _ in responses:
+                pass
+        return caught.value
+    finally:
+        channel.close()
+
+
+def test_client_without_certificate_cannot_open_the_link(running_manager: RunningManager) -> None:
+    ca_pem = (running_manager.home.path / "pki" / "ca.pem").read_bytes()
+    error = _open_link(running_manager.home.link_address, tls.client_channel_credentials(ca_pem))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE  # the TLS handshake itself fails
+
+
+def test_certificate_from_another_ca_cannot_open_the_link(
+    running_manager: RunningManager, foreign_agent_identity: ForeignIdentity
+) -> None:
+    ca_pem = (running_manager.home.path / "pki" / "ca.pem").read_bytes()
+    creds = tls.client_channel_credentials(
+        ca_pem, foreign_agent_identity.cert_pem, foreign_agent_identity.key_pem
+    )
+    error = _open_link(running_manager.home.link_address, creds)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_revoked_agent_cannot_open_the_link(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    identity = AgentIdentity.load(enrolled_agent("web-1"))
+    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    channel = grpc.secure_channel(
+        running_manager.home.link_address, creds, options=tls.channel_options("localhost")
+    )
+    hello = link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t"))
+    stream = link_pb2_grpc.AgentLinkStub(channel).Connect(iter([hello]), timeout=10)
+    first = next(stream)
+    assert first.welcome.agent_id == identity.agent_id  # before revocation: welcomed
+    stream.cancel()
+    channel.close()
+
+    running_manager.server.registry.revoke(identity.agent_id, "test")
+    error = _open_link(running_manager.home.link_address, creds)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "revoked" in (error.details() or "")
+
+
+def test_agent_certificate_cannot_call_admin(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    identity = AgentIdentity.load(enrolled_agent("web-1"))
+    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    with grpc.secure_channel(
+        running_manager.home.link_address, creds, options=tls.channel_options("localhost")
+    ) as channel:
+        stub = admin_pb2_grpc.AdminStub(channel)
+        for call, request in (
+            (stub.ListAgents, admin_pb2.ListAgentsRequest()),
+            (stub.CreateToken, admin_pb2.CreateTokenRequest(ttl_seconds=60, uses=1)),
+            (stub.RevokeAgent, admin_pb2.RevokeAgentRequest(agent_id=identity.agent_id)),
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                call(request, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "admin certificate" in (caught.value.details() or "")
+    assert not running_manager.server.registry.get(identity.agent_id).revoked
+
+
+def test_admin_certificate_cannot_open_the_link(running_manager: RunningManager) -> None:
+    bundle = tls.AdminBundle.load(running_manager.home.credentials)
+    creds = tls.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem)
+    error = _open_link(running_manager.home.link_address, creds)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_manager_refuses_to_start_with_a_loose_key(manager_home, trailwarden) -> None:
+    key = manager_home.path / "pki" / "server.key"
+    key.chmod(0o644)
+    result = trailwarden("manager", "run", "--home", str(manager_home.path), timeout=30)
+    assert result.returncode != 0
+    assert "server.key" in result.stderr and "chmod 600" in result.stderr
