@@ -329,3 +329,16 @@ def _call(args: argparse.Namespace, work: Callable[[Any], int]) -> int:
         return EXIT_FAILED
     except BrokenPipeError:  # `| head`: the reader left; not an error
         return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trailwarden.manager.admin.alerts_cli alerts|stats ...`` (same as
+    ``trailwarden admin alerts|stats ...``)."""
+    parser = argparse.ArgumentParser(prog="trailwarden admin")
+    register(parser.add_subparsers(dest="admin_command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -343,3 +343,15 @@ def test_stats_by_every_field(loaded: tuple[SqliteAlertStore, list[Alert]]) -> N
     assert hours.total == 30
     assert hours.buckets[0].key == "2026-11-20T22:00Z"
     assert [b.key for b in hours.buckets] == sorted(b.key for b in hours.buckets)
+
+
+def test_follow_from_zero_replays_since_the_start_time(store: SqliteAlertStore) -> None:
+    old = make_alert(when=BASE_TIME - timedelta(hours=3))
+    recent = [make_alert(when=BASE_TIME - timedelta(minutes=m)) for m in (20, 10)]
+    store.commit([event_for(a) for a in [old, *recent]], [old, *recent])
+    q = build_alert_query(from_time=(BASE_TIME - timedelta(hours=1)).isoformat())
+    got, cursor = store.follow(q, 0)
+    assert [a.id for a in got] == [a.id for a in recent]
+    newer = make_alert(when=BASE_TIME)
+    store.commit([event_for(newer)], [newer])
+    assert [a.id for a in store.follow(q, cursor)[0]] == [newer.id]
