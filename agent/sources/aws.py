@@ -1,0 +1,220 @@
+"""The boto3 adapter: sessions, assumed roles, endpoints, and S3 calls with errors translated.
+
+The only module of the agent that imports boto3/botocore. Credentials come from the host: a
+named profile (``~/.aws/config``, ``AWS_CONFIG_FILE``) or the default chain, optionally topped
+with an assumed role whose temporary credentials botocore refreshes before they expire
+(``DeferredRefreshableCredentials`` over an ``AssumeRoleCredentialFetcher``). Retries use
+botocore's adaptive mode, which also rate-limits the client when S3 throttles.
+
+Errors leave as ours, naming bucket/key and the reason: listing problems and refused access as
+AwsAccessError (retried on a later pass), unusable objects as ObjectError. Neither credentials
+nor tokens are ever put in a message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
+
+from trailwarden.agent.sources.config import CloudTrailSourceConfig
+from trailwarden.common.errors import AwsAccessError, ObjectError
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+"""Attempts per S3/STS call (adaptive mode backs off and rate-limits on throttling)."""
+DEFAULT_REGION = "us-east-1"
+ROLE_SESSION_NAME = "trailwarden-agent"
+_MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One listed object."""
+
+    key: str
+    size: int
+
+
+class S3Bucket:
+    """One bucket seen through one source's credentials and endpoint."""
+
+    def __init__(self, client: Any, bucket: str, source: str) -> None:
+        self._client = client
+        self.bucket = bucket
+        self.source = source
+
+    def common_prefixes(self, prefix: str) -> Iterator[str]:
+        """Every ``CommonPrefix`` under ``prefix`` (``Delimiter='/'``), through every page."""
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                for entry in page.get("CommonPrefixes", ()):
+                    yield entry["Prefix"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, "list", prefix) from exc
+
+    def objects(self, prefix: str, start_after: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` sorting after ``start_after``, in key order, every page."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(**kwargs):
+                for entry in page.get("Contents", ()):
+                    yield ObjectInfo(entry["Key"], int(entry.get("Size", 0)))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, "list", prefix) from exc
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes (whole: memory is bounded by the objects in flight)."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            body = response["Body"]
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, "get", key) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate(exc, "delete", key) from exc
+
+    def _translate(self, exc: Exception, action: str, key: str) -> AwsAccessError | ObjectError:
+        where = f"s3://{self.bucket}/{key}"
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "") or "")
+            message = str(error.get("Message", "") or "")
+            if code == "NoSuchBucket":
+                return AwsAccessError(
+                    f"{action}: bucket {self.bucket!r} does not exist",
+                    source=self.source,
+                    where=where,
+                )
+            if action == "get" and code in _MISSING_KEY_CODES:
+                return ObjectError(
+                    "get: object no longer exists (deleted after listing?)",
+                    source=self.source,
+                    where=where,
+                )
+            if code in {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}:
+                return AwsAccessError(
+                    f"{action}: access denied ({message or code}); check the profile/role "
+                    "policy for s3:ListBucket, s3:GetObject"
+                    + (", s3:DeleteObject" if action == "delete" else ""),
+                    source=self.source,
+                    where=where,
+                )
+            return AwsAccessError(
+                f"{action}: {code or 'error'}: {message}".rstrip(": "),
+                source=self.source,
+                where=where,
+            )
+        if isinstance(exc, NoCredentialsError):
+            return AwsAccessError(
+                f"{action}: no AWS credentials found (set aws_profile or the host's default "
+                "credentials)",
+                source=self.source,
+                where=where,
+            )
+        return AwsAccessError(
+            f"{action}: {type(exc).__name__}: {exc}", source=self.source, where=where
+        )
+
+
+def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
+    """An S3Bucket for ``config``: profile, optional assumed role, endpoints, retries."""
+    where = f"s3://{config.bucket}"
+    try:
+        session = boto3.Session(profile_name=config.aws_profile or None)
+    except ProfileNotFound as exc:
+        raise AwsAccessError(
+            f"AWS profile {config.aws_profile!r} not found in this host's AWS config files",
+            source=config.name,
+            where=where,
+        ) from exc
+    region = session.region_name or DEFAULT_REGION
+    client_config = Config(
+        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        max_pool_connections=max(10, config.workers * 2),
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="trailwarden-agent",
+    )
+    if config.iam_role_arn:
+        _assume_role(session, config, region, client_config)
+    try:
+        client = session.client(
+            "s3",
+            region_name=region,
+            endpoint_url=config.service_endpoint or None,
+            config=client_config,
+        )
+    except (BotoCoreError, ValueError) as exc:
+        raise AwsAccessError(
+            f"cannot create the S3 client: {exc}", source=config.name, where=where
+        ) from exc
+    log.info(
+        "fetch: source %s uses bucket %s (profile %s%s%s)",
+        config.name,
+        config.bucket,
+        config.aws_profile or "default chain",
+        f", role {config.iam_role_arn}" if config.iam_role_arn else "",
+        f", endpoint {config.service_endpoint}" if config.service_endpoint else "",
+    )
+    return S3Bucket(client, config.bucket, config.name)
+
+
+def _assume_role(
+    session: boto3.Session, config: CloudTrailSourceConfig, region: str, client_config: Config
+) -> None:
+    """Replace the session's credentials by the role's, refreshed automatically."""
+    core = session._session  # botocore session: where credentials live
+    source_credentials = core.get_credentials()
+    if source_credentials is None:
+        raise AwsAccessError(
+            f"no AWS credentials to assume {config.iam_role_arn} with (profile "
+            f"{config.aws_profile or 'default chain'})",
+            source=config.name,
+            where=f"s3://{config.bucket}",
+        )
+
+    def create_sts_client(service: str, **kwargs: Any) -> Any:
+        return core.create_client(
+            service,
+            region_name=region,
+            endpoint_url=config.sts_endpoint or None,
+            config=client_config,
+            **kwargs,
+        )
+
+    extra: dict[str, Any] = {
+        "RoleSessionName": ROLE_SESSION_NAME,
+        "DurationSeconds": config.iam_role_duration,
+    }
+    if config.iam_role_external_id:
+        extra["ExternalId"] = config.iam_role_external_id
+    fetcher = AssumeRoleCredentialFetcher(
+        create_sts_client, source_credentials, config.iam_role_arn, extra_args=extra
+    )
+    core._credentials = DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )

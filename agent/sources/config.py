@@ -1,0 +1,327 @@
+"""The ``[[sources]]`` schema: what the agent collects, from the local agent.toml or central config.
+
+Names follow Wazuh's ``aws-s3`` module where one exists. Parsed once, here, into frozen
+dataclasses; unknown keys and bad values are refused with the source's index, the key and the
+reason (``agent.toml: sources[2].regions: expected a list of strings``). AWS secrets never belong
+in this config (they stay in the host's profiles), so keys that look like them are refused with
+SecretInConfigError.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from trailwarden.agent.sources.filters import DiscardRule, compile_regex
+from trailwarden.common.errors import ConfigError, SecretInConfigError
+from trailwarden.common.timeparse import parse_duration, parse_timestamp
+
+DEFAULT_INTERVAL = 300.0
+"""Seconds between passes over a source (``interval = "5m"``)."""
+DEFAULT_WORKERS = 8
+"""Concurrent object downloads per source."""
+MAX_WORKERS = 64
+DEFAULT_ROLE_DURATION = 3600
+ROLE_DURATION_RANGE = (900, 43200)
+DEFAULT_DIRECTORY_GLOB = "**/*.json*"
+"""Matches ``.json`` and ``.json.gz`` (and ``.jsonl``) at any depth."""
+
+_SECRET_KEYS = frozenset(
+    {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "access_key",
+        "secret_key",
+        "session_token",
+        "aws_key",
+        "aws_secret",
+    }
+)
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+@dataclass(frozen=True)
+class CloudTrailSourceConfig:
+    """An S3 bucket written by CloudTrail (``type = "cloudtrail"``)."""
+
+    type: ClassVar[str] = "cloudtrail"
+    name: str
+    """Unique name of the source in the agent's config; reported with every batch."""
+    bucket: str
+    """The S3 bucket (Wazuh: ``<name>``)."""
+    aws_profile: str = ""
+    """Profile in the host's AWS config files; empty: the default credential chain."""
+    iam_role_arn: str = ""
+    """Role assumed (and refreshed before it expires) on top of the profile's credentials."""
+    iam_role_external_id: str = ""
+    """ExternalId passed with AssumeRole."""
+    iam_role_duration: int = DEFAULT_ROLE_DURATION
+    """Lifetime of the assumed role's credentials in seconds (900-43200)."""
+    path: str = ""
+    """Key prefix before ``AWSLogs/`` (normalised to end with ``/``)."""
+    path_suffix: str = ""
+    """Key part after ``AWSLogs/`` and before the account (normalised to end with ``/``)."""
+    aws_organization_id: str = ""
+    """Organization trail layout ``AWSLogs/<org>/<account>/...``; ``o-`` folders are also found
+    by discovery when this is empty."""
+    aws_account_ids: tuple[str, ...] = ()
+    """Accounts to read; empty: discover every account in the bucket."""
+    aws_account_alias: str = ""
+    """Friendly name sent with the records (``aws.log_info.aws_account_alias``)."""
+    regions: tuple[str, ...] = ()
+    """Regions to read; empty: discover every region present."""
+    only_logs_after: datetime | None = None
+    """Ignore log files dated before this day; unset on a first run means today (UTC)."""
+    interval: float = DEFAULT_INTERVAL
+    """Seconds between passes."""
+    run_on_start: bool = True
+    """Run a pass as soon as the agent starts (else wait one interval)."""
+    skip_on_error: bool = True
+    """Record an unusable object as failed and go on; false: stop the pass and report."""
+    remove_from_bucket: bool = False
+    """Delete each object once its records are safely in the spool."""
+    service_endpoint: str = ""
+    """S3 endpoint override (VPC endpoint, S3-compatible store)."""
+    sts_endpoint: str = ""
+    """STS endpoint override used to assume ``iam_role_arn``."""
+    workers: int = DEFAULT_WORKERS
+    """Concurrent object downloads."""
+    discard: tuple[DiscardRule, ...] = ()
+    """Records matching any rule are dropped before sending (Wazuh ``discard_regex``)."""
+
+
+@dataclass(frozen=True)
+class DirectorySourceConfig:
+    """CloudTrail files already on disk (``type = "directory"``), for offline and forensic work."""
+
+    type: ClassVar[str] = "directory"
+    name: str
+    """Unique name of the source."""
+    path: Path
+    """Folder holding ``.json`` / ``.json.gz`` files (Records envelope, arrays or JSON lines)."""
+    glob: str = DEFAULT_DIRECTORY_GLOB
+    """Which files under ``path`` to read."""
+    interval: float = DEFAULT_INTERVAL
+    """Seconds between passes (new and changed files are picked up)."""
+    run_on_start: bool = True
+    """Run a pass as soon as the agent starts."""
+    skip_on_error: bool = True
+    """Record an unusable file as failed and go on; false: stop the pass and report."""
+    workers: int = 2
+    """Files parsed concurrently."""
+    aws_account_alias: str = ""
+    """Friendly account name sent with the records."""
+    discard: tuple[DiscardRule, ...] = field(default=())
+    """Records matching any rule are dropped before sending."""
+
+
+SourceConfig = CloudTrailSourceConfig | DirectorySourceConfig
+
+
+def parse_sources(items: object, origin: str) -> tuple[SourceConfig, ...]:
+    """Parse the ``[[sources]]`` list; ``origin`` names the document (``agent.toml``)."""
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: sources: expected a list of tables ([[sources]])")
+    out: list[SourceConfig] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        where = f"{origin}: sources[{index}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        source = _parse_one(item, where)
+        if source.name in seen:
+            raise ConfigError(
+                f"{where}.name: {source.name!r} is already the name of sources[{seen[source.name]}]"
+            )
+        seen[source.name] = index
+        out.append(source)
+    return tuple(out)
+
+
+def _parse_one(item: Mapping[str, Any], where: str) -> SourceConfig:
+    for key in item:
+        if str(key).lower() in _SECRET_KEYS:
+            raise SecretInConfigError(
+                f"{where}.{key}: AWS credentials never go in the config; use aws_profile "
+                "(a profile on the agent host) or iam_role_arn"
+            )
+    kind = item.get("type")
+    if kind == "cloudtrail":
+        return _parse_cloudtrail(_Reader(item, where))
+    if kind == "directory":
+        return _parse_directory(_Reader(item, where))
+    raise ConfigError(f'{where}.type: expected "cloudtrail" or "directory", got {kind!r}')
+
+
+class _Reader:
+    """Takes keys out of one table with type checks; ``finish`` refuses what is left."""
+
+    def __init__(self, item: Mapping[str, Any], where: str) -> None:
+        self.item = dict(item)
+        self.where = where
+        self.item.pop("type")
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(f"{self.where}.{key}: {reason}")
+
+    def string(self, key: str, default: str = "") -> str:
+        value = self.item.pop(key, default)
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {type(value).__name__}")
+        return value.strip()
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.item.pop(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}")
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.item.pop(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected an integer, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"{value} is outside {low}-{high}")
+        return value
+
+    def strings(self, key: str, check: Callable[[str], bool], what: str) -> tuple[str, ...]:
+        value = self.item.pop(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "expected a list of strings")
+        for entry in value:
+            if not check(entry):
+                raise self.fail(key, f"{entry!r} is not {what}")
+        return tuple(dict.fromkeys(value))
+
+    def duration(self, key: str, default: float) -> float:
+        value = self.item.pop(key, default)
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+        if seconds <= 0:
+            raise self.fail(key, "must be more than zero")
+        return seconds
+
+    def endpoint(self, key: str) -> str:
+        value = self.string(key)
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise self.fail(key, f"{value!r} is not an http(s):// URL")
+        return value.rstrip("/")
+
+    def prefix(self, key: str) -> str:
+        value = self.string(key).strip("/")
+        return f"{value}/" if value else ""
+
+    def discard(self) -> tuple[DiscardRule, ...]:
+        value = self.item.pop("discard", [])
+        if isinstance(value, Mapping):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.fail("discard", "expected a list of tables ([[sources.discard]])")
+        rules: list[DiscardRule] = []
+        for index, rule in enumerate(value):
+            at = f"discard[{index}]"
+            if not isinstance(rule, Mapping):
+                raise self.fail(at, "expected a table with field and regex")
+            unknown = set(rule) - {"field", "regex"}
+            if unknown:
+                raise self.fail(f"{at}.{sorted(unknown)[0]}", "unknown key (expected field, regex)")
+            fld, regex = rule.get("field"), rule.get("regex")
+            if not isinstance(fld, str) or not fld.strip():
+                raise self.fail(f"{at}.field", "expected a dotted field name like eventName")
+            if not isinstance(regex, str):
+                raise self.fail(f"{at}.regex", "expected a regular expression string")
+            try:
+                rules.append(DiscardRule(fld.strip(), regex, compile_regex(regex)))
+            except ValueError as exc:
+                raise self.fail(f"{at}.regex", f"invalid regular expression: {exc}") from None
+        return tuple(rules)
+
+    def finish(self) -> None:
+        if self.item:
+            key = sorted(self.item)[0]
+            raise self.fail(key, "unknown key")
+
+
+def _parse_cloudtrail(r: _Reader) -> CloudTrailSourceConfig:
+    bucket = r.string("bucket")
+    if not bucket:
+        raise r.fail("bucket", "required: the S3 bucket CloudTrail writes to")
+    name = r.string("name") or f"cloudtrail:{bucket}"
+    only_after_text = r.item.pop("only_logs_after", None)
+    only_after: datetime | None = None
+    if only_after_text is not None:
+        if not isinstance(only_after_text, str):
+            raise r.fail("only_logs_after", "expected a date string like 2026-11-01")
+        try:
+            only_after = parse_timestamp(only_after_text)
+        except ValueError as exc:
+            raise r.fail("only_logs_after", str(exc)) from None
+    org = r.string("aws_organization_id")
+    if org and not _ORG_ID.match(org):
+        raise r.fail("aws_organization_id", f"{org!r} is not an organization ID (o-...)")
+    role = r.string("iam_role_arn")
+    if role and not role.startswith("arn:"):
+        raise r.fail("iam_role_arn", f"{role!r} is not an ARN")
+    config = CloudTrailSourceConfig(
+        name=name,
+        bucket=bucket,
+        aws_profile=r.string("aws_profile"),
+        iam_role_arn=role,
+        iam_role_external_id=r.string("iam_role_external_id"),
+        iam_role_duration=r.integer(
+            "iam_role_duration", DEFAULT_ROLE_DURATION, *ROLE_DURATION_RANGE
+        ),
+        path=r.prefix("path"),
+        path_suffix=r.prefix("path_suffix"),
+        aws_organization_id=org,
+        aws_account_ids=r.strings(
+            "aws_account_ids", lambda v: bool(_ACCOUNT_ID.match(v)), "a 12-digit account ID"
+        ),
+        aws_account_alias=r.string("aws_account_alias"),
+        regions=r.strings("regions", lambda v: bool(_REGION.match(v)), "a region like us-east-1"),
+        only_logs_after=only_after,
+        interval=r.duration("interval", DEFAULT_INTERVAL),
+        run_on_start=r.boolean("run_on_start", True),
+        skip_on_error=r.boolean("skip_on_error", True),
+        remove_from_bucket=r.boolean("remove_from_bucket", False),
+        service_endpoint=r.endpoint("service_endpoint"),
+        sts_endpoint=r.endpoint("sts_endpoint"),
+        workers=r.integer("workers", DEFAULT_WORKERS, 1, MAX_WORKERS),
+        discard=r.discard(),
+    )
+    r.finish()
+    return config
+
+
+def _parse_directory(r: _Reader) -> DirectorySourceConfig:
+    path = r.string("path")
+    if not path:
+        raise r.fail("path", "required: the folder holding CloudTrail files")
+    name = r.string("name") or f"directory:{path}"
+    glob = r.string("glob", DEFAULT_DIRECTORY_GLOB) or DEFAULT_DIRECTORY_GLOB
+    if glob.startswith("/") or ".." in Path(glob).parts:
+        raise r.fail("glob", f"{glob!r} must stay inside path (relative, no '..')")
+    config = DirectorySourceConfig(
+        name=name,
+        path=Path(path).expanduser(),
+        glob=glob,
+        interval=r.duration("interval", DEFAULT_INTERVAL),
+        run_on_start=r.boolean("run_on_start", True),
+        skip_on_error=r.boolean("skip_on_error", True),
+        workers=r.integer("workers", 2, 1, MAX_WORKERS),
+        aws_account_alias=r.string("aws_account_alias"),
+        discard=r.discard(),
+    )
+    r.finish()
+    return config

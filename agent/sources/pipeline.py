@@ -1,0 +1,152 @@
+"""One object's way from a source into the spool: read, parse, discard, spool + checkpoint.
+
+Every source (S3, directory) turns what it finds into ``WorkItem``s; ``deliver`` does the rest,
+the same way for all of them. The object's checkpoint update rides in the spool transaction
+that stores its records. A full spool makes the worker wait for acks (backpressure); a spool
+disk error makes it wait and retry; neither ever drops the object. Only ``stop`` abandons it,
+un-checkpointed, so it is read again next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from trailwarden.agent.checkpoint import DONE, ERROR, FAILED, CheckpointUpdate
+from trailwarden.agent.sources.filters import DiscardRule, first_discarding_rule
+from trailwarden.agent.spool import Spool
+from trailwarden.agent.status import SourceTracker
+from trailwarden.common.errors import (
+    AwsAccessError,
+    ObjectError,
+    SourceError,
+    SpoolError,
+    SpoolFullError,
+)
+from trailwarden.common.logfile import parse_object
+from trailwarden.common.model import SourceMeta
+
+log = logging.getLogger(__name__)
+
+SPOOL_RETRY_MAX_S = 30.0
+"""Longest wait between retries of a spool write that failed on disk errors."""
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One object (or file) to collect."""
+
+    meta: SourceMeta
+    size: int
+    read: Callable[[], bytes]
+    """Fetch the bytes; raises ObjectError / AwsAccessError."""
+    finish: Callable[[str, str], CheckpointUpdate]
+    """The checkpoint update for an outcome (DONE / FAILED / ERROR, reason)."""
+    completed: Callable[[], None] = field(default=_nothing)
+    """Called once the outcome is committed (not when abandoned): the source's bookkeeping."""
+    after_spooled: Callable[[], None] | None = None
+    """Runs after the records are durably spooled (``remove_from_bucket``)."""
+
+
+class SourceRun(Protocol):
+    """What the collector needs from a source for one pass."""
+
+    name: str
+    skip_on_error: bool
+    discard: tuple[DiscardRule, ...]
+    workers: int
+    tracker: SourceTracker
+
+    def plan(self, stop: threading.Event) -> Iterator[WorkItem]:
+        """Items to collect, lazily (listing as it goes); SourceError when listing fails."""
+        ...
+
+    def end_pass(self) -> None:
+        """Persist what the pass learned (watermarks); called after every item is done."""
+        ...
+
+
+def deliver(item: WorkItem, run: SourceRun, spool: Spool, stop: threading.Event) -> bool:
+    """Collect one item. False when the pass must stop (error without skip_on_error, or stop)."""
+    tracker = run.tracker
+    where = item.meta.location
+    try:
+        data = item.read()
+        parsed = parse_object(data, where)
+    except (ObjectError, AwsAccessError) as exc:
+        # Unusable content is skipped for good when allowed; refused access or a network
+        # failure is retried on the next pass (ERROR), never silently dropped.
+        skip = run.skip_on_error and isinstance(exc, ObjectError)
+        state = FAILED if skip else ERROR
+        log.warning("fetch: source %s: %s (%s)", run.name, exc, "skipped" if skip else "will retry")
+        tracker.object_failed(where, exc.reason)
+        if not _commit(item, [], item.finish(state, exc.reason), run, spool, stop):
+            return False
+        item.completed()
+        return run.skip_on_error
+    for problem in parsed.problems:
+        tracker.problem(where, problem)
+        log.warning("fetch: source %s: %s: record skipped: %s", run.name, where, problem)
+    records: list[bytes] = []
+    discarded = 0
+    for parsed_record in parsed.records:
+        if run.discard and first_discarding_rule(parsed_record.record, run.discard):
+            discarded += 1
+            continue
+        records.append(parsed_record.raw)
+    del parsed
+    # Abandoned on stop: not completed, so the source's watermark cannot pass this object.
+    if not _commit(item, records, item.finish(DONE, ""), run, spool, stop):
+        return False
+    item.completed()
+    tracker.object_done(len(records), discarded, len(data))
+    if item.after_spooled is not None:
+        try:
+            item.after_spooled()
+        except SourceError as exc:
+            tracker.problem(where, exc.reason)
+            log.warning("fetch: source %s: %s", run.name, exc)
+    return True
+
+
+def _commit(
+    item: WorkItem,
+    records: list[bytes],
+    update: CheckpointUpdate,
+    run: SourceRun,
+    spool: Spool,
+    stop: threading.Event,
+) -> bool:
+    """Spool ``records`` with ``update``, waiting out a full spool or disk errors."""
+    delay = 0.5
+    reported = False
+    while not stop.is_set():
+        try:
+            spool.put(item.meta, records, update)
+        except SpoolFullError:
+            run.tracker.set_paused(True)
+            spool.wait_for_space(stop, timeout=1.0)
+            continue
+        except SpoolError as exc:
+            if not reported:
+                log.error(
+                    "spool: source %s: cannot store %s: %s; retrying",
+                    run.name,
+                    item.meta.location,
+                    exc,
+                )
+                run.tracker.error(str(exc))
+                reported = True
+            stop.wait(delay)
+            delay = min(delay * 2, SPOOL_RETRY_MAX_S)
+            continue
+        run.tracker.set_paused(False)
+        return True
+    return False

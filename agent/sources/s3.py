@@ -1,0 +1,279 @@
+"""The CloudTrail S3 source: discover account/region folders, list them, hand out objects.
+
+Per pass: accounts (and organizations) and regions are discovered through every page of
+delimiter listings unless configured; each account/region folder is a *stream* with its own
+checkpoint (agent/checkpoint.py). A stream is re-listed from its watermark's day minus
+``LOOKBACK_DAYS``, so files that arrive late, with keys sorting before ones already taken, are
+still collected, while remembered keys keep every file taken once. Objects that are not log
+files (digests, check files, anything not ``.json[.gz]`` in a date folder) are skipped by design
+and counted.
+
+The first run of a source without ``only_logs_after`` starts today (UTC), as Wazuh does, and says
+so in the log. Streams that appear later start from the source's first day, not from theirs,
+so a region enabled after the agent started is read in full.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+from trailwarden.agent.checkpoint import Checkpoints, CheckpointUpdate, ObjectTaken, WatermarkMoved
+from trailwarden.agent.sources import layout
+from trailwarden.agent.sources.aws import S3Bucket, open_bucket
+from trailwarden.agent.sources.config import CloudTrailSourceConfig
+from trailwarden.agent.sources.pipeline import WorkItem
+from trailwarden.agent.spool import Spool
+from trailwarden.agent.status import SourceTracker
+from trailwarden.common.model import SourceMeta
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_DAYS = 2
+"""Days before a stream's watermark that every pass lists again, to catch late files."""
+
+
+class Watermark:
+    """Tracks objects in flight in one stream to find the newest key with nothing missing before.
+
+    Objects are dispatched in key order and finish in any order; the watermark may only move up
+    to the key just before the oldest one still in flight.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, str] = {}
+        """key in flight -> the key dispatched just before it."""
+        self._last = ""
+
+    def dispatch(self, key: str) -> None:
+        with self._lock:
+            self._in_flight[key] = self._last
+            self._last = key
+
+    def candidate(self, key: str) -> str:
+        """The watermark once ``key`` completes ('' when it cannot move)."""
+        with self._lock:
+            others = [k for k in self._in_flight if k != key]
+            if not others:
+                return self._last
+            oldest = min(others)
+            return self._in_flight[oldest] if key < oldest else ""
+
+    def complete(self, key: str) -> None:
+        with self._lock:
+            self._in_flight.pop(key, None)
+
+    def final(self) -> str:
+        """The watermark at the end of a pass (objects abandoned on stop hold it back)."""
+        with self._lock:
+            if not self._in_flight:
+                return self._last
+            return self._in_flight[min(self._in_flight)]
+
+
+class CloudTrailRun:
+    """One CloudTrail source, ready to plan passes (see pipeline.SourceRun)."""
+
+    def __init__(
+        self,
+        config: CloudTrailSourceConfig,
+        spool: Spool,
+        tracker: SourceTracker,
+        *,
+        bucket_factory: Callable[[CloudTrailSourceConfig], S3Bucket] = open_bucket,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.skip_on_error = config.skip_on_error
+        self.discard = config.discard
+        self.workers = config.workers
+        self.tracker = tracker
+        self._spool = spool
+        self._checkpoints = Checkpoints(spool)
+        self._bucket_factory = bucket_factory
+        self._bucket: S3Bucket | None = None
+        self._today = today or (lambda: datetime.now(UTC).date())
+        self._marks: dict[str, tuple[Watermark, layout.Stream]] = {}
+
+    def plan(self, stop: threading.Event) -> Iterator[WorkItem]:
+        if self._bucket is None:
+            self._bucket = self._bucket_factory(self.config)
+        bucket = self._bucket
+        self._marks = {}
+        root = layout.logs_root(self.config.path, self.config.path_suffix)
+        source_floor = self._source_floor(root)
+        streams = 0
+        for stream in self._streams(bucket, root):
+            if stop.is_set():
+                return
+            streams += 1
+            yield from self._stream_items(bucket, stream, source_floor, stop)
+        if streams == 0:
+            log.info(
+                "fetch: source %s: no CloudTrail folders under s3://%s/%s",
+                self.name,
+                self.config.bucket,
+                root,
+            )
+
+    def end_pass(self) -> None:
+        for prefix, (mark, stream) in self._marks.items():
+            final = mark.final()
+            if final:
+                meta = SourceMeta(
+                    self.name, self.config.bucket, prefix, stream.account, stream.region
+                )
+                self._spool.put(meta, [], WatermarkMoved(self.config.bucket, prefix, final))
+        self._marks = {}
+
+    # ---- discovery -----------------------------------------------------------------------
+
+    def _streams(self, bucket: S3Bucket, root: str) -> Iterator[layout.Stream]:
+        config = self.config
+        organizations = [config.aws_organization_id] if config.aws_organization_id else [""]
+        if not config.aws_organization_id and not config.aws_account_ids:
+            for folder in bucket.common_prefixes(root):
+                name = layout.child(root, folder)
+                if layout.ORGANIZATION_ID.match(name):
+                    organizations.append(name)
+        for org in organizations:
+            org_root = f"{root}{org}/" if org else root
+            if config.aws_account_ids:
+                accounts: list[str] = list(config.aws_account_ids)
+            else:
+                accounts = []
+                for folder in bucket.common_prefixes(org_root):
+                    name = layout.child(org_root, folder)
+                    if layout.ACCOUNT_ID.match(name):
+                        accounts.append(name)
+                    elif not layout.ORGANIZATION_ID.match(name):
+                        log.debug("fetch: source %s: ignoring folder %s", self.name, folder)
+            for account in accounts:
+                account_prefix = layout.account_prefix(root, org, account)
+                if config.regions:
+                    regions: list[str] = list(config.regions)
+                else:
+                    regions = [
+                        name
+                        for folder in bucket.common_prefixes(account_prefix)
+                        if layout.REGION.match(name := layout.child(account_prefix, folder))
+                    ]
+                for region in regions:
+                    yield layout.Stream(
+                        account, region, layout.stream_prefix(root, org, account, region), org
+                    )
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
+    def _source_floor(self, root: str) -> date:
+        """The first day this source reads, fixed at its first run (or by only_logs_after)."""
+        bucket = self.config.bucket
+        only = self.config.only_logs_after.date() if self.config.only_logs_after else None
+        state = self._checkpoints.stream(bucket, root)
+        if state is None or not state.floor_day:
+            floor = only or self._today()
+            if only is None:
+                log.info(
+                    "fetch: source %s: first run without only_logs_after: reading logs from today "
+                    "(%s UTC) on; set only_logs_after to read older ones",
+                    self.name,
+                    floor.isoformat(),
+                )
+            self._checkpoints.set_floor(bucket, root, layout.day_folder(floor))
+            return floor
+        floor = layout.parse_day_folder(state.floor_day)
+        if only is not None and only < floor:
+            log.info(
+                "fetch: source %s: only_logs_after %s is before %s: reading back to it",
+                self.name,
+                only.isoformat(),
+                floor.isoformat(),
+            )
+            self._checkpoints.set_floor(bucket, root, layout.day_folder(only))
+            return only
+        return floor
+
+    def _start_day(self, stream: layout.Stream, source_floor: date) -> date:
+        bucket, prefix = self.config.bucket, stream.prefix
+        state = self._checkpoints.stream(bucket, prefix)
+        if state is None or not state.floor_day:
+            floor = source_floor
+            self._checkpoints.set_floor(bucket, prefix, layout.day_folder(floor))
+        else:
+            floor = layout.parse_day_folder(state.floor_day)
+            if source_floor < floor:
+                floor = source_floor
+                self._checkpoints.set_floor(bucket, prefix, layout.day_folder(floor))
+        start = floor
+        if state is not None and state.watermark:
+            watermark_day = layout.key_day(prefix, state.watermark)
+            if watermark_day is not None:
+                start = max(floor, watermark_day - timedelta(days=LOOKBACK_DAYS))
+        retry = self._checkpoints.oldest_error_key(bucket, prefix)
+        retry_day = layout.key_day(prefix, retry) if retry else None
+        if retry_day is not None and retry_day < start:
+            start = retry_day
+        return start
+
+    def _stream_items(
+        self, bucket: S3Bucket, stream: layout.Stream, source_floor: date, stop: threading.Event
+    ) -> Iterator[WorkItem]:
+        config = self.config
+        prefix = stream.prefix
+        start = self._start_day(stream, source_floor)
+        only = config.only_logs_after.date() if config.only_logs_after else None
+        start_after = prefix + layout.day_folder(start)
+        expired = self._checkpoints.expire(config.bucket, prefix, start_after)
+        taken = self._checkpoints.taken_keys(config.bucket, prefix, start_after)
+        log.debug(
+            "fetch: source %s: listing s3://%s/%s from %s (%d taken, %d expired)",
+            self.name,
+            config.bucket,
+            prefix,
+            start.isoformat(),
+            len(taken),
+            expired,
+        )
+        mark = Watermark()
+        self._marks[prefix] = (mark, stream)
+        for info in bucket.objects(prefix, start_after):
+            if stop.is_set():
+                return
+            day = layout.key_day(prefix, info.key)
+            if day is None:
+                self.tracker.skipped()
+                continue
+            if (only is not None and day < only) or info.key in taken:
+                continue
+            mark.dispatch(info.key)
+            yield self._item(bucket, stream, info.key, info.size, mark)
+
+    def _item(
+        self, bucket: S3Bucket, stream: layout.Stream, key: str, size: int, mark: Watermark
+    ) -> WorkItem:
+        config = self.config
+
+        def finish(state: str, reason: str) -> CheckpointUpdate:
+            return ObjectTaken(
+                config.bucket, stream.prefix, key, state, reason, watermark=mark.candidate(key)
+            )
+
+        return WorkItem(
+            meta=SourceMeta(
+                source=self.name,
+                bucket=config.bucket,
+                key=key,
+                account_id=stream.account,
+                region=stream.region,
+                account_alias=config.aws_account_alias,
+            ),
+            size=size,
+            read=lambda: bucket.get(key),
+            finish=finish,
+            completed=lambda: mark.complete(key),
+            after_spooled=(lambda: bucket.delete(key)) if config.remove_from_bucket else None,
+        )

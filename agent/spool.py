@@ -1,0 +1,370 @@
+"""The agent's durable spool: records wait here, on disk, until the manager acknowledges them.
+
+One SQLite file (WAL) under the agent home holds the batches *and* the sources' checkpoints
+(agent/checkpoint.py), so a source's checkpoint advances in the same transaction that puts the
+object's records in the spool: after a crash either both happened or neither did. A batch is
+deleted only when the manager acks it (``ack``). Sequence numbers come from an AUTOINCREMENT key,
+so they keep increasing across restarts and are never reused after deletions.
+
+The spool is bounded in bytes of record payload. ``put`` refuses with SpoolFullError when the
+records would not fit; the caller waits (``wait_for_space``) and retries: backpressure, never
+drops. An object larger than the whole limit still goes into an empty spool, else it could never
+be delivered. Disk errors (disk full, I/O) become SpoolError; nothing is half-written.
+
+Durability: ``synchronous=NORMAL`` in WAL mode survives a killed process (``kill -9``) without
+losing a committed put; after a power cut the last commits may roll back, records and checkpoint
+together, so the objects are simply fetched again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trailwarden.agent import checkpoint as checkpoint_schema
+from trailwarden.common.errors import SpoolError, SpoolFullError
+from trailwarden.common.model import RecordBatch, SourceMeta
+
+if TYPE_CHECKING:
+    from trailwarden.agent.checkpoint import CheckpointUpdate
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 30.0
+_LENGTH_BYTES = 4
+_ACK_CHUNK = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool_batches (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    account_alias TEXT NOT NULL,
+    record_count INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    records BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    """What the spool holds, for status reports."""
+
+    bytes: int
+    """Record payload bytes waiting for acks."""
+    batches: int
+    """Batches waiting for acks."""
+    limit_bytes: int
+    """The configured bound."""
+    paused: bool
+    """Fetching is waiting for space right now."""
+    full_waits: int
+    """How many times fetching had to pause since start."""
+
+
+class Spool:
+    """Thread-safe durable queue of record batches (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        limit_bytes: int,
+        *,
+        max_batch_records: int = 500,
+        max_batch_bytes: int = 1 << 20,
+    ) -> None:
+        if limit_bytes <= 0 or max_batch_records <= 0 or max_batch_bytes <= 0:
+            raise ValueError("spool limits must be positive")
+        self.path = Path(path)
+        self.limit_bytes = limit_bytes
+        self.max_batch_records = max_batch_records
+        self.max_batch_bytes = max_batch_bytes
+        self._cond = threading.Condition(threading.RLock())
+        self._closed = False
+        self._paused = False
+        self._full_waits = 0
+        self._acks = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA + checkpoint_schema.SCHEMA)
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM spool_batches"
+            ).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
+        self._bytes = int(row[0])
+        self._batches = int(row[1])
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def put(
+        self,
+        source: SourceMeta,
+        records: Sequence[bytes],
+        checkpoint: CheckpointUpdate | None = None,
+    ) -> list[int]:
+        """Durably append ``records`` (split into batches) and apply ``checkpoint`` atomically.
+
+        Returns the new batch sequence numbers. SpoolFullError when they do not fit (unless the
+        spool is empty); SpoolError on disk problems, with nothing written.
+        """
+        size = sum(len(r) for r in records)
+        batches = list(self._split(records)) if records else []
+        with self._cond:
+            self._check_open()
+            if records and self._bytes > 0 and self._bytes + size > self.limit_bytes:
+                if not self._paused:
+                    self._paused = True
+                    self._full_waits += 1
+                    log.warning(
+                        "spool: full (%d of %d bytes); fetching pauses until the manager acks",
+                        self._bytes,
+                        self.limit_bytes,
+                    )
+                raise SpoolFullError(
+                    f"spool {self.path} full: {self._bytes} + {size} > {self.limit_bytes} bytes"
+                )
+            if not batches and checkpoint is None:
+                return []
+            sequences: list[int] = []
+            now_ms = int(time.time() * 1000)
+            with self._write() as conn:
+                for batch in batches:
+                    blob = _encode(batch)
+                    cursor = conn.execute(
+                        "INSERT INTO spool_batches (source, bucket, key, account_id, region, "
+                        "account_alias, record_count, size, records, created_ms) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            source.source,
+                            source.bucket,
+                            source.key,
+                            source.account_id,
+                            source.region,
+                            source.account_alias,
+                            len(batch),
+                            sum(len(r) for r in batch),
+                            blob,
+                            now_ms,
+                        ),
+                    )
+                    sequences.append(int(cursor.lastrowid or 0))
+                if checkpoint is not None:
+                    checkpoint.apply(conn)
+            self._bytes += size
+            self._batches += len(sequences)
+            if sequences:
+                self._cond.notify_all()
+            return sequences
+
+    def _split(self, records: Sequence[bytes]) -> Iterator[list[bytes]]:
+        batch: list[bytes] = []
+        batch_bytes = 0
+        for record in records:
+            if batch and (
+                len(batch) >= self.max_batch_records
+                or batch_bytes + len(record) > self.max_batch_bytes
+            ):
+                yield batch
+                batch, batch_bytes = [], 0
+            batch.append(record)
+            batch_bytes += len(record)
+        if batch:
+            yield batch
+
+    def wait_for_space(self, stop: threading.Event, timeout: float | None = None) -> bool:
+        """Block until an ack frees space (or the spool is empty); call it after SpoolFullError.
+
+        Returns True when the caller should retry, False on ``stop`` or timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            seen = self._acks
+            while not stop.is_set() and not self._closed:
+                if self._bytes == 0 or self._acks > seen:
+                    return True
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                # Short slices so a set ``stop`` (not a condition) is noticed promptly.
+                self._cond.wait(0.2 if remaining is None else min(0.2, remaining))
+            return False
+
+    # ---- reading and acking --------------------------------------------------------------
+
+    def pending(self, after_sequence: int = 0, limit: int = 64) -> list[RecordBatch]:
+        """Unacked batches with ``sequence > after_sequence``, oldest first."""
+        with self._cond:
+            self._check_open()
+            try:
+                rows = self._conn.execute(
+                    "SELECT sequence, source, bucket, key, account_id, region, account_alias, "
+                    "records FROM spool_batches WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                    (after_sequence, limit),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise SpoolError(f"spool {self.path}: cannot read batches: {exc}") from exc
+        return [
+            RecordBatch(
+                sequence=int(row[0]),
+                source=SourceMeta(
+                    source=row[1],
+                    bucket=row[2],
+                    key=row[3],
+                    account_id=row[4],
+                    region=row[5],
+                    account_alias=row[6],
+                ),
+                records=_decode(row[7], self.path, int(row[0])),
+            )
+            for row in rows
+        ]
+
+    def wait_for_batches(self, after_sequence: int, timeout: float) -> bool:
+        """Block until a batch with ``sequence > after_sequence`` exists (True) or timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._closed:
+                try:
+                    row = self._conn.execute(
+                        "SELECT 1 FROM spool_batches WHERE sequence > ? LIMIT 1", (after_sequence,)
+                    ).fetchone()
+                except sqlite3.Error as exc:
+                    raise SpoolError(f"spool {self.path}: cannot read batches: {exc}") from exc
+                if row is not None:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return False
+
+    def ack(self, sequences: Iterable[int]) -> None:
+        """Delete acknowledged batches (unknown sequences are ignored); wakes waiting fetchers."""
+        wanted = sorted({int(s) for s in sequences})
+        if not wanted:
+            return
+        with self._cond:
+            self._check_open()
+            freed = 0
+            removed = 0
+            with self._write() as conn:
+                for start in range(0, len(wanted), _ACK_CHUNK):
+                    chunk = wanted[start : start + _ACK_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    for (size,) in conn.execute(
+                        f"DELETE FROM spool_batches WHERE sequence IN ({marks}) RETURNING size",
+                        chunk,
+                    ).fetchall():
+                        freed += int(size)
+                        removed += 1
+            self._bytes -= freed
+            self._batches -= removed
+            if removed:
+                self._acks += 1
+                if self._paused:
+                    self._paused = False
+                    log.info(
+                        "spool: acks freed %d bytes (%d of %d used); fetching resumes",
+                        freed,
+                        self._bytes,
+                        self.limit_bytes,
+                    )
+                self._cond.notify_all()
+
+    # ---- housekeeping --------------------------------------------------------------------
+
+    def stats(self) -> SpoolStats:
+        with self._cond:
+            return SpoolStats(
+                bytes=self._bytes,
+                batches=self._batches,
+                limit_bytes=self.limit_bytes,
+                paused=self._paused,
+                full_waits=self._full_waits,
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The spool's connection inside BEGIN IMMEDIATE/COMMIT, for checkpoint reads/writes.
+
+        Holds the spool's lock for the duration: keep the work short.
+        """
+        with self._cond:
+            self._check_open()
+            with self._write() as conn:
+                yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool {self.path} busy or unwritable: {exc}") from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with suppress(sqlite3.Error):  # a failed COMMIT may already have rolled back
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise SpoolError(f"spool {self.path}: write failed: {exc}") from exc
+            raise
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SpoolError(f"spool {self.path} is closed")
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+            try:
+                self._conn.close()
+            except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
+                log.warning("spool: closing %s: %s", self.path, exc)
+
+
+def _encode(records: Sequence[bytes]) -> bytes:
+    """Length-prefixed records in one blob (a record may hold any bytes, newlines included)."""
+    parts: list[bytes] = []
+    for record in records:
+        parts.append(len(record).to_bytes(_LENGTH_BYTES, "big"))
+        parts.append(record)
+    return b"".join(parts)
+
+
+def _decode(blob: bytes, path: Path, sequence: int) -> tuple[bytes, ...]:
+    out: list[bytes] = []
+    view = memoryview(blob)
+    pos = 0
+    while pos < len(view):
+        if pos + _LENGTH_BYTES > len(view):
+            raise SpoolError(f"spool {path}: batch {sequence} is corrupt (truncated length)")
+        length = int.from_bytes(view[pos : pos + _LENGTH_BYTES], "big")
+        pos += _LENGTH_BYTES
+        if pos + length > len(view):
+            raise SpoolError(f"spool {path}: batch {sequence} is corrupt (truncated record)")
+        out.append(bytes(view[pos : pos + length]))
+        pos += length
+    return tuple(out)
