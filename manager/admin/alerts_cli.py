@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
+
 from trailwarden.common.errors import CredentialsError, QueryError
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.client import (

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
+
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.auth import admin_rpc, admin_stream_rpc
 from trailwarden.manager.store.base import AlertQuery, AlertStore, StatsResult, StoredAlert

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.manager.store.factory import make_alert
 from trailwarden.common.errors import ConfigError, StoreError
 from trailwarden.manager.outputs.alerts_file import (
     AlertsFile,
     AlertsFileConfig,
     rotated_path,
 )
-
-from tests.manager.store.factory import make_alert
 
 DAY1 = datetime(2026, 11, 25, 23, 50, tzinfo=UTC)
 

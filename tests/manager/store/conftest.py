@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore

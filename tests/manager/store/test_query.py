@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from trailwarden.common.errors import QueryError
 from trailwarden.manager.store.base import DEFAULT_LIMIT, StatsField
 from trailwarden.manager.store.query import (

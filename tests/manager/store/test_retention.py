@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.query import build_alert_query

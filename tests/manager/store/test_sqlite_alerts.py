@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from trailwarden.common.errors import StoreError
 from trailwarden.manager.alert import Alert
 from trailwarden.manager.store.database import Database
