@@ -80,24 +80,28 @@ def _normalise(value: Any, depth: int) -> Any:
     if kind is dict:
         changed: dict[str, Any] | None = None
         for key, item in value.items():
-            item_kind = type(item)
             if item is None:
                 new: Any = None
-            elif item_kind is dict or item_kind is list:
-                new = _normalise(item, depth + 1)
             else:
-                continue
-            if new is not item:
-                if changed is None:
-                    changed = {}
-                changed[key] = new
+                item_kind = type(item)
+                if item_kind is not dict and item_kind is not list:
+                    continue
+                new = _normalise(item, depth + 1)
+                if new is item:
+                    continue
+            if changed is None:
+                changed = {}
+            changed[key] = new
         if changed is None:
             return value
-        return {
-            key: changed.get(key, item) if key in changed else item
-            for key, item in value.items()
-            if not (key in changed and changed[key] is None)
-        }
+        out_dict: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in changed:
+                item = changed[key]
+                if item is None:
+                    continue
+            out_dict[key] = item
+        return out_dict
     if kind is list:
         if len(value) == 1:
             return _normalise(value[0], depth + 1)

@@ -1,0 +1,90 @@
+"""Wazuh's pattern languages on RE2: semantics, refusals, and linear time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from trailwarden.manager.analysis.rules.regex import PatternError, compile_pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("ConsoleLogin", "ConsoleLogin", True),
+        ("consolelogin", "ConsoleLogin", True),  # case-insensitive
+        ("Login", "ConsoleLogin", True),  # found anywhere
+        ("^Console", "ConsoleLogin", True),
+        ("^Login", "ConsoleLogin", False),
+        ("Login$", "ConsoleLogin", True),
+        ("^ConsoleLogin$", "ConsoleLogins", False),
+        ("StopLogging|DeleteTrail", "DeleteTrail", True),
+        ("!Success", "Failure", True),
+        ("!Success", "Success", False),
+        ("a.b", "axb", False),  # '.' is literal in osmatch
+    ],
+)
+def test_osmatch(pattern: str, value: str, expected: bool) -> None:
+    assert compile_pattern(pattern, "osmatch").test(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        (r"\.+", "AccessDenied", True),
+        (r"\.+", "", False),
+        (r"^\d+$", "123456789012", True),
+        (r"^\d+$", "12a", False),
+        (r"\w+@\w+", "mail bob@example", True),
+        (r"user-\w+", "USER-x_1", True),  # case-insensitive, \w includes _ - @
+        (r"a\sb", "a b", True),
+        (r"a\Sb", "a b", False),
+        (r"\p", "x;", True),
+        (r"t3.micro", "t3xmicro", False),  # '.' is literal in osregex
+        (r"\(x\)", "(x)", True),
+        (r"^(Stop|Delete)\w+$", "deleteTrail", True),
+        (r"AccessDenied", "Client.AccessDeniedException", True),
+    ],
+)
+def test_osregex(pattern: str, value: str, expected: bool) -> None:
+    assert compile_pattern(pattern, "osregex").test(value) is expected
+
+
+def test_pcre2_is_case_sensitive_and_negatable() -> None:
+    assert compile_pattern(r"^admin-\d{2}$", "pcre2").test("admin-42")
+    assert not compile_pattern(r"^admin", "pcre2").test("Admin")
+    assert compile_pattern(r"(?i)^admin", "pcre2").test("Admin")
+    assert compile_pattern("^admin", "pcre2", negate=True).test("root")
+
+
+@pytest.mark.parametrize("bad", [r"(a)\1", r"(?=x)y", r"(?<!a)b", "(unclosed"])
+def test_pcre2_needing_backtracking_or_malformed_is_refused(bad: str) -> None:
+    with pytest.raises(PatternError):
+        compile_pattern(bad, "pcre2")
+
+
+@pytest.mark.parametrize("bad", ["(x", "x)", r"\q", "+x", "x\\"])
+def test_malformed_osregex_is_refused(bad: str) -> None:
+    with pytest.raises(PatternError):
+        compile_pattern(bad, "osregex")
+
+
+def test_literal_patterns_expose_exact_values_for_indexing() -> None:
+    assert compile_pattern("^A$|^b$", "osregex").exact == {"a", "b"}
+    assert compile_pattern("A", "osregex").exact is None
+    assert compile_pattern("^A$", "osregex", negate=True).exact is None
+
+
+def test_pathological_patterns_run_in_linear_time() -> None:
+    evil = "a" * 100_000 + "!"
+    patterns = [
+        compile_pattern(r"^(a+)+$", "pcre2"),
+        compile_pattern(r"(a|aa)*c", "pcre2"),
+        compile_pattern(r"^(\w+\w+)+$", "osregex"),
+        compile_pattern(r"\w*\w*\w*\w*\w*\w*b", "osregex"),
+    ]
+    started = time.perf_counter()
+    for pattern in patterns:
+        assert pattern.test(evil) is False
+    assert time.perf_counter() - started < 0.5
