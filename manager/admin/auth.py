@@ -4,7 +4,7 @@ gRPC's aio interceptors cannot see the peer certificate, so each servicer method
 with ``@admin_rpc``; the wrapper resolves the caller from the TLS peer certificate (never from a
 message), aborts with PERMISSION_DENIED for anyone else, and maps our errors to status codes
 (the servicers are the only place that does). The caller's identity is passed on as
-``context.admin_name`` for the audit log.
+``calling_admin()`` (a context variable: each call runs in its own task) for the audit log.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import grpc
@@ -31,6 +32,13 @@ _STATUS_FOR_ERROR: tuple[tuple[type[errors.TrailWardenError], grpc.StatusCode], 
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_CALLING_ADMIN: ContextVar[str] = ContextVar("calling_admin", default="")
+
+
+def calling_admin() -> str:
+    """The admin (from its certificate) on whose behalf the current Admin RPC runs."""
+    return _CALLING_ADMIN.get()
 
 
 def status_for(exc: errors.TrailWardenError) -> grpc.StatusCode:
@@ -57,7 +65,7 @@ def admin_rpc(method: F) -> F:
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        context.admin_name = await _authorise(context, method.__name__)  # type: ignore[attr-defined]
+        _CALLING_ADMIN.set(await _authorise(context, method.__name__))
         try:
             return await method(self, request, context)
         except errors.TrailWardenError as exc:
@@ -75,7 +83,7 @@ def admin_stream_rpc(
     async def wrapper(
         self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
-        context.admin_name = await _authorise(context, method.__name__)  # type: ignore[attr-defined]
+        _CALLING_ADMIN.set(await _authorise(context, method.__name__))
         try:
             async for item in method(self, request, context):
                 yield item

@@ -14,7 +14,7 @@ import grpc
 from trailwarden.common.errors import ConfigError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
-from trailwarden.manager.admin.auth import admin_rpc
+from trailwarden.manager.admin.auth import admin_rpc, calling_admin
 from trailwarden.manager.registry import AgentRecord, Registry
 from trailwarden.manager.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
@@ -76,7 +76,7 @@ class AdminService(AlertsAdmin, admin_pb2_grpc.AdminServicer):
     async def RevokeAgent(
         self, request: admin_pb2.RevokeAgentRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.RevokeAgentResponse:
-        actor = f"admin:{context.admin_name}"  # type: ignore[attr-defined]
+        actor = f"admin:{calling_admin()}"
         record = await asyncio.to_thread(self.registry.revoke, request.agent_id, actor)
         self.sessions.close(record.id, "agent revoked by an admin")
         return admin_pb2.RevokeAgentResponse(agent=agent_info(record, self.sessions))
@@ -91,7 +91,7 @@ class AdminService(AlertsAdmin, admin_pb2_grpc.AdminServicer):
             raise ConfigError(f"--ttl must be between 1s and {MAX_TOKEN_TTL_SECONDS}s")
         if not 0 < uses <= MAX_TOKEN_USES:
             raise ConfigError(f"--uses must be between 1 and {MAX_TOKEN_USES}")
-        actor = f"admin:{context.admin_name}"  # type: ignore[attr-defined]
+        actor = f"admin:{calling_admin()}"
         token = await asyncio.to_thread(self.registry.create_token, ttl, uses, request.group, actor)
         return admin_pb2.CreateTokenResponse(
             token=token.token,
