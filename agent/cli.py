@@ -76,6 +76,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{result.failed} failed, {result.acked_batches} batches acknowledged",
             file=sys.stderr,
         )
-        return 1 if result.failed else 0
+        for error in result.errors:
+            print(f"trailwarden: {error}", file=sys.stderr)
+        return 1 if result.failed or result.errors else 0
     runner.run()
     return 0

@@ -43,6 +43,7 @@ class OnceResult:
     records: int
     failed: int
     acked_batches: int
+    errors: tuple[str, ...] = ()
 
 
 class AgentRunner:
@@ -101,10 +102,11 @@ class AgentRunner:
             self.stop_event.wait(0.1)
         self.shutdown()
         return OnceResult(
-            objects=getattr(result, "objects_done", 0),
-            records=getattr(result, "records", 0),
-            failed=getattr(result, "objects_failed", 0),
+            objects=result.objects_done,
+            records=result.records_spooled,
+            failed=result.objects_failed,
             acked_batches=self.link.acked_batches,
+            errors=result.errors,
         )
 
     def shutdown(self) -> None:
