@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.datasets import DATASETS as DATASETS_ROOT
 from trailwarden.common.logfile import read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
@@ -14,7 +15,7 @@ from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
 FILES = Path(__file__).resolve().parents[2] / "files"
 EVENTS = FILES / "events"
 RULES = FILES / "rules"
-DATASETS = Path("/work/shared/datasets")
+DATASETS = DATASETS_ROOT
 STRATUS = DATASETS / "stratus-red-team-detonation-logs"
 
 AGENT = AgentRef("001", "aws-prod")
