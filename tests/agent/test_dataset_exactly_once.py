@@ -39,7 +39,8 @@ DRIVER = textwrap.dedent(
 
     table, spool_path, limit = json.loads(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     spool = Spool(spool_path, limit)
-    result = Collector(parse_sources([table], "driver"), spool, state_dir=spool_path.parent).run_once()
+    collector = Collector(parse_sources([table], "driver"), spool, state_dir=spool_path.parent)
+    result = collector.run_once()
     spool.close()
     print(json.dumps({"ok": result.ok, "objects": result.objects_done}))
     """

@@ -144,6 +144,6 @@ def test_secrets_are_refused() -> None:
 
 
 def test_not_a_list() -> None:
-    with pytest.raises(ConfigError, match="agent.toml: sources: expected a list"):
+    with pytest.raises(ConfigError, match=r"agent\.toml: sources: expected a list"):
         parse_sources({"type": "cloudtrail"}, "agent.toml")
     assert parse_sources(None, "agent.toml") == ()

@@ -22,7 +22,7 @@ def records(count: int, size: int = 10) -> list[bytes]:
 
 def test_put_splits_batches_and_pending_returns_them_in_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db", 1 << 20, max_batch_records=3, max_batch_bytes=1 << 20)
-    data = records(7) + [b'{"multi":"line\nrecord"}']
+    data = [*records(7), b'{"multi":"line\nrecord"}']
     sequences = spool.put(META, data)
     assert len(sequences) == 3 and sequences == sorted(sequences)
     batches = spool.pending()
