@@ -38,6 +38,16 @@ MAX_ATTEMPTS = 8
 DEFAULT_REGION = "us-east-1"
 ROLE_SESSION_NAME = "trailwarden-agent"
 _MISSING_KEY_CODES = {"NoSuchKey", "404", "NotFound"}
+_CHATTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+"""At DEBUG these log whole requests and responses, STS credentials included."""
+
+
+def _quiet_sdk_loggers() -> None:
+    """Keep the SDK's DEBUG output (which carries credentials and tokens) out of our logs."""
+    for name in _CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +153,7 @@ class S3Bucket:
 def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
     """An S3Bucket for ``config``: profile, optional assumed role, endpoints, retries."""
     where = f"s3://{config.bucket}"
+    _quiet_sdk_loggers()
     try:
         session = boto3.Session(profile_name=config.aws_profile or None)
     except ProfileNotFound as exc:

@@ -17,7 +17,13 @@ import pytest
 from moto.sts.models import sts_backends
 
 from tests.agent.helpers import drain, event_ids, records_of, run_pass, sources
-from tests.fixtures.aws import AwsProfile, cloudtrail_key, make_record, put_cloudtrail_object
+from tests.fixtures.aws import (
+    TEST_SECRET_KEY,
+    AwsProfile,
+    cloudtrail_key,
+    make_record,
+    put_cloudtrail_object,
+)
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.sources.aws import open_bucket
 from trailwarden.agent.sources.config import CloudTrailSourceConfig
@@ -206,8 +212,13 @@ def test_remove_from_bucket_deletes_spooled_objects(
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
-def test_role_is_assumed_through_the_sts_endpoint(
-    s3: Any, new_bucket: Any, aws_profile: AwsProfile, spool: Spool, tmp_path: Path
+def test_role_is_assumed_through_the_sts_endpoint_and_no_secret_is_logged(
+    s3: Any,
+    new_bucket: Any,
+    aws_profile: AwsProfile,
+    spool: Spool,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     bucket = new_bucket()
     ids = put(s3, bucket, cloudtrail_key(A1, "us-east-1", DAY))
@@ -220,7 +231,8 @@ def test_role_is_assumed_through_the_sts_endpoint(
         iam_role_duration=3600,
         sts_endpoint=aws_profile.endpoint,
     )
-    _, result = run_pass(tmp_path, spool, table)
+    with caplog.at_level(logging.DEBUG):
+        _, result = run_pass(tmp_path, spool, table)
     assert result.ok
     assert sorted(event_ids(drain(spool))) == sorted(ids)
     assumed = [r for r in sts_backends["210987654321"]["aws"].assumed_roles if r.role_arn == role]
@@ -229,6 +241,10 @@ def test_role_is_assumed_through_the_sts_endpoint(
     assert assumed[0].session_name == "trailwarden-agent"
     lifetime = assumed[0].expiration - datetime.now(UTC).replace(tzinfo=None)
     assert 3500 < lifetime.total_seconds() <= 3600
+    # Even at DEBUG, neither the profile's secret nor the role's credentials reach the logs.
+    assert "TrailReader" in caplog.text
+    for secret in (TEST_SECRET_KEY, assumed[0].secret_access_key, assumed[0].session_token):
+        assert secret not in caplog.text
 
 
 def test_late_file_sorting_before_newest_key_is_collected_next_pass(
