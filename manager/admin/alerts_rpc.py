@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from trailwarden.common.wire import admin_pb2
-from trailwarden.manager.admin.auth import admin_rpc, admin_stream_rpc
+from trailwarden.manager.admin.auth import admin_rpc, admin_stream_rpc, calling_admin
 from trailwarden.manager.store.base import AlertQuery, AlertStore, StatsResult, StoredAlert
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
 
@@ -117,7 +117,7 @@ class AlertsAdmin:
         # With a start time the stream first replays what was raised since then, so a client
         # that starts following a moment after an alert was raised still gets it.
         cursor: int | None = 0 if query.start is not None else None
-        who = getattr(context, "admin_name", "?")
+        who = calling_admin()
         log.info("stage=admin follow started admin=%s", who)
         try:
             while True:
