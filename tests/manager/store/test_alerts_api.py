@@ -236,3 +236,24 @@ def test_follow_receives_an_alert_raised_after_it_starts(
     assert {a["user"] for a in received} == {"marker", "target"}
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
+
+
+def test_installed_entry_point(
+    seeded: tuple[RunningManager, list[Alert]], trailwarden: Any
+) -> None:
+    """`trailwarden admin alerts|stats` as a user runs them, in a subprocess."""
+    manager, alerts = seeded
+    creds = ("--credentials", str(manager.home.credentials))
+    done = trailwarden("admin", "alerts", "--rule", "80202", "--json", *creds)
+    assert done.returncode == 0, done.stderr
+    assert [a["id"] for a in json.loads(done.stdout)] == [alerts[2].id, alerts[0].id]
+    done = trailwarden("admin", "stats", "--by", "level", "--json", *creds)
+    assert done.returncode == 0, done.stderr
+    assert {b["key"]: b["count"] for b in json.loads(done.stdout)["buckets"]} == {
+        "3": 2,
+        "10": 1,
+        "5": 1,
+    }
+    done = trailwarden("admin", "alerts", "--since", "24h", "--to", "2026-NOV-99", *creds)
+    assert done.returncode == 2
+    assert "bad --to time" in done.stderr
