@@ -35,6 +35,7 @@ from trailwarden.manager.alert import Alert
 from trailwarden.manager.store.base import (
     AlertPage,
     AlertQuery,
+    AlertStore,
     EventRow,
     PruneResult,
     StatsBucket,
@@ -561,3 +562,8 @@ def _stored(row: Sequence[Any]) -> StoredAlert:
         recipient_account=row[17],
         json=document,
     )
+
+
+def _conforms(store: SqliteAlertStore) -> AlertStore:
+    """Type-checked proof that SqliteAlertStore implements the AlertStore protocol."""
+    return store

@@ -112,3 +112,26 @@ def test_size_cap_removes_the_oldest_until_the_database_fits(database: Database)
     capped.prune(now=BASE_TIME)
     assert capped.bytes_in_use() <= cap
     assert database.path.stat().st_size <= size_before
+
+
+def test_retention_loop_prunes_on_its_timer(database: Database) -> None:
+    import asyncio
+
+    from trailwarden.manager.store.retention import retention_loop
+
+    store = SqliteAlertStore(database, retention=RetentionPolicy(alerts_days=1))
+    old = make_alert(when=datetime.now(UTC) - timedelta(days=2))
+    store.commit([event_for(old)], [old])
+
+    async def run() -> None:
+        task = asyncio.create_task(retention_loop(store, 0.05))
+        for _ in range(100):
+            if store.counts()["alerts"] == 0:
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert store.counts()["alerts"] == 0

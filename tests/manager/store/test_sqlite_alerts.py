@@ -356,3 +356,47 @@ def test_follow_from_zero_replays_since_the_start_time(store: SqliteAlertStore) 
     newer = make_alert(when=BASE_TIME)
     store.commit([event_for(newer)], [newer])
     assert [a.id for a in store.follow(q, cursor)[0]] == [newer.id]
+
+
+def test_readers_and_a_writer_on_other_threads(store: SqliteAlertStore) -> None:
+    """Ingest commits on its thread while Admin queries run on others (WAL, one connection
+    per thread): every query sees a consistent, growing set and nothing fails."""
+    import threading
+
+    batches = [[make_alert() for _ in range(20)] for _ in range(15)]
+    errors: list[BaseException] = []
+    seen_counts: dict[int, list[int]] = {0: [], 1: []}
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for batch in batches:
+                store.commit([event_for(a) for a in batch], batch)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def read(reader: int) -> None:
+        try:
+            while True:
+                finished = done.is_set()
+                page = store.query(build_alert_query(limit=1000))
+                assert len(page.alerts) % 20 == 0  # whole batches only: one transaction each
+                seen_counts[reader].append(len(page.alerts))
+                if finished:
+                    break
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write)] + [
+        threading.Thread(target=read, args=(n,)) for n in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    for counts in seen_counts.values():
+        assert counts == sorted(counts) and counts[-1] == 300  # each reader only sees more
+    assert len(store.query(build_alert_query(limit=1000)).alerts) == 300
