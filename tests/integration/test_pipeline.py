@@ -19,12 +19,15 @@ DOCUMENTED = {"80202", "80203", "80250", "80253", "80254", "80255"}
 
 def _add_directory_source(home: Path, folder: Path) -> None:
     config = home / "agent.toml"
-    config.write_text(config.read_text() + f"""
+    config.write_text(
+        config.read_text()
+        + f"""
 [[sources]]
 type = "directory"
 name = "events"
 path = "{folder}"
-""")
+"""
+    )
 
 
 def test_documented_alerts_through_a_running_manager(
@@ -44,8 +47,9 @@ def test_documented_alerts_through_a_running_manager(
     alerts = json.loads(listed.stdout)
     fired = {a["rule"]["id"] if isinstance(a.get("rule"), dict) else a["rule_id"] for a in alerts}
     assert fired >= DOCUMENTED, f"missing {DOCUMENTED - fired}"
-    agents = {a["agent"]["id"] if isinstance(a.get("agent"), dict) else a["agent_id"]
-              for a in alerts}
+    agents = {
+        a["agent"]["id"] if isinstance(a.get("agent"), dict) else a["agent_id"] for a in alerts
+    }
     assert agents == {AgentIdentity.load(home).agent_id}
 
     # A second pass over the same files (e.g. the agent lost its checkpoints) stores nothing
@@ -56,10 +60,11 @@ def test_documented_alerts_through_a_running_manager(
     again = AgentRunner(load_agent_config(home), AgentIdentity.load(home)).run_once()
     assert again.records == result.records
     db = sqlite3.connect(running_manager.home.path / "manager.db")
-    dup = db.execute("SELECT event_id, rule_id, COUNT(*) FROM alerts GROUP BY event_id, rule_id"
-                     " HAVING COUNT(*) > 1").fetchall()
+    dup = db.execute(
+        "SELECT event_id, rule_id, COUNT(*) FROM alerts GROUP BY event_id, rule_id"
+        " HAVING COUNT(*) > 1"
+    ).fetchall()
     db.close()
     assert dup == []
-    relisted = json.loads(run_cli("admin", "alerts", "--limit", "500", "--json",
-                                  env=env).stdout)
+    relisted = json.loads(run_cli("admin", "alerts", "--limit", "500", "--json", env=env).stdout)
     assert len(relisted) == len(alerts)
