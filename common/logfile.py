@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ MAX_DECOMPRESSED_BYTES = 2 * 1024**3
 
 _DECODER = json.JSONDecoder(parse_constant=lambda name: _reject_constant(name))
 _WHITESPACE = " \t\n\r"
+_WS_RUN = re.compile(r"[ \t\n\r]*").match
+_EVENT_FIELDS = frozenset({"eventVersion", "eventID", "eventTime", "eventName", "eventSource"})
+"""A lone JSON object is taken as one record only if it has one of these (digests have none)."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -95,9 +99,13 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
     if text[start] == "[":
         return _parse_array(text, start, where, layout="array")
     if text[start] == "{":
+        fast = _parse_envelope_once(text, start, where)
+        if fast is not None:
+            return fast
         try:
             first, end = _DECODER.raw_decode(text, start)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than Python's stack (a crafted object).
             if "\n" in text.strip():
                 return _parse_lines(text, where)
             raise ObjectError(f"not JSON: {exc}", where=where) from exc
@@ -108,18 +116,22 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
             if not isinstance(records, list):
                 raise ObjectError(f"'Records' is {type(records).__name__}, not a list", where=where)
             return _records_from_envelope(text, start, where, records)
-        if isinstance(first, dict):
+        if isinstance(first, dict) and _EVENT_FIELDS & first.keys():
             # A single record on its own (one JSON object, one line).
             return ParsedObject(
                 records=[ParsedRecord(first, text[start:end].encode(), 0)], layout="lines"
             )
-        raise ObjectError("JSON object without 'Records'", where=where)
+        raise ObjectError(
+            "JSON object without 'Records' or CloudTrail event fields (a digest or another "
+            "AWS file?)",
+            where=where,
+        )
     return _parse_lines(text, where)
 
 
 def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in _WHITESPACE:
-        pos += 1
+    if pos < len(text) and text[pos] in _WHITESPACE:
+        return _WS_RUN(text, pos).end()  # C-speed over long runs (pretty-printed files)
     return pos
 
 
@@ -149,12 +161,51 @@ def _find_records_array(text: str, start: int) -> int:
             pos += 1
 
 
+def _parse_envelope_once(text: str, start: int, where: str) -> ParsedObject | None:
+    """The CloudTrail shape in one walk: each record of ``Records`` is decoded once, in place.
+
+    (The general path decodes the whole document first, then every record again for its raw
+    span: twice the work on the agent's hottest path.) Returns None unless the text is exactly
+    one object with one ``Records`` array; the general path then decides and words any error.
+    """
+    pos = _skip_ws(text, start + 1)
+    found: ParsedObject | None = None
+    try:
+        while pos < len(text) and text[pos] == '"':
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _skip_ws(text, pos)
+            if pos >= len(text) or text[pos] != ":":
+                return None
+            pos = _skip_ws(text, pos + 1)
+            if key == "Records":
+                if found is not None or pos >= len(text) or text[pos] != "[":
+                    return None
+                found, pos = _parse_array_at(text, pos, where, layout="records")
+            else:
+                _, pos = _DECODER.raw_decode(text, pos)
+            pos = _skip_ws(text, pos)
+            if pos < len(text) and text[pos] == ",":
+                pos = _skip_ws(text, pos + 1)
+                continue
+            if pos < len(text) and text[pos] == "}" and _skip_ws(text, pos + 1) >= len(text):
+                return found
+            return None
+    except (ValueError, RecursionError, ObjectError):
+        return None
+    return None
+
+
 def _parse_array(text: str, open_pos: int, where: str, layout: str) -> ParsedObject:
+    return _parse_array_at(text, open_pos, where, layout)[0]
+
+
+def _parse_array_at(text: str, open_pos: int, where: str, layout: str) -> tuple[ParsedObject, int]:
+    """The array opening at ``open_pos`` and the position just after its closing ']'."""
     out = ParsedObject(layout=layout)
     pos = _skip_ws(text, open_pos + 1)
     index = 0
     if pos < len(text) and text[pos] == "]":
-        return out
+        return out, pos + 1
     while pos < len(text):
         try:
             value, end = _DECODER.raw_decode(text, pos)
@@ -169,7 +220,7 @@ def _parse_array(text: str, open_pos: int, where: str, layout: str) -> ParsedObj
         if pos < len(text) and text[pos] == ",":
             pos = _skip_ws(text, pos + 1)
         elif pos < len(text) and text[pos] == "]":
-            return out
+            return out, pos + 1
         else:
             raise ObjectError(
                 f"not JSON: expected ',' or ']' after record {index - 1}", where=where
