@@ -5,6 +5,14 @@ transaction per batch, before the ack); the Admin API calls ``query``, ``follow`
 a timer calls ``prune``. SQLite (``sqlite_alerts.SqliteAlertStore``) is the default
 implementation; a PostgreSQL one can follow behind the same protocol, which is why nothing here
 mentions a driver, a connection or SQL.
+
+Notes for a PostgreSQL implementation shared by several managers: ``commit`` must stay one
+transaction and use ``INSERT ... ON CONFLICT DO NOTHING`` on the same two unique keys (event key
++ recipient account; event ID + recipient account + rule) so concurrent managers cannot both
+store an event. The follow cursor must only ever move past committed rows: a sequence value
+is assigned before commit, so concurrent writers can commit out of order; follow up to the
+oldest in-flight transaction (``pg_snapshot_xmin``) or by a commit-ordered column, or a
+follower may skip an alert.
 """
 
 from __future__ import annotations

@@ -155,6 +155,10 @@ def test_bad_queries_are_clear_errors(running_manager: RunningManager, capsys: A
     assert "bad --from time" in capsys.readouterr().err
     assert cli(running_manager, "stats", "--by", "colour") == 2
     assert "unknown field 'colour' for --by" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli(running_manager, "alerts", "--colour", "red")
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --colour red" in capsys.readouterr().err
     # The manager validates too: a client that skips the CLI's checks gets INVALID_ARGUMENT.
     args = argparse.Namespace(credentials=str(running_manager.home.credentials))
     with admin_stub(args) as stub:
