@@ -8,6 +8,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.faults",
     "tests.fixtures.pki",
     "tests.fixtures.system",
 ]
