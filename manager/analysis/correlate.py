@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from trailwarden.manager.analysis.rules.matcher import EventView
-from trailwarden.manager.analysis.rules.model import Rule, Ruleset, split_path
+from trailwarden.manager.analysis.rules.model import Rule, Ruleset
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,16 @@ SWEEP_EVERY = 4096
 """Additions to a window between sweeps of expired keys."""
 MAX_IGNORE_ENTRIES = 10_000
 
-_EVENT_TIME = ("aws", "eventTime")
-_FALLBACK_TIME = ("aws", "@timestamp")
+_EVENT_TIME = "aws.eventTime"
+_FALLBACK_TIME = "aws.@timestamp"
 
 Entry = tuple[float, tuple[str | None, ...]]
 
 
 def event_time(view: EventView, clock: Callable[[], float] = time.time) -> float:
     """The event's CloudTrail time in epoch seconds (``@timestamp``, then now, as fallbacks)."""
-    for path in (_EVENT_TIME, _FALLBACK_TIME):
-        text = view.value(path)
+    for name in (_EVENT_TIME, _FALLBACK_TIME):
+        text = view.value(name)
         if text:
             try:
                 return datetime.fromisoformat(text).timestamp()
@@ -64,8 +64,8 @@ class Window:
         self.max_keys = max_keys
         self.need = max(rule.frequency - 1, 1)
         self.maxlen = min(max(self.need * 4, 8), 4096)
-        self.same_paths = tuple(split_path(name) for name in rule.same_fields)
-        self.different_paths = tuple(split_path(name) for name in rule.different_fields)
+        self.same_paths = rule.same_fields
+        self.different_paths = rule.different_fields
         self.entries: dict[tuple[str | None, ...], deque[Entry]] = {}
         self.newest = float("-inf")
         self.added = 0

@@ -30,6 +30,8 @@ from trailwarden.common.model import AgentRef, SourceMeta
 WRAPPED_FIELDS = ("requestParameters", "responseElements", "additionalEventData")
 """Top-level CloudTrail fields Wazuh wraps as ``{"string": value}`` when they are not objects."""
 
+_WRAPPED = frozenset(WRAPPED_FIELDS)
+
 MAX_DEPTH = 64
 """Deeper nesting than this is kept as is (not normalised): no real record comes close."""
 
@@ -42,17 +44,22 @@ def decode_record(record: Mapping[str, Any], source: SourceMeta, agent: AgentRef
             "not a JSON object"
         )
     aws: dict[str, Any] = {}
+    wrapped = _WRAPPED
     for key, value in record.items():
         if value is None:
             continue
-        if key in WRAPPED_FIELDS and type(value) is not dict:
-            value = {"string": _normalise(value, 1)}
-        else:
-            kind = type(value)
-            if kind is dict or kind is list:
-                value = _normalise(value, 1)
-        if value is not None:
-            aws[key] = value
+        kind = type(value)
+        if kind is dict:
+            value = _normalise(value, 1)
+        elif kind is list:
+            value = _normalise(value, 1)
+            if value is None:
+                continue
+            if key in wrapped:
+                value = {"string": value}
+        elif key in wrapped:
+            value = {"string": value}
+        aws[key] = value
     aws["source"] = "cloudtrail"
     aws["log_info"] = _log_info(source)
     account = str(record.get("recipientAccountId") or source.account_id or "")

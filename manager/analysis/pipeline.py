@@ -18,7 +18,6 @@ from typing import Any
 
 from trailwarden.common.errors import DecodeError
 from trailwarden.common.model import AgentRef, SourceMeta
-from trailwarden.common.timeparse import to_rfc3339, utc_now
 from trailwarden.manager.alert import Alert, RuleHit
 from trailwarden.manager.analysis.correlate import Correlator, event_time
 from trailwarden.manager.analysis.decode import decode_record
@@ -66,6 +65,8 @@ class Analyzer:
         self._alerts = 0
         self._decode_errors = 0
         self._fired: Counter[str] = Counter()
+        self._stamp_second = 0
+        self._stamp_prefix = ""
 
     @property
     def ruleset(self) -> Ruleset:
@@ -97,70 +98,83 @@ class Analyzer:
             self._decode_errors += 1
             log.warning("decode: agent %s %s: %s", agent.id, source.location, exc)
             return Outcome(event={}, error=str(exc))
-        view = EventView(event, raw)
+        view = EventView(event, raw, agent.id, decoded=True)
         steps: list[TraceStep] | None = [] if trace else None
-        times: list[float] = []
-
-        def now() -> float:
-            if not times:
-                times.append(event_time(view, self._clock))
-            return times[0]
-
-        def correlation(rule: Rule, view: EventView) -> tuple[bool, str]:
-            return self._correlator.check(rule, view, agent.id, now())
-
-        final, path = self._tree.walk(view, correlation, steps)
-        outcome = Outcome(event=event, rule=final, trace=steps or [])
+        final, path = self._tree.walk(view, self._check, steps)
+        outcome = Outcome(event=event, rule=final, trace=steps if steps is not None else [])
         if final is None:
             return outcome
-        if any(rule.is_correlation or rule.ignore for rule in path):
-            self._correlator.fired(path, view, agent.id, now())
+        correlator = self._correlator
+        for rule in path:
+            if rule.is_correlation or rule.ignore:
+                correlator.fired(path, view, agent.id, self._event_time(view))
+                break
         listeners = self._tree.listeners[final.id]
         if listeners:
-            self._correlator.observe(final, listeners, view, agent.id, now())
+            correlator.observe(final, listeners, view, agent.id, self._event_time(view))
         if final.level > 0 and not (final.options & SILENT_OPTIONS):
-            outcome.alert = self._alert(final, view, record, raw, source, agent)
+            outcome.alert = self._alert(final, view, record, source, agent)
         return outcome
+
+    def _event_time(self, view: EventView) -> float:
+        when = view.when
+        if when is None:
+            when = view.when = event_time(view, self._clock)
+        return when
+
+    def _check(self, rule: Rule, view: EventView) -> tuple[bool, str]:
+        return self._correlator.check(rule, view, view.agent_id, self._event_time(view))
+
+    def _timestamp(self) -> str:
+        """RFC 3339 UTC now, formatting the seconds part once per second (it is per alert)."""
+        now = time.time()
+        second = int(now)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp_prefix}.{int((now - second) * 1000):03d}Z"
 
     def _alert(
         self,
         rule: Rule,
         view: EventView,
         record: Mapping[str, Any],
-        raw: bytes,
         source: SourceMeta,
         agent: AgentRef,
     ) -> Alert:
         self._alerts += 1
-        self._fired[rule.id] += 1
-        now = utc_now()
-        identity = record.get("userIdentity")
+        fired = self._fired
+        fired[rule.id] += 1
+        get = record.get
+        identity = get("userIdentity")
+        timestamp = self._timestamp()
         hit = RuleHit(
             id=rule.id,
             level=rule.level,
             description=expand_description(rule, view),
             groups=rule.groups,
             mitre_ids=rule.mitre_ids,
-            firedtimes=self._fired[rule.id],
+            firedtimes=fired[rule.id],
             frequency=rule.frequency if rule.is_correlation else 0,
         )
+        account = _text(get("recipientAccountId"))
         return Alert(
-            id=f"{int(now.timestamp())}.{next(self._alert_ids)}",
-            timestamp=to_rfc3339(now),
+            id=f"{self._stamp_second}.{next(self._alert_ids)}",
+            timestamp=timestamp,
             rule=hit,
             agent=agent,
             manager_name=self.manager_name,
             location=source.location,
             data=view.event,
-            event_id=_text(record.get("eventID")),
-            recipient_account=_text(record.get("recipientAccountId")),
-            event_time=_text(record.get("eventTime") or record.get("@timestamp")),
-            account=_text(record.get("recipientAccountId")) or source.account_id,
-            region=_text(record.get("awsRegion")) or source.region,
-            event_source=_text(record.get("eventSource")),
-            event_name=_text(record.get("eventName")),
-            user=principal_name(identity) if isinstance(identity, Mapping) else "",
-            source_ip=_text(record.get("sourceIPAddress")),
+            event_id=_text(get("eventID")),
+            recipient_account=account,
+            event_time=_text(get("eventTime") or get("@timestamp")),
+            account=account or source.account_id,
+            region=_text(get("awsRegion")) or source.region,
+            event_source=_text(get("eventSource")),
+            event_name=_text(get("eventName")),
+            user=principal_name(identity) if type(identity) is dict else "",
+            source_ip=_text(get("sourceIPAddress")),
             full_log="" if "no_full_log" in rule.options else view.full_log(),
         )
 
@@ -179,10 +193,10 @@ def expand_description(rule: Rule, view: EventView) -> str:
     """The rule's description with each ``$(field)`` replaced by the event's value."""
     out = []
     for part in rule.description:
-        if part.path is None:
+        if part.name is None:
             out.append(part.text)
         else:
-            out.append(view.value(part.path) or "")
+            out.append(view.value(part.name) or "")
     return "".join(out)
 
 
@@ -200,4 +214,6 @@ def principal_name(identity: Mapping[str, Any]) -> str:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
+    if type(value) is str:
+        return value
+    return "" if value is None else str(value)

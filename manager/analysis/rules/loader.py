@@ -436,7 +436,7 @@ def _parse_description(text: str) -> tuple[DescriptionPart, ...]:
     for match in _DESCRIPTION_FIELD.finditer(text):
         if match.start() > pos:
             parts.append(DescriptionPart(text[pos : match.start()]))
-        parts.append(DescriptionPart(match.group(0), split_path(match.group(1))))
+        parts.append(DescriptionPart(match.group(0), match.group(1)))
         pos = match.end()
     if pos < len(text):
         parts.append(DescriptionPart(text[pos:]))

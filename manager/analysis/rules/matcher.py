@@ -30,34 +30,39 @@ _MISSING: Any = object()
 class EventView:
     """A decoded event plus the raw record, with per-event caches of field values."""
 
-    __slots__ = ("_lowered", "_values", "event", "raw", "text")
+    __slots__ = ("_lowered", "_values", "agent_id", "event", "raw", "text", "when")
 
-    def __init__(self, event: dict[str, Any], raw: bytes) -> None:
+    def __init__(
+        self, event: dict[str, Any], raw: bytes, agent_id: str = "", *, decoded: bool = False
+    ) -> None:
+        """``decoded``: the event comes from ``decode_record`` (its envelope is known)."""
         self.event = event
         self.raw = raw
+        self.agent_id = agent_id
         self.text: str | None = None
-        self._values: dict[tuple[str, ...], str | None] = {}
-        self._lowered: dict[tuple[str, ...], str | None] = {}
+        self.when: float | None = None
+        """The event's time in epoch seconds, once someone needed it (correlation)."""
+        # Keyed by the dotted name: str hashes are cached, tuple hashes are not. Decoding sets
+        # the envelope fields every ruleset tests first, so they start known.
+        self._values: dict[str, str | None] = dict(_ENVELOPE) if decoded else {}
+        self._lowered: dict[str, str | None] = dict(_ENVELOPE) if decoded else {}
 
-    def value(self, path: tuple[str, ...]) -> str | None:
-        """The field at ``path`` as Wazuh sees it (a string), or None if absent/an object."""
-        try:
-            return self._values[path]
-        except KeyError:
-            pass
-        found = _stringify(_lookup(self.event, path))
-        self._values[path] = found
-        return found
+    def value(self, name: str) -> str | None:
+        """The field ``name`` (dotted) as Wazuh sees it: a string, or None if absent/an object."""
+        found = self._values.get(name, _MISSING)
+        if found is _MISSING:
+            node = _lookup(self.event, _PATHS.get(name) or _path(name))
+            found = node if type(node) is str else _stringify(node)
+            self._values[name] = found
+        return found  # type: ignore[no-any-return]
 
-    def lowered(self, path: tuple[str, ...]) -> str | None:
-        try:
-            return self._lowered[path]
-        except KeyError:
-            pass
-        value = self.value(path)
-        low = value.lower() if value is not None else None
-        self._lowered[path] = low
-        return low
+    def lowered(self, name: str) -> str | None:
+        """``value(name)`` lower-cased (what literal patterns compare against), cached."""
+        low = self._lowered.get(name, _MISSING)
+        if low is _MISSING:
+            value = self.value(name)
+            low = self._lowered[name] = value.lower() if value is not None else None
+        return low  # type: ignore[no-any-return]
 
     def full_log(self) -> str:
         """The raw record as text (Wazuh's ``full_log``), what ``<match>``/``<regex>`` see."""
@@ -66,20 +71,36 @@ class EventView:
         return self.text
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}
+_ENVELOPE = {"integration": "aws", "aws.source": "cloudtrail"}
+"""Fields ``decode_record`` always sets to these (lower-case) values."""
+
+
+def _path(name: str) -> tuple[str, ...]:
+    path = _PATHS.get(name)
+    if path is None:
+        path = _PATHS[name] = tuple(name.split("."))
+    return path
+
+
 def _lookup(node: Any, path: tuple[str, ...]) -> Any:
     for index, part in enumerate(path):
         if type(node) is not dict:
             return None
         child = node.get(part, _MISSING)
         if child is _MISSING:
-            # A key may itself contain dots ("x.y"): try the longest joined remainder first.
-            for end in range(len(path), index + 1, -1):
-                joined = ".".join(path[index:end])
-                if joined in node:
-                    return _lookup(node[joined], path[end:]) if end < len(path) else node[joined]
-            return None
+            return _lookup_dotted_keys(node, path[index:])
         node = child
     return node
+
+
+def _lookup_dotted_keys(node: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """A key may itself contain dots ("x.y"): try the longest joined prefix first."""
+    for end in range(len(path), 1, -1):
+        joined = ".".join(path[:end])
+        if joined in node:
+            return _lookup(node[joined], path[end:]) if end < len(path) else node[joined]
+    return None
 
 
 def _stringify(value: Any) -> str | None:
@@ -95,25 +116,78 @@ def _stringify(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def conditions_match(rule: Rule, view: EventView) -> bool:
-    """Every static test of ``rule`` passes on the event (correlation is checked apart)."""
+RuleCheck = Callable[[EventView], bool]
+
+
+def _never(view: EventView) -> bool:
+    return False
+
+
+def compile_check(rule: Rule) -> RuleCheck:
+    """A function saying whether every static test of ``rule`` passes on an event.
+
+    Correlation is checked apart. Tests are ANDed, so the cheap ones (literals on cached
+    lower-cased values) run first and regexes over fields or the raw record last.
+    """
     if rule.decoded_as is not None and rule.decoded_as != DECODER_NAME:
-        return False
-    for test in rule.fields:
-        pattern = test.pattern
-        if pattern.lowered is not None:
-            low = view.lowered(test.path)
-            if low is None or not pattern.lowered(low):
+        return _never
+    literals = tuple(
+        (t.name, t.pattern.lowered) for t in rule.fields if t.pattern.lowered is not None
+    )
+    regexes = tuple((t.name, t.pattern.test) for t in rule.fields if t.pattern.lowered is None)
+    lists = rule.lists
+    logs = tuple(t.pattern.test for t in rule.log_tests)
+
+    if len(literals) == 1 and not (regexes or lists or logs):
+        ((only_name, only_test),) = literals
+
+        def one_literal(view: EventView) -> bool:
+            low = view.lowered(only_name)
+            return low is not None and only_test(low)
+
+        return one_literal
+
+    def check(view: EventView) -> bool:
+        lowered = view.lowered
+        for name, test in literals:
+            low = lowered(name)
+            if low is None or not test(low):
                 return False
-        else:
-            value = view.value(test.path)
-            if value is None or not pattern.test(value):
+        value_of = view.value
+        for name, test in regexes:
+            value = value_of(name)
+            if value is None or not test(value):
                 return False
-    for list_test in rule.lists:
-        value = view.value(list_test.path)
-        if value is None or not list_test.test(value):
-            return False
-    return all(log_test.pattern.test(view.full_log()) for log_test in rule.log_tests)
+        for list_test in lists:
+            value = value_of(list_test.name)
+            if value is None or not list_test.test(value):
+                return False
+        if logs:
+            text = view.full_log()
+            for test in logs:
+                if not test(text):
+                    return False
+        return True
+
+    return check
+
+
+def conditions_match(rule: Rule, view: EventView) -> bool:
+    """Every static test of ``rule`` passes on the event (for callers outside the tree)."""
+    return compile_check(rule)(view)
+
+
+class Candidate:
+    """A rule as the walk meets it: its compiled check, whether it keeps state, its children."""
+
+    __slots__ = ("check", "children", "rule", "stateful")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.check = compile_check(rule)
+        self.stateful = rule.is_correlation or bool(rule.ignore)
+        """Needs the correlator (frequency window or ignore timer)."""
+        self.children: ChildIndex | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,54 +209,58 @@ class ChildIndex:
 
     __slots__ = ("always", "by_value", "path")
 
-    def __init__(self, children: list[Rule]) -> None:
-        self.path: tuple[str, ...] | None = None
-        self.by_value: dict[str, list[Rule]] = {}
-        self.always: list[Rule] = list(children)
+    def __init__(self, children: list[Rule], candidates: dict[str, Candidate]) -> None:
+        self.path: str | None = None
+        self.by_value: dict[str, list[Candidate]] = {}
+        self.always: list[Candidate] = [candidates[child.id] for child in children]
         path = _common_exact_path(children)
         if path is None:
             return
         self.path = path
         self.always = []
+        hits: dict[str, list[Rule]] = {}
+        always: list[Rule] = []
         for child in children:
             exact = _exact_values(child, path)
             if exact is None:
-                self.always.append(child)
+                always.append(child)
             else:
                 for value in exact:
-                    self.by_value.setdefault(value, []).append(child)
+                    hits.setdefault(value, []).append(child)
+        self.always = [candidates[rule.id] for rule in always]
+        # Each value's candidates, merged with the always-tried children in try order, once.
+        for value, rules in hits.items():
+            merged = sorted((*rules, *always), key=_try_order)
+            self.by_value[value] = [candidates[rule.id] for rule in merged]
 
-    def candidates(self, view: EventView) -> list[Rule]:
+    def candidates(self, view: EventView) -> list[Candidate]:
         if self.path is None:
             return self.always
         low = view.lowered(self.path)
-        hit = self.by_value.get(low) if low is not None else None
-        if not hit:
+        if low is None:
             return self.always
-        if not self.always:
-            return hit
-        return sorted((*hit, *self.always), key=_try_order)
+        return self.by_value.get(low, self.always)
 
 
 def _try_order(rule: Rule) -> tuple[bool, int]:
     return (not rule.is_correlation, rule.order)
 
 
-def _exact_values(rule: Rule, path: tuple[str, ...]) -> frozenset[str] | None:
+def _exact_values(rule: Rule, name: str) -> frozenset[str] | None:
     if rule.is_correlation or not rule.fields:
         return None
     first = rule.fields[0]
-    if first.path != path or first.pattern.exact is None:
+    if first.name != name or first.pattern.exact is None:
         return None
     return first.pattern.exact
 
 
-def _common_exact_path(children: list[Rule]) -> tuple[str, ...] | None:
+def _common_exact_path(children: list[Rule]) -> str | None:
     """The field most children test first with exact literals (worth indexing), if any."""
-    counts: dict[tuple[str, ...], int] = {}
+    counts: dict[str, int] = {}
     for child in children:
         if child.fields and child.fields[0].pattern.exact is not None:
-            counts[child.fields[0].path] = counts.get(child.fields[0].path, 0) + 1
+            counts[child.fields[0].name] = counts.get(child.fields[0].name, 0) + 1
     if not counts:
         return None
     path, count = max(counts.items(), key=lambda item: item[1])
@@ -190,12 +268,14 @@ def _common_exact_path(children: list[Rule]) -> tuple[str, ...] | None:
 
 
 class RuleTree:
-    """A ruleset prepared for matching (child indexes built once)."""
+    """A ruleset prepared for matching (checks compiled, child indexes built, once)."""
 
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
-        self.roots = ChildIndex(ruleset.roots)
-        self.children = {rule.id: ChildIndex(rule.children) for rule in ruleset.rules.values()}
+        candidates = {rule.id: Candidate(rule) for rule in ruleset.rules.values()}
+        for rule in ruleset.rules.values():
+            candidates[rule.id].children = ChildIndex(rule.children, candidates)
+        self.roots = ChildIndex(ruleset.roots, candidates)
         self.listeners = {rule.id: ruleset.listeners_for(rule) for rule in ruleset.rules.values()}
         """Rule ID -> correlation rules that count events ending at that rule."""
 
@@ -207,22 +287,23 @@ class RuleTree:
     ) -> tuple[Rule | None, list[Rule]]:
         """The deepest matching rule (None if no root matches) and the path to it."""
         path: list[Rule] = []
-        index = self.roots
+        index: ChildIndex | None = self.roots
         depth = 0
-        while True:
+        while index is not None:
             chosen = None
-            for rule in index.candidates(view):
-                matched = conditions_match(rule, view)
+            for candidate in index.candidates(view):
+                matched = candidate.check(view)
                 note = ""
-                if matched and (rule.is_correlation or rule.ignore):
-                    matched, note = correlation(rule, view)
+                if matched and candidate.stateful:
+                    matched, note = correlation(candidate.rule, view)
                 if trace is not None:
-                    trace.append(TraceStep(rule.id, depth, matched, note))
+                    trace.append(TraceStep(candidate.rule.id, depth, matched, note))
                 if matched:
-                    chosen = rule
+                    chosen = candidate
                     break
             if chosen is None:
-                return (path[-1] if path else None), path
-            path.append(chosen)
-            index = self.children[chosen.id]
+                break
+            path.append(chosen.rule)
+            index = chosen.children
             depth += 1
+        return (path[-1] if path else None), path

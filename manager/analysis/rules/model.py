@@ -62,10 +62,10 @@ class ListTest:
 
 @dataclass(frozen=True, slots=True)
 class DescriptionPart:
-    """A literal piece of a description, or a ``$(field)`` reference (``path`` set)."""
+    """A literal piece of a description, or a ``$(field)`` reference (``name`` set)."""
 
     text: str
-    path: tuple[str, ...] | None = None
+    name: str | None = None
 
 
 @dataclass(eq=False, slots=True)

@@ -1,0 +1,113 @@
+"""Benchmark: decode + rules + correlation over the shared CloudTrail datasets.
+
+    /work/venv/bin/python bench/analysis.py [--records 200000] [--runs 5]
+
+Loads every record of ``../shared/datasets`` (Records objects, JSON arrays, JSON lines), repeats
+them to at least ``--records``, and times, in the same process and on the same records:
+
+* baseline: plain ``json.loads`` of each record's raw bytes (what any consumer must pay);
+* analyse: ``Analyzer.analyse`` with the default ruleset (decode, rule tree, correlation,
+  alert construction; records arrive parsed, as they do in the manager);
+* parse+analyse: both, i.e. the manager's per-record CPU cost before the store.
+
+Prints records/s (median of ``--runs``) and the ratio to the baseline. The store is not
+included: it belongs to the manager's store benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trailwarden.common.logfile import read_file
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.manager.analysis.pipeline import Analyzer
+from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SOURCE = SourceMeta("bench", "bench-bucket", "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz")
+AGENT = AgentRef("001", "bench")
+
+
+def load_records(root: Path) -> list[tuple[dict[str, Any], bytes]]:
+    files = sorted(root.glob("*/*.json")) + sorted(root.glob("*/CloudTrail/*.json"))
+    out: list[tuple[dict[str, Any], bytes]] = []
+    for path in files:
+        out.extend((item.record, item.raw) for item in read_file(str(path)).records)
+    return out
+
+
+def timed(fn: Callable[[], int], runs: int) -> float:
+    """Median records/s of ``runs`` runs of ``fn`` (which returns how many it processed)."""
+    rates = []
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        count = fn()
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--datasets", type=Path, default=DATASETS)
+    args = parser.parse_args()
+
+    base = load_records(args.datasets)
+    repeat = -(-args.records // len(base))
+    records = base * repeat
+    raws = [raw for _, raw in records]
+    ruleset = load_ruleset(default_ruleset_paths())
+    print(
+        f"{len(base)} dataset records x {repeat} = {len(records)} records, "
+        f"{len(ruleset.rules)} rules, median of {args.runs} runs"
+    )
+
+    def baseline() -> int:
+        loads = json.loads
+        for raw in raws:
+            loads(raw)
+        return len(raws)
+
+    def analyse() -> int:
+        analyzer = Analyzer(ruleset, "bench")
+        run = analyzer.analyse
+        alerts = 0
+        for record, raw in records:
+            if run(record, raw, SOURCE, AGENT).alert is not None:
+                alerts += 1
+        assert alerts == len(records), "every CloudTrail record should alert (80202 or deeper)"
+        return len(records)
+
+    def parse_and_analyse() -> int:
+        analyzer = Analyzer(ruleset, "bench")
+        run = analyzer.analyse
+        loads = json.loads
+        for raw in raws:
+            run(loads(raw), raw, SOURCE, AGENT)
+        return len(raws)
+
+    base_rate = timed(baseline, args.runs)
+    analyse_rate = timed(analyse, args.runs)
+    both_rate = timed(parse_and_analyse, args.runs)
+    print(f"baseline json.loads : {base_rate:12,.0f} records/s")
+    print(
+        f"analyse             : {analyse_rate:12,.0f} records/s  "
+        f"ratio {analyse_rate / base_rate:.2f} x baseline"
+    )
+    print(
+        f"json.loads+analyse  : {both_rate:12,.0f} records/s  "
+        f"ratio {both_rate / base_rate:.2f} x baseline"
+    )
+
+
+if __name__ == "__main__":
+    main()
