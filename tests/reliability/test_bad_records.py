@@ -1,0 +1,178 @@
+"""Malformed records sent to the manager's ingest: counted, reported, neighbours kept."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
+from trailwarden.manager.analysis.pipeline import Analyzer
+from trailwarden.manager.analysis.rules import (
+    default_lists_root,
+    default_ruleset_paths,
+    load_ruleset,
+)
+from trailwarden.manager.ingest import Ingest
+from trailwarden.manager.outputs.alerts_file import AlertsFile
+from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+
+AREA = "Bad input"
+AGENT = AgentRef("a0000001", "web-1")
+SOURCE = SourceMeta("trail", "trail-bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")
+
+
+def root_login(**fields: Any) -> dict[str, Any]:
+    """A root console login (the default ruleset alerts on it) with a fresh eventID."""
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "eventID": str(uuid.uuid4()),
+        "eventTime": "2026-11-01T10:00:00Z",
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "awsRegion": "us-east-1",
+        "recipientAccountId": "111122223333",
+        "sourceIPAddress": "203.0.113.9",
+        "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+        "responseElements": {"ConsoleLogin": "Success"},
+        "additionalEventData": {"MFAUsed": "No"},
+    }
+    record.update(fields)
+    return record
+
+
+def raw(record: dict[str, Any]) -> bytes:
+    return json.dumps(record).encode()
+
+
+# Records the manager cannot use at all: counted bad, reported with agent/location/index.
+UNUSABLE: dict[str, bytes] = {
+    "not JSON": b'{"eventID": "x", "eventName": ',
+    "JSON array": b"[1, 2, 3]",
+    "JSON string": b'"ConsoleLogin"',
+    "JSON null": b"null",
+    "invalid UTF-8": b'{"eventID":"\xff\xfe"}',
+    "nesting 10,000 deep": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "NaN constant": b'{"eventID":"nan-1","bytes":NaN}',
+    "Infinity constant": b'{"eventID":"inf-1","bytes":Infinity}',
+    "empty bytes": b"",
+}
+
+# Records that are odd but analysable: stored once, analysed, never crash the batch.
+ODD: dict[str, dict[str, Any]] = {
+    "eventID missing": {"eventID": None},
+    "eventID a number": {"eventID": 12345},
+    "eventID an object": {"eventID": {"nested": True}},
+    "eventTime missing": {"eventTime": None},
+    "eventTime a number": {"eventTime": 1_700_000_000},
+    "eventTime not a date": {"eventTime": "yesterday at noon"},
+    "eventTime a list": {"eventTime": ["2026-11-01T10:00:00Z"]},
+    "eventName missing": {"eventName": None},
+    "eventName a number": {"eventName": 7},
+    "eventName an object": {"eventName": {"x": 1}},
+    "userIdentity missing": {"userIdentity": None},
+    "userIdentity a string": {"userIdentity": "root"},
+    "userIdentity a list": {"userIdentity": [1, "two"]},
+    "recipientAccountId a number": {"recipientAccountId": 111122223333},
+    "responseElements a string": {"responseElements": "Success"},
+    "lone surrogate in a string": {"userAgent": "\ud800"},
+    "number overflowing to infinity": {"bytes": 1e400},
+    "NUL and control characters": {"userAgent": "a\u0000b\u001b[31mc"},
+    "1 MB field name": {"k" * (1024**2): "v"},
+    "requestParameters nested 900 deep": {"requestParameters": {}},
+}
+
+
+@dataclass
+class Manager:
+    ingest: Ingest
+    database: Database
+    alerts_dir: Path
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[Manager]:
+    database = Database(tmp_path / "manager.db")
+    store = SqliteAlertStore(database)
+    ruleset = load_ruleset(default_ruleset_paths(), default_lists_root())
+    sink = AlertsFile(tmp_path / "alerts")
+    yield Manager(Ingest(store, Analyzer(ruleset, "m"), [sink]), database, tmp_path / "alerts")
+    sink.close()
+    store.close()
+    database.close()
+
+
+def _odd_raw(name: str, override: dict[str, Any]) -> tuple[bytes, str]:
+    record = root_login(**override)
+    if name == "requestParameters nested 900 deep":
+        deep = '{"a":' * 900 + "1" + "}" * 900
+        text = json.dumps(record)[:-1] + f', "requestParameters": {deep}}}'
+        return text.encode(), str(record["eventID"])
+    if name == "number overflowing to infinity":
+        text = json.dumps({**record, "bytes": 0})[:-1].replace('"bytes": 0', '"bytes": 1e400')
+        return (text + "}").encode(), str(record["eventID"])
+    return json.dumps(record).encode(), str(record.get("eventID"))
+
+
+def _seen(database: Database) -> set[str]:
+    conn = sqlite3.connect(database.path)
+    try:
+        return {row[0] for row in conn.execute("SELECT event_key FROM seen_events")}
+    finally:
+        conn.close()
+
+
+def test_unusable_records_are_counted_and_their_neighbours_kept(manager: Manager) -> None:
+    """Records that are not JSON objects (broken JSON, arrays, invalid UTF-8, NaN, 10,000-deep
+    nesting, empty) are counted and reported with agent, bucket/key and index; the good
+    records between them are stored and alert."""
+    records: list[bytes] = []
+    good: list[str] = []
+    bad_index: dict[int, str] = {}
+    for name, body in UNUSABLE.items():
+        before = root_login()
+        good.append(before["eventID"])
+        records.append(raw(before))
+        bad_index[len(records)] = name
+        records.append(body)
+    result = manager.ingest.process(AGENT, RecordBatch(1, SOURCE, tuple(records)))
+    assert result.bad_records == len(UNUSABLE)
+    assert result.new_events == len(good)
+    assert set(good) <= _seen(manager.database)
+    assert result.alerts >= len(good)
+    problems = manager.ingest.counters.snapshot()["recent_problems"]
+    for index in bad_index:
+        expected = f"agent={AGENT.id} where={SOURCE.location} record={index}:"
+        assert any(p.startswith(expected) for p in problems), bad_index[index]
+
+
+def test_odd_records_are_analysed_without_breaking_the_batch(manager: Manager) -> None:
+    """Missing or wrongly typed eventID/eventTime/eventName/userIdentity, lone surrogates,
+    numbers overflowing to infinity, control characters and huge field names: each record is
+    stored once and analysed, and every alert written is strict JSON."""
+    records: list[bytes] = []
+    ids: list[str] = []
+    for name, override in ODD.items():
+        body, event_id = _odd_raw(name, override)
+        records.append(body)
+        ids.append(event_id)
+    result = manager.ingest.process(AGENT, RecordBatch(1, SOURCE, tuple(records)))
+    assert result.bad_records == 0
+    assert result.new_events == len(ODD)
+    assert result.alerts >= len(ODD) - 1
+    # Sent again (an agent resend): nothing new, nothing counted twice.
+    again = manager.ingest.process(AGENT, RecordBatch(2, SOURCE, tuple(records)))
+    assert again.new_events == 0 and again.duplicates == len(ODD)
+    for line in (manager.alerts_dir / "alerts.json").read_text(encoding="utf-8").splitlines():
+        json.loads(line, parse_constant=_refuse)  # strict JSON for Filebeat/Vector/jq
+
+
+def _refuse(name: str) -> Any:
+    raise AssertionError(f"{name} written to alerts.json (not JSON)")
