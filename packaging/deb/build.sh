@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Build the TrailWarden Debian package: trailwarden_<version>_<arch>.deb
+#
+#   packaging/deb/build.sh [--out DIR] [--python /usr/bin/python3] [--wheelhouse DIR]
+#
+# The package holds a virtual environment under /opt/trailwarden/venv (the project, its demo
+# extra and every dependency, installed by pip from PyPI or, with --wheelhouse, offline from a
+# folder of wheels), /usr/bin/trailwarden, the systemd units, reference manager.toml/agent.toml
+# and the docs. postinst creates the trailwarden-manager and trailwarden-agent system users.
+# The venv is bound to the Python it is built with: build on the release you deploy to.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+out="$repo/dist"
+python="/usr/bin/python3"
+wheelhouse=""
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) out="$2"; shift 2 ;;
+        --python) python="$2"; shift 2 ;;
+        --wheelhouse) wheelhouse="$2"; shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+for tool in dpkg-deb dpkg "$python"; do
+    command -v "$tool" >/dev/null || { echo "build.sh: $tool not found" >&2; exit 1; }
+done
+
+prefix=/opt/trailwarden
+venv="$prefix/venv"
+version="$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$repo/pyproject.toml")"
+pyver="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+arch="$(dpkg --print-architecture)"
+package="trailwarden_${version}_${arch}.deb"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+stage="$work/root"
+source_copy="$work/src"
+
+echo "build.sh: trailwarden $version for python$pyver/$arch"
+
+# Build from a clean copy so the checkout gets no build/ or egg-info droppings.
+mkdir -p "$source_copy"
+for item in pyproject.toml setup.py README.md LICENSE agent manager common proto; do
+    [ -e "$repo/$item" ] && cp -a "$repo/$item" "$source_copy/"
+done
+find "$source_copy" -name __pycache__ -prune -exec rm -rf {} +
+if [ ! -e "$source_copy/README.md" ]; then
+    echo "build.sh: warning: README.md missing, packaging without it" >&2
+    echo "TrailWarden" > "$source_copy/README.md"
+fi
+
+"$python" -m venv "$stage$venv"
+pip=("$stage$venv/bin/python" -m pip --disable-pip-version-check --no-input --quiet)
+if [ -n "$wheelhouse" ]; then
+    pip_source=(--no-index --find-links "$wheelhouse")
+else
+    pip_source=()
+fi
+"${pip[@]}" install --no-compile "${pip_source[@]}" "$source_copy[demo]"
+"${pip[@]}" uninstall --yes pip >/dev/null 2>&1 || true
+
+# The venv was built under the staging folder: point scripts and pyvenv.cfg at /opt.
+grep -rlI --null "$stage$venv" "$stage$venv/bin" "$stage$venv/pyvenv.cfg" 2>/dev/null \
+    | xargs -0 --no-run-if-empty sed -i "s|$stage$venv|$venv|g"
+find "$stage$venv" -name direct_url.json -path '*trailwarden*' -delete
+find "$stage$venv" -name __pycache__ -prune -exec rm -rf {} +
+if grep -rqI "$stage" "$stage$venv/bin" "$stage$venv/pyvenv.cfg"; then
+    echo "build.sh: staging path left in the venv" >&2
+    exit 1
+fi
+
+install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/trailwarden/examples" \
+    "$stage/usr/share/doc/trailwarden" "$stage/etc/trailwarden/aws" "$stage/DEBIAN"
+ln -s "$venv/bin/trailwarden" "$stage/usr/bin/trailwarden"
+install -m 0644 "$repo"/packaging/systemd/*.service "$stage/lib/systemd/system/"
+install -m 0644 "$repo/packaging/config/manager.toml" "$repo/packaging/config/agent.toml" \
+    "$stage/usr/share/trailwarden/examples/"
+for doc in README.md docs/*.md; do
+    [ -f "$repo/$doc" ] && install -m 0644 "$repo/$doc" "$stage/usr/share/doc/trailwarden/"
+done
+cat > "$stage/usr/share/doc/trailwarden/copyright" <<COPY
+TrailWarden $version
+License: Apache-2.0 (see /usr/share/common-licenses/Apache-2.0).
+The virtual environment under $venv bundles third-party packages under their own licences;
+their metadata (licence files) is kept in each package's .dist-info folder.
+COPY
+
+installed_kb="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
+sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@PYVER@/$pyver/" \
+    -e "s/@SIZE@/$installed_kb/" "$here/control.in" > "$stage/DEBIAN/control"
+for script in postinst prerm postrm; do
+    install -m 0755 "$here/$script" "$stage/DEBIAN/$script"
+done
+
+mkdir -p "$out"
+dpkg-deb --root-owner-group -Zgzip --build "$stage" "$out/$package" >/dev/null
+echo "$out/$package"
