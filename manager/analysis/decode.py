@@ -36,13 +36,35 @@ MAX_DEPTH = 64
 """Deeper nesting than this is kept as is (not normalised): no real record comes close."""
 
 
-def decode_record(record: Mapping[str, Any], source: SourceMeta, agent: AgentRef) -> dict[str, Any]:
-    """The Wazuh-shaped event for one CloudTrail record; DecodeError if it is not an object."""
+def decode_record(
+    record: Mapping[str, Any],
+    source: SourceMeta,
+    agent: AgentRef,
+    *,
+    raw: bytes | None = None,
+) -> dict[str, Any]:
+    """The Wazuh-shaped event for one CloudTrail record; DecodeError if it is not an object.
+
+    ``raw``, the record's exact JSON bytes when the caller has them, lets decoding skip the
+    nested walk for records that provably need none: no ``[`` means no list anywhere, and no
+    ``null`` beyond the top-level ones means no nested null. (A ``null`` or ``[`` inside a
+    string only costs the walk, never a wrong result.)
+    """
     if not isinstance(record, Mapping):
         raise DecodeError(
             f"[{source.location or source.source}] record is {type(record).__name__}, "
             "not a JSON object"
         )
+    if raw is not None and b"[" not in raw:
+        top_nulls = sum(1 for value in record.values() if value is None)
+        if raw.count(b"null") == top_nulls:
+            return _envelope(
+                {k: v for k, v in record.items() if v is not None},
+                record,
+                source,
+                agent,
+                wrap=True,
+            )
     aws: dict[str, Any] = {}
     wrapped = _WRAPPED
     for key, value in record.items():
@@ -60,6 +82,22 @@ def decode_record(record: Mapping[str, Any], source: SourceMeta, agent: AgentRef
         elif key in wrapped:
             value = {"string": value}
         aws[key] = value
+    return _envelope(aws, record, source, agent, wrap=False)
+
+
+def _envelope(
+    aws: dict[str, Any],
+    record: Mapping[str, Any],
+    source: SourceMeta,
+    agent: AgentRef,
+    *,
+    wrap: bool,
+) -> dict[str, Any]:
+    if wrap:
+        for key in WRAPPED_FIELDS:
+            value = aws.get(key)
+            if value is not None and type(value) is not dict:
+                aws[key] = {"string": value}
     aws["source"] = "cloudtrail"
     aws["log_info"] = _log_info(source)
     account = str(record.get("recipientAccountId") or source.account_id or "")

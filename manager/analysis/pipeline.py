@@ -93,7 +93,7 @@ class Analyzer:
         """Run one record through decode, rules and correlation; never raises for bad data."""
         self._records += 1
         try:
-            event = decode_record(record, source, agent)
+            event = decode_record(record, source, agent, raw=raw)
         except DecodeError as exc:
             self._decode_errors += 1
             log.warning("decode: agent %s %s: %s", agent.id, source.location, exc)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.manager.analysis.helpers import AGENT, SOURCE, event_file, record
 from trailwarden.common.errors import DecodeError
@@ -77,3 +80,37 @@ def test_odd_but_object_records_decode() -> None:
         node["k"] = {}
         node = node["k"]  # type: ignore[assignment]
     assert decode_record({"d": deep}, SOURCE, AGENT)["integration"] == "aws"
+
+
+def test_raw_shortcut_gives_the_same_event_on_every_dataset_record() -> None:
+    from tests.manager.analysis.helpers import DATASETS
+    from trailwarden.common.logfile import read_file
+
+    files = sorted(DATASETS.glob("*/*.json")) + sorted(DATASETS.glob("*/CloudTrail/*.json"))
+    checked = 0
+    for path in files:
+        for item in read_file(str(path)).records:
+            fast = decode_record(item.record, SOURCE, AGENT, raw=item.raw)
+            assert fast == decode_record(item.record, SOURCE, AGENT)
+            checked += 1
+    assert checked > 3000
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "requestParameters", "responseElements", "n"]), _json, max_size=4
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_raw_shortcut_is_equivalent_on_any_object(rec: dict[str, object]) -> None:
+    raw = json.dumps(rec).encode()
+    assert decode_record(rec, SOURCE, AGENT, raw=raw) == decode_record(rec, SOURCE, AGENT)
