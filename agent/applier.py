@@ -1,0 +1,332 @@
+"""The config applier: central config pushed by the manager, applied live, never half-applied.
+
+The manager sends the agent's *effective* central config (its groups merged, then its own
+overrides) as TOML with a revision number and a SHA-256 of the text. The applier checks it again
+here — hash, schema (the same ``[[sources]]`` parser as agent.toml), no AWS secrets, and what only
+this host can check (directory sources exist, AWS profiles are in this host's config files) —
+then swaps the collector's sources with ``Collector.reconfigure`` without restarting anything:
+in-flight objects finish, checkpoints are kept. On any failure the previous config keeps running
+and the status says why. The applied revision, hash and TOML are saved in the agent home
+(``central.json``) so a restarted agent resumes it before its first pass and tells the manager in
+its hello what it runs.
+
+Central config schema (TOML)::
+
+    log_level = "INFO"            # optional: overrides agent.toml's [agent] log_level
+    keep_local_sources = false    # true: agent.toml's sources run beside the central ones
+    [limits]
+    max_workers = 4               # cap on every source's concurrent downloads
+    min_interval = "1m"           # floor on every source's interval
+    [[sources]]                   # same schema as agent.toml
+    ...
+
+While a central revision is applied, its sources replace agent.toml's (unless
+``keep_local_sources``); revision 0 means "no central config": agent.toml's sources again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from trailwarden.agent.sources.config import (
+    MAX_WORKERS,
+    DirectorySourceConfig,
+    SourceConfig,
+    parse_sources,
+)
+from trailwarden.common.errors import ConfigError, SecretInConfigError, TrailWardenError
+from trailwarden.common.tomlconfig import Section, parse_toml_text
+from trailwarden.common.wire import link_pb2
+
+log = logging.getLogger(__name__)
+
+CENTRAL_FILE = "central.json"
+"""In the agent home: the applied central revision, its hash and TOML."""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+APPLIED = "applied"
+FAILED = "failed"
+
+SECRET_KEYS = frozenset(
+    {
+        "access_key",
+        "secret_key",
+        "session_token",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_key",
+        "aws_secret",
+    }
+)
+"""Keys that carry AWS credentials; refused anywhere in central config (any letter case)."""
+_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
+
+
+def config_hash(text: str) -> str:
+    """The content hash of a central config text (what revisions are compared by)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def refuse_secrets(data: object, origin: str, where: str = "") -> None:
+    """SecretInConfigError if any key, at any depth, names an AWS credential, or any string
+    value is an AWS access key ID. Credentials stay in the agent host's profiles."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            at = f"{where}.{key}" if where else str(key)
+            if str(key).lower() in SECRET_KEYS:
+                raise SecretInConfigError(
+                    f"{origin}: {at}: AWS credentials never go in central config; name a "
+                    "profile on the agent host (aws_profile) or a role (iam_role_arn) instead"
+                )
+            refuse_secrets(value, origin, at)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            refuse_secrets(value, origin, f"{where}[{index}]")
+    elif isinstance(data, str) and _ACCESS_KEY_ID.search(data):
+        raise SecretInConfigError(
+            f"{origin}: {where}: looks like an AWS access key ID; credentials never go in "
+            "central config"
+        )
+
+
+@dataclass(frozen=True)
+class CentralSettings:
+    """A parsed effective central config."""
+
+    log_level: str = ""
+    """Root log level while this config is applied; '' keeps agent.toml's."""
+    keep_local_sources: bool = False
+    """Run agent.toml's sources beside the central ones (a central source wins on a name clash)."""
+    max_workers: int = 0
+    """Cap on every source's concurrent downloads; 0: no cap."""
+    min_interval: float = 0.0
+    """Floor on every source's interval in seconds; 0: no floor."""
+    sources: tuple[SourceConfig, ...] = ()
+    """The central ``[[sources]]``."""
+
+    def effective_sources(self, local: Sequence[SourceConfig]) -> tuple[SourceConfig, ...]:
+        """The sources the collector runs under this config, limits applied."""
+        chosen = list(self.sources)
+        if self.keep_local_sources:
+            names = {s.name for s in chosen}
+            chosen = [s for s in local if s.name not in names] + chosen
+        return tuple(self._limited(s) for s in chosen)
+
+    def _limited(self, source: SourceConfig) -> SourceConfig:
+        changes: dict[str, Any] = {}
+        if self.max_workers and source.workers > self.max_workers:
+            changes["workers"] = self.max_workers
+        if self.min_interval and source.interval < self.min_interval:
+            changes["interval"] = self.min_interval
+        return dataclasses.replace(source, **changes) if changes else source
+
+
+def parse_central_config(text: str, origin: str) -> CentralSettings:
+    """Parse and check an effective central config; ConfigError names origin and key."""
+    data = parse_toml_text(text, origin)
+    refuse_secrets(data, origin)
+    top = Section(data, origin)
+    log_level = top.str("log_level", "").strip().upper()
+    if log_level and log_level not in LOG_LEVELS:
+        raise top.error("log_level", f"expected one of {', '.join(LOG_LEVELS)}")
+    keep_local = top.bool("keep_local_sources", False)
+    limits = top.section("limits")
+    max_workers = limits.int("max_workers", 0, minimum=0, maximum=MAX_WORKERS)
+    min_interval = limits.duration("min_interval", 0)
+    limits.done()
+    sources = parse_sources(top.raw("sources", []), origin)
+    top.done()
+    return CentralSettings(log_level, keep_local, max_workers, min_interval, sources)
+
+
+def check_on_host(sources: Sequence[SourceConfig], origin: str) -> None:
+    """What only this host can check: folders exist, AWS profiles are configured here."""
+    from trailwarden.agent.sources.aws import open_bucket  # the boto3 adapter
+
+    for index, source in enumerate(sources):
+        where = f"{origin}: sources[{index}] ({source.name})"
+        if isinstance(source, DirectorySourceConfig):
+            if not source.path.is_dir():
+                raise ConfigError(f"{where}.path: {source.path} is not a folder on this agent host")
+        elif source.aws_profile:
+            # Creating the client reads the host's AWS config files and makes no network call;
+            # the role (if any) is left out so no STS call is made here.
+            try:
+                open_bucket(dataclasses.replace(source, iam_role_arn=""))
+            except TrailWardenError as exc:
+                reason = getattr(exc, "reason", str(exc))
+                raise ConfigError(f"{where}.aws_profile: {reason}") from exc
+
+
+class Reconfigurable(Protocol):
+    """What the applier needs from the collector."""
+
+    def reconfigure(self, sources: Sequence[SourceConfig]) -> None: ...
+
+
+@dataclass(frozen=True)
+class AppliedConfig:
+    """The central revision this agent runs (persisted in ``central.json``)."""
+
+    revision: int
+    hash: str
+    toml: str
+    applied_ms: int
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    revision: int
+    hash: str
+    state: str
+    """``applied`` or ``failed``."""
+    error: str = ""
+
+
+class ConfigApplier:
+    """Applies central config revisions to a running collector (see the module docstring)."""
+
+    def __init__(
+        self,
+        home: Path,
+        collector: Reconfigurable,
+        local_sources: Sequence[SourceConfig],
+        *,
+        check_host: bool = True,
+    ) -> None:
+        self.home = Path(home)
+        self.collector = collector
+        self.local_sources = tuple(local_sources)
+        self.check_host = check_host
+        self._lock = threading.Lock()
+        self._base_level = logging.getLogger().level
+        self._current: AppliedConfig | None = None
+        self._sources: tuple[SourceConfig, ...] = self.local_sources
+        self._resume()
+
+    @property
+    def path(self) -> Path:
+        return self.home / CENTRAL_FILE
+
+    @property
+    def current(self) -> AppliedConfig | None:
+        return self._current
+
+    def applied(self) -> tuple[int, str]:
+        """(revision, hash) applied now; (0, '') when running agent.toml's sources only."""
+        current = self._current
+        return (current.revision, current.hash) if current else (0, "")
+
+    def apply(self, update: link_pb2.ConfigUpdate) -> link_pb2.ConfigStatus:
+        """The link's hook: a ConfigUpdate in, the ConfigStatus to report back out."""
+        result = self.apply_revision(update.revision, update.hash, update.config_toml)
+        return link_pb2.ConfigStatus(
+            revision=result.revision, hash=result.hash, state=result.state, error=result.error
+        )
+
+    def apply_revision(self, revision: int, wanted_hash: str, text: str) -> ApplyResult:
+        """Apply one revision; on failure the previous config stays in force."""
+        with self._lock:
+            try:
+                self._apply(revision, wanted_hash, text)
+            except TrailWardenError as exc:
+                log.error("stage=config revision %d not applied, previous kept: %s", revision, exc)
+                return ApplyResult(revision, wanted_hash, FAILED, str(exc))
+            except Exception as exc:  # a bug must not kill the link's reader; report it
+                log.exception("stage=config revision %d: unexpected error", revision)
+                return ApplyResult(
+                    revision, wanted_hash, FAILED, f"internal error: {type(exc).__name__}: {exc}"
+                )
+        log.info("stage=config revision %d (%s) applied", revision, wanted_hash[:12] or "none")
+        return ApplyResult(revision, wanted_hash, APPLIED)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _apply(self, revision: int, wanted_hash: str, text: str) -> None:
+        if revision == 0 and not wanted_hash:
+            self._switch(self.local_sources, "", None)
+            return
+        current = self._current
+        if current is not None and current.hash == wanted_hash and current.toml == text:
+            # Same content under a newer number (e.g. a rollback to what runs): nothing to swap.
+            self._save(AppliedConfig(revision, wanted_hash, text, _now_ms()))
+            return
+        if config_hash(text) != wanted_hash:
+            raise ConfigError(
+                f"central config revision {revision}: content does not match its hash "
+                f"{wanted_hash[:12]} (corrupted in transit?)"
+            )
+        origin = f"central config revision {revision}"
+        settings = parse_central_config(text, origin)
+        if self.check_host:
+            check_on_host(settings.sources, origin)
+        self._switch(
+            settings.effective_sources(self.local_sources),
+            settings.log_level,
+            AppliedConfig(revision, wanted_hash, text, _now_ms()),
+        )
+
+    def _switch(
+        self, sources: tuple[SourceConfig, ...], log_level: str, applied: AppliedConfig | None
+    ) -> None:
+        previous = self._sources
+        self.collector.reconfigure(sources)
+        try:
+            if applied is None:
+                self.path.unlink(missing_ok=True)
+            else:
+                self._save(applied)
+        except OSError as exc:
+            self.collector.reconfigure(previous)
+            raise ConfigError(f"cannot save the applied config to {self.path}: {exc}") from exc
+        self._sources = sources
+        self._current = applied
+        logging.getLogger().setLevel(log_level or self._base_level)
+
+    def _save(self, applied: AppliedConfig) -> None:
+        """Write-then-rename, fsynced: a crash leaves the old file or the new one, never half."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w") as handle:
+            json.dump(dataclasses.asdict(applied), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        self._current = applied
+
+    def _resume(self) -> None:
+        """Re-apply the saved revision (before the collector's first pass)."""
+        try:
+            saved = json.loads(self.path.read_text())
+            applied = AppliedConfig(
+                int(saved["revision"]), str(saved["hash"]), str(saved["toml"]), saved["applied_ms"]
+            )
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error(
+                "stage=config %s unreadable, running agent.toml's sources: %s", self.path, exc
+            )
+            return
+        result = self.apply_revision(applied.revision, applied.hash, applied.toml)
+        if result.state != APPLIED:
+            log.error(
+                "stage=config saved revision %d no longer applies (%s); running agent.toml's "
+                "sources until the manager sends a revision",
+                applied.revision,
+                result.error,
+            )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

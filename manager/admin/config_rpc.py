@@ -1,0 +1,172 @@
+"""Admin API for central configuration (a mixin of the Admin servicer).
+
+SetConfig, GetConfig, ConfigHistory, RollbackConfig, ConfigStatus and AssignGroup. The servicer
+sets ``self.config_store`` (a ``ConfigStore``), ``self.distributor`` (a ``ConfigDistributor``),
+``self.registry`` and ``self.sessions``. Changes are checked by the store (a refused document
+raises ConfigError → INVALID_ARGUMENT, SecretInConfigError included), pushed at once to the
+connected agents they touch, and written to the audit log with the calling admin's identity
+(from its certificate) and a diff of what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from typing import Any
+
+import grpc
+
+from trailwarden.common.errors import NotFoundError
+from trailwarden.common.wire import admin_pb2
+from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.central.distributor import ConfigDistributor
+from trailwarden.manager.central.store import Change, ConfigStore, Revision, Target
+from trailwarden.manager.registry import Registry
+from trailwarden.manager.sessions import Sessions
+
+AUDIT_DIFF_LIMIT = 4000
+"""Characters of the diff kept in an audit entry."""
+HISTORY_DEFAULT = 50
+
+
+def target_from_proto(target: admin_pb2.ConfigTarget) -> Target:
+    return Target(group=target.group.strip(), agent_id=target.agent_id.strip())
+
+
+def revision_to_proto(revision: Revision) -> admin_pb2.ConfigRevision:
+    return admin_pb2.ConfigRevision(
+        target=admin_pb2.ConfigTarget(
+            group=revision.target.group, agent_id=revision.target.agent_id
+        ),
+        revision=revision.revision,
+        hash=revision.hash,
+        config_toml=revision.toml,
+        created_unix_ms=revision.created_ms,
+        author=revision.author,
+        comment=revision.comment,
+    )
+
+
+def change_summary(before: str, after: str) -> str:
+    """A unified diff without context, bounded, for the audit log."""
+    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))[
+        2:
+    ]
+    text = "\n".join(line for line in lines if not line.startswith("@@"))
+    if len(text) > AUDIT_DIFF_LIMIT:
+        text = text[:AUDIT_DIFF_LIMIT] + "\n… (diff truncated)"
+    return text or "(no change in content)"
+
+
+class ConfigAdmin:
+    """Mixin: central configuration RPCs for the Admin servicer."""
+
+    config_store: ConfigStore
+    distributor: ConfigDistributor
+    registry: Registry
+    sessions: Sessions
+
+    @admin_rpc
+    async def SetConfig(
+        self, request: admin_pb2.SetConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ConfigRevision:
+        target = target_from_proto(request.target)
+        actor = f"admin:{calling_admin()}"
+        before = await self._current_text(target)
+        change = await asyncio.to_thread(
+            self.config_store.set_document, target, request.config_toml, actor, request.comment
+        )
+        await self._announce(change, actor, "config.set", before)
+        assert change.revision is not None
+        return revision_to_proto(change.revision)
+
+    @admin_rpc
+    async def GetConfig(
+        self, request: admin_pb2.ConfigTarget, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ConfigRevision:
+        revision = await asyncio.to_thread(self.config_store.current, target_from_proto(request))
+        return revision_to_proto(revision)
+
+    @admin_rpc
+    async def ConfigHistory(
+        self, request: admin_pb2.ConfigTarget, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ConfigHistoryResponse:
+        target = target_from_proto(request)
+        revisions = await asyncio.to_thread(self.config_store.history, target, HISTORY_DEFAULT)
+        return admin_pb2.ConfigHistoryResponse(revisions=[revision_to_proto(r) for r in revisions])
+
+    @admin_rpc
+    async def RollbackConfig(
+        self,
+        request: admin_pb2.RollbackConfigRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> admin_pb2.ConfigRevision:
+        target = target_from_proto(request.target)
+        actor = f"admin:{calling_admin()}"
+        before = await self._current_text(target)
+        change = await asyncio.to_thread(
+            self.config_store.rollback, target, request.to_revision, actor
+        )
+        await self._announce(change, actor, "config.rollback", before)
+        assert change.revision is not None
+        return revision_to_proto(change.revision)
+
+    @admin_rpc
+    async def ConfigStatus(
+        self, request: admin_pb2.ConfigStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ConfigStatusResponse:
+        states = await asyncio.to_thread(self.config_store.statuses, request.agent_id.strip())
+        return admin_pb2.ConfigStatusResponse(
+            agents=[
+                admin_pb2.AgentConfigStatus(
+                    agent_id=s.agent_id,
+                    name=s.name,
+                    desired_revision=s.desired_revision,
+                    desired_hash=s.desired_hash,
+                    applied_revision=s.applied_revision,
+                    state=s.state,
+                    error=s.error,
+                    updated_unix_ms=s.updated_ms,
+                )
+                for s in states
+            ]
+        )
+
+    @admin_rpc
+    async def AssignGroup(
+        self, request: admin_pb2.AssignGroupRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.AssignGroupResponse:
+        from trailwarden.manager.admin.servicer import agent_info  # the servicer imports us
+
+        actor = f"admin:{calling_admin()}"
+        record, change = await asyncio.to_thread(
+            self.config_store.assign,
+            request.agent_id.strip(),
+            request.group.strip(),
+            actor,
+            unassign=request.unassign,
+        )
+        self.distributor.push(change.pushes)
+        return admin_pb2.AssignGroupResponse(agent=agent_info(record, self.sessions))
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    async def _current_text(self, target: Target) -> str:
+        try:
+            return (await asyncio.to_thread(self.config_store.current, target)).toml
+        except NotFoundError:
+            return ""
+
+    async def _announce(self, change: Change, actor: str, action: str, before: str) -> None:
+        """Push first (agents should not wait on the audit write), then audit."""
+        sent = self.distributor.push(change.pushes)
+        revision = change.revision
+        assert revision is not None
+        detail = (
+            f"revision={revision.revision} hash={revision.hash[:12]} "
+            f"agents_updated={len(change.pushes)} pushed_now={sent}"
+            + (f" comment={revision.comment!r}" if revision.comment else "")
+            + "\n"
+            + change_summary(before, revision.toml)
+        )
+        await asyncio.to_thread(self.registry.audit, actor, action, str(revision.target), detail)
