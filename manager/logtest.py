@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from trailwarden.common.errors import ObjectError, RulesetError
+from trailwarden.common.errors import DecodeError, ObjectError, RulesetError
 from trailwarden.common.logfile import ParsedObject, parse_object, read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
@@ -105,7 +105,10 @@ def run_logtest(
             print(f"{where}: skipped {problem}", file=err)
         source = SourceMeta(source="logtest", key=where)
         for item in parsed.records:
-            outcome = analyzer.analyse(item.record, item.raw, source, agent, trace=True)
+            try:
+                outcome = analyzer.analyse(item.record, item.raw, source, agent, trace=True)
+            except DecodeError as exc:
+                outcome = Outcome(event={}, error=str(exc))
             if args.json:
                 out.write(json.dumps(_as_json(where, item.index, outcome), default=str) + "\n")
             else:

@@ -43,7 +43,7 @@ class Outcome:
     trace: list[TraceStep] = field(default_factory=list)
     """Every rule tried, in order (only filled when ``analyse(..., trace=True)``)."""
     error: str = ""
-    """Why the record could not be decoded (counted in ``stats()['decode_errors']``)."""
+    """Why the record could not be decoded (set by logtest, which reports and goes on)."""
 
 
 class Analyzer:
@@ -79,7 +79,7 @@ class Analyzer:
         correlator.adopt(self._correlator, ruleset)
         self._tree = RuleTree(ruleset)
         self._correlator = correlator
-        log.info("match: ruleset replaced, %d rules", len(ruleset.rules))
+        log.info("stage=match ruleset replaced rules=%d", len(ruleset.rules))
 
     def analyse(
         self,
@@ -90,14 +90,19 @@ class Analyzer:
         *,
         trace: bool = False,
     ) -> Outcome:
-        """Run one record through decode, rules and correlation; never raises for bad data."""
+        """Run one record through decode, rules and correlation.
+
+        A record that cannot be decoded (not a JSON object) is counted in
+        ``stats()["decode_errors"]`` and raises DecodeError naming its source, for the caller
+        to report; nothing else about the record is kept.
+        """
         self._records += 1
         try:
             event = decode_record(record, source, agent, raw=raw)
         except DecodeError as exc:
             self._decode_errors += 1
-            log.warning("decode: agent %s %s: %s", agent.id, source.location, exc)
-            return Outcome(event={}, error=str(exc))
+            log.warning("stage=decode agent=%s where=%s error=%s", agent.id, source.location, exc)
+            raise
         view = EventView(event, raw, agent.id, decoded=True)
         steps: list[TraceStep] | None = [] if trace else None
         final, path = self._tree.walk(view, self._check, steps)

@@ -52,7 +52,7 @@ def load_ruleset(paths: Sequence[Path], lists_root: Path | None = None) -> Rules
     ruleset = loader.link(tuple(str(f) for f in files))
     if loader.errors:
         raise RulesetError(loader.errors)
-    log.info("rules: loaded %d rules from %d file(s)", len(ruleset.rules), len(files))
+    log.info("stage=rules loaded rules=%d files=%d", len(ruleset.rules), len(files))
     return ruleset
 
 

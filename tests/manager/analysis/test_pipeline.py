@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.manager.analysis.helpers import AGENT, RULES, SOURCE, event_file, fired, record, run
+from trailwarden.common.errors import DecodeError
 from trailwarden.manager.analysis.pipeline import Analyzer, principal_name
 from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths, load_ruleset
 
@@ -58,9 +61,8 @@ def test_full_log_is_kept_when_the_rule_asks(tmp_path) -> None:  # type: ignore[
 def test_stats_count_records_alerts_errors_and_rules(analyzer: Analyzer) -> None:
     run(analyzer, record())
     run(analyzer, record(eventName="StopLogging", eventSource="cloudtrail.amazonaws.com"))
-    bad = analyzer.analyse([1, 2], b"[1,2]", SOURCE, AGENT)  # type: ignore[arg-type]
-    assert bad.alert is None and bad.event == {}
-    assert "not a JSON object" in bad.error
+    with pytest.raises(DecodeError, match="not a JSON object"):
+        analyzer.analyse([1, 2], b"[1,2]", SOURCE, AGENT)  # type: ignore[arg-type]
     stats = analyzer.stats()
     assert stats["records"] == 3
     assert stats["alerts"] == 2
