@@ -51,8 +51,12 @@ def load_ruleset(paths: Sequence[Path], lists_root: Path | None = None) -> Rules
         loader.load_file(file)
     ruleset = loader.link(tuple(str(f) for f in files))
     if loader.errors:
-        raise RulesetError(loader.errors)
-    log.info("stage=rules loaded rules=%d files=%d", len(ruleset.rules), len(files))
+        # File order as given, then line order: the way a user fixes them.
+        order = {str(f): i for i, f in enumerate(files)}
+        raise RulesetError(
+            sorted(loader.errors, key=lambda e: (order.get(e.file, len(order)), e.line))
+        )
+    log.debug("stage=rules loaded rules=%d files=%d", len(ruleset.rules), len(files))
     return ruleset
 
 
