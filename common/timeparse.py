@@ -6,6 +6,7 @@ Durations: ``90s``, ``5m``, ``1h``, ``7d``, ``2w`` (or plain seconds). Dates: IS
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -22,16 +23,21 @@ _MONTHS = {
 
 def parse_duration(text: str | int | float) -> float:
     """Seconds in ``text``; raises ValueError with the offending text."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
         if text < 0:
             raise ValueError(f"negative duration: {text!r}")
-        return float(text)
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 5m, 1h, 7d)")
-    return float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+        seconds = float(text)
+    else:
+        match = _DURATION.match(text)
+        if not match:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 5m, 1h, 7d)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+    # NaN or infinity (TOML has both) would make a schedule never fire again, silently.
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a finite duration: {text!r}")
+    return seconds
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -45,11 +51,13 @@ def parse_timestamp(text: str) -> datetime:
         return datetime(int(match.group(1)), month, int(match.group(3)), tzinfo=UTC)
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: UTC falls outside datetime
+        raise ValueError(f"date out of range in UTC: {text!r}") from None
     except ValueError:
         raise ValueError(
             f"not a date or time: {text!r} (use 2026-11-01, 2026-11-01T10:00:00Z or 2026-NOV-01)"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

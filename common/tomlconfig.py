@@ -143,5 +143,5 @@ def parse_size(value: object) -> int:
         raise ValueError(f"not a size: {value!r} (use e.g. 512MB, 2GiB)")
     try:
         return int(float(number) * _SIZE_UNITS[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 1e999 is infinity
         raise ValueError(f"not a size: {value!r} (use e.g. 512MB, 2GiB)") from None
