@@ -430,6 +430,7 @@ class ConfigStore:
             if revision is None and not config.empty:
                 revision = number  # one number per change, however many agents it touches
             desired = Desired(agent.id, number, config.hash, config.toml)
+            push = old is not None or not config.empty  # a new agent with nothing: nothing to do
             tx.execute(
                 "INSERT INTO config_agents (agent_id, desired_revision, desired_hash,"
                 " desired_toml, state, error, updated_ms) VALUES (?, ?, ?, ?, ?, '', ?)"
@@ -437,9 +438,16 @@ class ConfigStore:
                 " desired_revision = excluded.desired_revision,"
                 " desired_hash = excluded.desired_hash, desired_toml = excluded.desired_toml,"
                 " state = excluded.state, error = '', updated_ms = excluded.updated_ms",
-                (agent.id, number, config.hash, config.toml, PENDING, now_ms()),
+                (
+                    agent.id,
+                    number,
+                    config.hash,
+                    config.toml,
+                    PENDING if push else APPLIED,
+                    now_ms(),
+                ),
             )
-            if old is not None or not config.empty:
+            if push:
                 changed.append(desired)
         return tuple(changed)
 
@@ -470,6 +478,13 @@ class ConfigStore:
         tx.execute(
             "INSERT INTO config_agents (agent_id, desired_revision, desired_hash, desired_toml,"
             " state, updated_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (agent_id, number, config.hash, config.toml, PENDING, now_ms()),
+            (
+                agent_id,
+                number,
+                config.hash,
+                config.toml,
+                APPLIED if config.empty else PENDING,
+                now_ms(),
+            ),
         )
         return Desired(agent_id, number, config.hash, config.toml)

@@ -1,0 +1,99 @@
+"""ossec.conf aws-s3 wodles → central TOML, with every option left behind listed."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from trailwarden.agent.applier import parse_central_config
+from trailwarden.agent.sources.config import CloudTrailSourceConfig
+from trailwarden.common.errors import ConfigError
+from trailwarden.manager.central.wazuh_import import import_wazuh, import_wazuh_file
+
+# The shape of Wazuh's documented example (docs: cloud-security/amazon/services/supported-
+# services/cloudtrail), plus the options an admin is likely to have added, in the usual
+# ossec.conf layout of several <ossec_config> blocks.
+OSSEC_CONF = """<?xml version="1.0"?>
+<ossec_config>
+  <global><jsonout_output>yes</jsonout_output></global>
+</ossec_config>
+<ossec_config>
+  <wodle name="aws-s3">
+    <disabled>no</disabled>
+    <interval>10m</interval>
+    <run_on_start>yes</run_on_start>
+    <skip_on_error>no</skip_on_error>
+    <bucket type="cloudtrail">
+      <name>org-trail-logs</name>
+      <aws_profile>default</aws_profile>
+      <aws_account_id>111122223333, 444455556666</aws_account_id>
+      <aws_account_alias>prod</aws_account_alias>
+      <regions>us-east-1,eu-west-1</regions>
+      <only_logs_after>2026-NOV-01</only_logs_after>
+      <path>trails</path>
+      <iam_role_arn>arn:aws:iam::111122223333:role/wazuh-reader</iam_role_arn>
+      <iam_role_duration>1800</iam_role_duration>
+      <discard_regex field="eventName">^Describe</discard_regex>
+      <sts_endpoint>sts.us-east-1.amazonaws.com</sts_endpoint>
+      <access_key>AKIAABCDEFGHIJKLMNOP</access_key>
+      <secret_key>not-a-real-secret</secret_key>
+    </bucket>
+    <bucket type="guardduty"><name>gd-findings</name></bucket>
+    <service type="cloudwatchlogs"><aws_log_groups>g</aws_log_groups></service>
+    <wday>monday</wday>
+  </wodle>
+</ossec_config>
+"""
+
+
+def test_cloudtrail_bucket_and_wodle_options_are_carried_over() -> None:
+    result = import_wazuh(OSSEC_CONF)
+    assert result.sources == 1
+    data = tomllib.loads(result.toml)
+    (source,) = data["sources"]
+    assert source["bucket"] == "org-trail-logs"
+    assert source["aws_account_ids"] == ["111122223333", "444455556666"]
+    assert source["regions"] == ["us-east-1", "eu-west-1"]
+    assert source["only_logs_after"] == "2026-11-01"
+    assert (source["interval"], source["run_on_start"], source["skip_on_error"]) == (
+        "10m",
+        True,
+        False,
+    )
+    assert source["sts_endpoint"] == "https://sts.us-east-1.amazonaws.com"
+    assert source["discard"] == [{"field": "eventName", "regex": "^Describe"}]
+    # The agent accepts it as is.
+    (parsed,) = parse_central_config(result.toml, "imported").sources
+    assert isinstance(parsed, CloudTrailSourceConfig)
+    assert parsed.path == "trails/" and parsed.iam_role_duration == 1800
+
+
+def test_everything_left_behind_is_listed_and_no_key_is_copied() -> None:
+    result = import_wazuh(OSSEC_CONF)
+    left = "\n".join(result.not_carried)
+    for expected in (
+        "bucket[1]/access_key",
+        "bucket[1]/secret_key",
+        "bucket[2] type=guardduty",
+        "service type=cloudwatchlogs",
+        "wodle[1]/wday",
+    ):
+        assert expected in left
+    assert "AKIA" not in result.toml and "not-a-real-secret" not in result.toml
+    assert "# Not carried over:" in result.toml  # also in the file the admin keeps
+
+
+def test_a_disabled_wodle_is_imported_paused(tmp_path: Path) -> None:
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(OSSEC_CONF.replace("<disabled>no</disabled>", "<disabled>yes</disabled>"))
+    result = import_wazuh_file(conf)
+    assert tomllib.loads(result.toml)["sources"][0]["enabled"] is False
+
+
+def test_files_without_a_wodle_or_not_xml_are_refused() -> None:
+    with pytest.raises(ConfigError, match="no <wodle"):
+        import_wazuh("<ossec_config><global/></ossec_config>")
+    with pytest.raises(ConfigError, match="not valid XML"):
+        import_wazuh("<ossec_config><wodle name='aws-s3'>")
