@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from trailwarden import agent as agent_package
+from trailwarden.agent.applier import ConfigApplier
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.config import AgentConfig
 from trailwarden.agent.identity import AgentIdentity
@@ -52,14 +53,21 @@ class AgentRunner:
         self.identity = identity
         self.spool = Spool(config.spool_path, config.spool_limit_bytes)
         self.collector = Collector(config.sources, self.spool, state_dir=config.home)
+        # Resumes the saved central revision (if any) before the collector's first pass.
+        self.applier = ConfigApplier(config.home, self.collector, config.sources)
         self.link = LinkClient(
             identity,
             config.manager_address,
             self.spool,
-            HelloInfo(version=agent_package.__version__, hostname=socket.gethostname()),
+            HelloInfo(
+                version=agent_package.__version__,
+                hostname=socket.gethostname(),
+                applied_revision=self.applier.applied,
+            ),
             server_name=config.server_name,
             heartbeat_seconds=config.heartbeat_seconds,
             status=self.status,
+            on_config=self.applier.apply,
         )
         self.stop_event = threading.Event()
         self._link_stop = threading.Event()

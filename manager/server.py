@@ -19,6 +19,8 @@ import grpc
 from trailwarden.common import tls
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.servicer import AdminService
+from trailwarden.manager.central.distributor import ConfigDistributor
+from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.config import ManagerConfig, load_manager_config
 from trailwarden.manager.enrollment import EnrollmentService
 from trailwarden.manager.home import load_server_material
@@ -41,6 +43,8 @@ class ManagerServer:
         self.database = Database(config.database_path)
         self.registry = Registry(self.database)
         self.sessions = Sessions()
+        self.config_store = ConfigStore(self.database, self.registry)
+        self.distributor = ConfigDistributor(self.config_store, self.sessions)
         self.counters = PipelineCounters()
         self.store = build_store(config, self.database)
         self.analyzer = build_analyzer(config)
@@ -63,6 +67,8 @@ class ManagerServer:
             self.ingest_executor,
             ack_window=self.config.ack_window,
             max_connections=self.config.max_connections,
+            on_hello=self.distributor.on_hello,
+            on_config_status=self.distributor.on_config_status,
         )
         link_pb2_grpc.add_AgentLinkServicer_to_server(self.link_service, link_server)
         self.admin_service = AdminService(
@@ -72,6 +78,8 @@ class ManagerServer:
             enroll_address=self.config.enrollment.advertise,
             ca_fingerprint=material.ca_fingerprint,
             pipeline_stats=self.counters,
+            config_store=self.config_store,
+            distributor=self.distributor,
         )
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
         mtls = tls.server_credentials(

@@ -15,6 +15,9 @@ from trailwarden.common.errors import ConfigError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.admin.config_rpc import ConfigAdmin
+from trailwarden.manager.central.distributor import ConfigDistributor
+from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.registry import AgentRecord, Registry
 from trailwarden.manager.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
@@ -47,7 +50,7 @@ def agent_info(record: AgentRecord, sessions: Sessions) -> admin_pb2.AgentInfo:
     )
 
 
-class AdminService(AlertsAdmin, admin_pb2_grpc.AdminServicer):
+class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
     def __init__(
         self,
         *,
@@ -57,6 +60,8 @@ class AdminService(AlertsAdmin, admin_pb2_grpc.AdminServicer):
         enroll_address: str,
         ca_fingerprint: str,
         pipeline_stats: Any = None,
+        config_store: ConfigStore | None = None,
+        distributor: ConfigDistributor | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -64,6 +69,9 @@ class AdminService(AlertsAdmin, admin_pb2_grpc.AdminServicer):
         self.enroll_address = enroll_address
         self.ca_fingerprint = ca_fingerprint
         self.pipeline_stats = pipeline_stats
+        if config_store is not None and distributor is not None:
+            self.config_store = config_store
+            self.distributor = distributor
 
     @admin_rpc
     async def ListAgents(
