@@ -78,51 +78,51 @@ SCENARIOS: dict[str, Scenario] = {
         documented.console_login_burst,
     ),
     "cloudtrail-stop": Scenario(
-        "CloudTrail StopLogging on the organization trail", ("80300",), detections.cloudtrail_stop
+        "CloudTrail StopLogging on the organization trail", ("80500",), detections.cloudtrail_stop
     ),
     "cloudtrail-delete": Scenario(
-        "CloudTrail DeleteTrail", ("80301",), detections.cloudtrail_delete
+        "CloudTrail DeleteTrail", ("80500",), detections.cloudtrail_delete
     ),
     "cloudtrail-update": Scenario(
-        "CloudTrail UpdateTrail to another bucket", ("80302",), detections.cloudtrail_update
+        "CloudTrail UpdateTrail to another bucket", ("80501",), detections.cloudtrail_update
     ),
     "cloudtrail-event-selectors": Scenario(
         "CloudTrail PutEventSelectors dropping management events",
-        ("80303",),
+        ("80501",),
         detections.cloudtrail_event_selectors,
     ),
     "root-activity": Scenario(
-        "root user console login and API call", ("80310",), detections.root_activity
+        "root user console login and API call", ("80504", "80502"), detections.root_activity
     ),
     "console-login-no-mfa": Scenario(
-        "console login without MFA", ("80311",), detections.console_login_without_mfa
+        "console login without MFA", ("80503",), detections.console_login_without_mfa
     ),
     "access-key-other-user": Scenario(
-        "CreateAccessKey for another user", ("80320",), detections.access_key_for_other_user
+        "CreateAccessKey for another user", ("80505",), detections.access_key_for_other_user
     ),
     "admin-policy-attached": Scenario(
         "AdministratorAccess attached to a user and a role",
-        ("80321",),
+        ("80506",),
         detections.admin_policy_attached,
     ),
     "security-group-open": Scenario(
-        "security group opened to 0.0.0.0/0 on port 22", ("80330",), detections.security_group_open
+        "security group opened to 0.0.0.0/0 on port 22", ("80507",), detections.security_group_open
     ),
     "s3-bucket-public": Scenario(
         "bucket public access block removed, public policy and public-read ACL",
-        ("80331",),
+        ("80510", "80509", "80508"),
         detections.s3_bucket_public,
     ),
     "kms-key-deletion": Scenario(
-        "KMS ScheduleKeyDeletion", ("80340",), detections.kms_key_deletion
+        "KMS ScheduleKeyDeletion", ("80511",), detections.kms_key_deletion
     ),
     "guardduty-detector-deleted": Scenario(
-        "GuardDuty DeleteDetector", ("80341",), detections.guardduty_detector_deleted
+        "GuardDuty DeleteDetector", ("80512",), detections.guardduty_detector_deleted
     ),
-    "ec2-password-data": Scenario("EC2 GetPasswordData", ("80342",), detections.ec2_password_data),
+    "ec2-password-data": Scenario("EC2 GetPasswordData", ("80513",), detections.ec2_password_data),
     "s3-mass-deletion": Scenario(
         f"DeleteObjects then {detections.MASS_DELETE_OBJECTS} DeleteObject calls within a minute",
-        ("80343",),
+        ("80251", "80252"),
         detections.s3_mass_deletion,
     ),
 }

@@ -70,10 +70,9 @@ def _log_groups(scene: Scene) -> dict[str, Any]:
 
 
 def _parameters(scene: Scene) -> dict[str, Any]:
-    return {
-        "names": [f"/app/{scene.rng.choice(('db/host', 'feature/flags', 'api/url'))}"],
-        "withDecryption": False,
-    }
+    # DescribeParameters lists metadata only; GetParameters would read values (a detection).
+    path = scene.rng.choice(("/app/db", "/app/feature", "/app/api"))
+    return {"parameterFilters": [{"key": "Path", "option": "Recursive", "values": [path]}]}
 
 
 def _functions(scene: Scene) -> dict[str, Any]:
@@ -100,7 +99,7 @@ CALLS: tuple[tuple[str, str, Params], ...] = (
     ("cloudtrail.amazonaws.com", "DescribeTrails", _trails),
     ("cloudtrail.amazonaws.com", "GetTrailStatus", lambda s: {"name": "organization-trail"}),
     ("logs.amazonaws.com", "DescribeLogGroups", _log_groups),
-    ("ssm.amazonaws.com", "GetParameters", _parameters),
+    ("ssm.amazonaws.com", "DescribeParameters", _parameters),
     ("lambda.amazonaws.com", "ListFunctions20150331", _functions),
     ("rds.amazonaws.com", "DescribeDBInstances", lambda s: {"maxRecords": 100}),
     ("guardduty.amazonaws.com", "ListDetectors", lambda s: {"maxResults": 50}),

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+
 from trailwarden.common.errors import AwsAccessError
 
 log = logging.getLogger(__name__)

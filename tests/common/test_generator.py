@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.aws import AwsProfile, s3_client
 from trailwarden.common.generator import (
     DOCUMENTED_RULES,
     REQUIRED_FIELDS,
@@ -25,8 +27,6 @@ from trailwarden.common.generator import (
 )
 from trailwarden.common.generator.cli import main
 from trailwarden.common.logfile import parse_object
-
-from tests.fixtures.aws import AwsProfile, s3_client
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 ACCOUNTS = ["111111111111", "222222222222"]
@@ -290,3 +290,35 @@ def test_module_entry_point_writes_a_directory(tmp_path: Path) -> None:
     assert "wrote 120 records" in result.stdout
     files = list(tmp_path.rglob("*.json.gz"))
     assert files and all(KEY.match(str(f.relative_to(tmp_path))) for f in files)
+
+
+def fired_rules(records: list[dict]) -> Counter[str]:
+    """Run records through the real default ruleset (one Analyzer, as one agent's stream)."""
+    from trailwarden.common.model import AgentRef, SourceMeta
+    from trailwarden.manager.analysis.pipeline import Analyzer
+    from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+
+    analyzer = Analyzer(load_ruleset(default_ruleset_paths()), "test-manager")
+    source = SourceMeta(source="generated", bucket="trail", key="generated.json.gz")
+    agent = AgentRef("001", "generator-test")
+    fired: Counter[str] = Counter()
+    for record in records:
+        outcome = analyzer.analyse(record, json.dumps(record).encode(), source, agent)
+        if outcome.alert is not None:
+            fired[outcome.alert.rule.id] += 1
+    return fired
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_each_scenario_raises_exactly_its_expected_rules(name: str) -> None:
+    fired = fired_rules(trail(events=0, scenarios=name))
+    assert set(fired) == set(SCENARIOS[name].expected_rules), dict(fired)
+
+
+def test_whole_trail_raises_every_expected_rule_and_noise_stays_quiet() -> None:
+    records = trail(events=3000)
+    fired = fired_rules(records)
+    assert expected_rules(SCENARIOS) <= set(fired)
+    assert set(fired) == expected_rules(SCENARIOS)
+    noise_alerts = fired_rules(trail(events=1500, scenarios="none"))
+    assert set(noise_alerts) == {"80202"}
