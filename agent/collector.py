@@ -37,6 +37,8 @@ from trailwarden.common.errors import SourceError, TrailWardenError
 log = logging.getLogger(__name__)
 
 TICK_S = 0.2
+IN_FLIGHT_PER_WORKER = 2
+"""Objects in flight per download worker (memory is bounded by workers x this x object size)."""
 """How often the scheduler and waiting loops look at stop flags and due sources."""
 
 
@@ -251,6 +253,10 @@ class Collector:
         halt = threading.Event()  # no more dispatching: failure, stop or retirement
         abandon = threading.Event()  # workers give up waiting on the spool: shutdown only
         failure: list[str] = []
+        # ``workers`` downloads at once; as many objects again may be parsing or waiting for the
+        # spool, so a download slot is never held by an object that is only waiting to be written.
+        downloads = threading.BoundedSemaphore(run.workers)
+        in_flight = run.workers * IN_FLIGHT_PER_WORKER
 
         def propagate() -> None:
             if stop.is_set() or self._shutdown.is_set():
@@ -261,7 +267,7 @@ class Collector:
 
         def work(item: WorkItem) -> None:
             try:
-                if not deliver(item, run, self.spool, abandon) and not abandon.is_set():
+                if not deliver(item, run, self.spool, abandon, downloads) and not abandon.is_set():
                     problems = run.tracker.snapshot().problems
                     failure.append(
                         f"{problems[0].where}: {problems[0].reason}" if problems else "failed"
@@ -273,12 +279,12 @@ class Collector:
                 halt.set()
 
         futures: set[Future[None]] = set()
-        with ThreadPoolExecutor(run.workers, thread_name_prefix=f"fetch-{run.name}") as pool:
+        with ThreadPoolExecutor(in_flight, thread_name_prefix=f"fetch-{run.name}") as pool:
             try:
                 items = run.plan(halt)
                 for item in items:
                     # Bound what is listed ahead by what is in flight (memory stays bounded).
-                    while len(futures) >= run.workers and not halt.is_set():
+                    while len(futures) >= in_flight and not halt.is_set():
                         _, futures = _wait_some(futures)
                         propagate()
                     propagate()

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
+CHECKPOINT_EVERY_BYTES = 8 << 20
+"""Background WAL checkpoint after this much new payload (or CHECKPOINT_EVERY_S)."""
+CHECKPOINT_EVERY_S = 5.0
 _LENGTH_BYTES = 4
 _ACK_CHUNK = 500
 
@@ -103,6 +106,9 @@ class Spool:
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # WAL checkpoints (copy + fsync) run in a background thread, not in the commit that
+            # happens to cross the threshold while holding the spool lock.
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
             self._conn.executescript(_SCHEMA + checkpoint_schema.SCHEMA)
             row = self._conn.execute(
                 "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM spool_batches"
@@ -111,6 +117,12 @@ class Spool:
             raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
         self._bytes = int(row[0])
         self._batches = int(row[1])
+        self._checkpoint_wanted = threading.Event()
+        self._written_since_checkpoint = 0
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="spool-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -126,7 +138,7 @@ class Spool:
         spool is empty); SpoolError on disk problems, with nothing written.
         """
         size = sum(len(r) for r in records)
-        batches = list(self._split(records)) if records else []
+        batches = [(_encode(b), len(b), sum(len(r) for r in b)) for b in self._split(records)]
         with self._cond:
             self._check_open()
             if records and self._bytes > 0 and self._bytes + size > self.limit_bytes:
@@ -146,8 +158,7 @@ class Spool:
             sequences: list[int] = []
             now_ms = int(time.time() * 1000)
             with self._write() as conn:
-                for batch in batches:
-                    blob = _encode(batch)
+                for blob, count, payload in batches:
                     cursor = conn.execute(
                         "INSERT INTO spool_batches (source, bucket, key, account_id, region, "
                         "account_alias, record_count, size, records, created_ms) "
@@ -159,8 +170,8 @@ class Spool:
                             source.account_id,
                             source.region,
                             source.account_alias,
-                            len(batch),
-                            sum(len(r) for r in batch),
+                            count,
+                            payload,
                             blob,
                             now_ms,
                         ),
@@ -170,6 +181,9 @@ class Spool:
                     checkpoint.apply(conn)
             self._bytes += size
             self._batches += len(sequences)
+            self._written_since_checkpoint += size
+            if self._written_since_checkpoint >= CHECKPOINT_EVERY_BYTES:
+                self._checkpoint_wanted.set()
             if sequences:
                 self._cond.notify_all()
             return sequences
@@ -333,13 +347,39 @@ class Spool:
         if self._closed:
             raise SpoolError(f"spool {self.path} is closed")
 
+    def _checkpoint_loop(self) -> None:
+        """Fold the WAL into the database file off the writers' path (PASSIVE: never blocks)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:  # pragma: no cover - the main connection opened fine
+            log.warning("spool: no background checkpoints for %s: %s", self.path, exc)
+            return
+        try:
+            while not self._closed:
+                self._checkpoint_wanted.wait(CHECKPOINT_EVERY_S)
+                self._checkpoint_wanted.clear()
+                if self._closed:
+                    break
+                self._written_since_checkpoint = 0
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:
+                    log.warning("spool: WAL checkpoint of %s failed: %s", self.path, exc)
+        finally:
+            conn.close()
+
     def close(self) -> None:
         with self._cond:
             if self._closed:
                 return
             self._closed = True
+            self._checkpoint_wanted.set()
             self._cond.notify_all()
+        self._checkpointer.join(10)
+        with self._cond:
             try:
+                with suppress(sqlite3.Error):  # best effort: the WAL is replayed on open anyway
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 self._conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
                 log.warning("spool: closing %s: %s", self.path, exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,12 +74,23 @@ class SourceRun(Protocol):
         ...
 
 
-def deliver(item: WorkItem, run: SourceRun, spool: Spool, stop: threading.Event) -> bool:
-    """Collect one item. False when the pass must stop (error without skip_on_error, or stop)."""
+def deliver(
+    item: WorkItem,
+    run: SourceRun,
+    spool: Spool,
+    stop: threading.Event,
+    downloads: threading.Semaphore | None = None,
+) -> bool:
+    """Collect one item. False when the pass must stop (error without skip_on_error, or stop).
+
+    ``downloads`` bounds concurrent reads (``workers``) so that parsing and spooling of some
+    objects overlap with the downloads of others.
+    """
     tracker = run.tracker
     where = item.meta.location
     try:
-        data = item.read()
+        with downloads or nullcontext():
+            data = item.read()
         parsed = parse_object(data, where)
     except (ObjectError, AwsAccessError) as exc:
         # Unusable content is skipped for good when allowed; refused access or a network

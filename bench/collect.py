@@ -1,0 +1,203 @@
+"""Collection benchmark: gzip CloudTrail objects in a moto S3 bucket → collector → spool.
+
+    /work/venv/bin/python bench/collect.py [--objects 200] [--records 100] [--workers 8] [--runs 3]
+
+A moto server runs in its own process on a free loopback port (a real HTTP endpoint, so both
+sides pay boto3's whole stack, and the server's CPU is not charged to the measured process).
+The bucket holds ``--objects`` gzipped ``{"Records": [...]}`` objects in CloudTrail layout,
+``--records`` records each (real records of the invictus-ir dataset, eventIDs made unique).
+
+Measured in the same process, alternately, ``--runs`` times each:
+
+* baseline: plain boto3 — list every key (paginated), then ``get_object`` + gunzip + ``json.loads``
+  at ``--workers`` concurrency, counting the records;
+* collector: ``Collector.run_once`` with a CloudTrail source (``workers`` the same) into a fresh
+  durable spool (discovery listings, parse keeping each record's raw bytes, SQLite spool writes
+  and checkpoints in the same transactions).
+
+Prints records/s (median of the runs) for both and the ratio collector/baseline (target ≥ 0.8).
+The link to the manager is not included (that is the link's and the store's benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from trailwarden.agent.collector import Collector
+from trailwarden.agent.sources.config import parse_sources
+from trailwarden.agent.spool import Spool
+
+DATASET = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "datasets"
+    / "invictus-ir-aws_dataset"
+    / "CloudTrail"
+)
+ACCOUNT = "123456789012"
+KEY = "AKIABENCHBENCHBENCH0"
+SECRET = "bench-secret-not-real"  # noqa: S105 - moto accepts any key
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310
+                return process, url
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
+
+
+def client(url: str, workers: int) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(max_pool_connections=max(10, workers * 2)),
+    )
+
+
+def fill(s3: Any, bucket: str, objects: int, per_object: int) -> int:
+    pool: list[dict[str, Any]] = []
+    for file in sorted(DATASET.glob("*.json")):
+        pool.extend(json.loads(file.read_bytes())["Records"])
+    s3.create_bucket(Bucket=bucket)
+
+    def put(index: int) -> None:
+        records = []
+        for j in range(per_object):
+            record = dict(pool[(index * per_object + j) % len(pool)])
+            record["eventID"] = str(uuid.uuid4())
+            records.append(record)
+        minute = index % 1440
+        key = (
+            f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/11/01/{ACCOUNT}_CloudTrail_us-east-1_"
+            f"20261101T{minute // 60:02d}{minute % 60:02d}Z_{uuid.uuid4().hex[:16]}.json.gz"
+        )
+        body = gzip.compress(json.dumps({"Records": records}).encode())
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    with ThreadPoolExecutor(8) as executor:
+        list(executor.map(put, range(objects)))
+    return objects * per_object
+
+
+def baseline(url: str, bucket: str, workers: int) -> int:
+    s3 = client(url, workers)
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for item in page.get("Contents", ())
+    ]
+
+    def one(key: str) -> int:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return len(json.loads(gzip.decompress(body))["Records"])
+
+    with ThreadPoolExecutor(workers) as executor:
+        return sum(executor.map(one, keys))
+
+
+def collect(url: str, bucket: str, workers: int, home: Path) -> int:
+    home.mkdir(parents=True)
+    spool = Spool(home / "spool.db", 1 << 40)
+    table = {
+        "type": "cloudtrail",
+        "bucket": bucket,
+        "aws_profile": "bench",
+        "service_endpoint": url,
+        "only_logs_after": "2026-11-01",
+        "workers": workers,
+    }
+    result = Collector(parse_sources([table], "bench"), spool, state_dir=home).run_once()
+    spool.close()
+    if not result.ok:
+        raise SystemExit(f"collector failed: {result.errors}")
+    return result.records_spooled
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=200)
+    parser.add_argument("--records", type=int, default=100, help="records per object")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tw-bench-collect-") as tmp:
+        root = Path(tmp)
+        (root / "aws").mkdir()
+        (root / "aws" / "config").write_text("[profile bench]\nregion = us-east-1\n")
+        (root / "aws" / "credentials").write_text(
+            f"[bench]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"
+        )
+        os.environ["AWS_CONFIG_FILE"] = str(root / "aws" / "config")
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(root / "aws" / "credentials")
+        os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        moto, url = start_moto()
+        try:
+            bucket = f"bench-{uuid.uuid4().hex[:8]}"
+            total = fill(client(url, 8), bucket, args.objects, args.records)
+            print(f"{args.objects} objects, {total:,} records, workers {args.workers}")
+            base_rates: list[float] = []
+            ours_rates: list[float] = []
+            for run in range(args.runs):
+                started = time.perf_counter()
+                count = baseline(url, bucket, args.workers)
+                base_rates.append(count / (time.perf_counter() - started))
+                assert count == total, (count, total)
+                started = time.perf_counter()
+                count = collect(url, bucket, args.workers, root / f"agent-{run}")
+                ours_rates.append(count / (time.perf_counter() - started))
+                assert count == total, (count, total)
+                print(
+                    f"  run {run + 1}: baseline {base_rates[-1]:,.0f} records/s, "
+                    f"collector {ours_rates[-1]:,.0f} records/s"
+                )
+        finally:
+            moto.terminate()
+            moto.wait(10)
+    base, ours = statistics.median(base_rates), statistics.median(ours_rates)
+    print(f"baseline (boto3 list+get+gunzip+json, {args.workers} threads): {base:,.0f} records/s")
+    print(f"collector (S3 → parse → durable spool):             {ours:,.0f} records/s")
+    print(f"ratio: {ours / base:.2f} (target ≥ 0.8)")
+
+
+if __name__ == "__main__":
+    main()
