@@ -67,6 +67,8 @@ class Analyzer:
         self._fired: Counter[str] = Counter()
         self._stamp_second = 0
         self._stamp_prefix = ""
+        self._last_source: SourceMeta | None = None
+        self._last_location = ""
 
     @property
     def ruleset(self) -> Ruleset:
@@ -162,24 +164,34 @@ class Analyzer:
             firedtimes=fired[rule.id],
             frequency=rule.frequency if rule.is_correlation else 0,
         )
-        account = _text(get("recipientAccountId"))
+        account = get("recipientAccountId")
+        account = account if type(account) is str else _text(account)
+        if source is not self._last_source:
+            self._last_source = source
+            self._last_location = source.location
+        event_id = get("eventID")
+        event_time = get("eventTime") or get("@timestamp")
+        region = get("awsRegion")
+        event_source = get("eventSource")
+        event_name = get("eventName")
+        source_ip = get("sourceIPAddress")
         return Alert(
             id=f"{self._stamp_second}.{next(self._alert_ids)}",
             timestamp=timestamp,
             rule=hit,
             agent=agent,
             manager_name=self.manager_name,
-            location=source.location,
+            location=self._last_location,
             data=view.event,
-            event_id=_text(get("eventID")),
+            event_id=event_id if type(event_id) is str else _text(event_id),
             recipient_account=account,
-            event_time=_text(get("eventTime") or get("@timestamp")),
+            event_time=event_time if type(event_time) is str else _text(event_time),
             account=account or source.account_id,
-            region=_text(get("awsRegion")) or source.region,
-            event_source=_text(get("eventSource")),
-            event_name=_text(get("eventName")),
+            region=(region if type(region) is str else _text(region)) or source.region,
+            event_source=event_source if type(event_source) is str else _text(event_source),
+            event_name=event_name if type(event_name) is str else _text(event_name),
             user=principal_name(identity) if type(identity) is dict else "",
-            source_ip=_text(get("sourceIPAddress")),
+            source_ip=source_ip if type(source_ip) is str else _text(source_ip),
             full_log="" if "no_full_log" in rule.options else view.full_log(),
         )
 

@@ -89,7 +89,7 @@ def _lookup(node: Any, path: tuple[str, ...]) -> Any:
             return None
         child = node.get(part, _MISSING)
         if child is _MISSING:
-            return _lookup_dotted_keys(node, path[index:])
+            return _lookup_dotted_keys(node, path[index:]) if index + 1 < len(path) else None
         node = child
     return node
 
