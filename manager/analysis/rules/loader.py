@@ -23,7 +23,6 @@ from trailwarden.manager.analysis.rules.model import (
     LogTest,
     Rule,
     Ruleset,
-    split_path,
 )
 from trailwarden.manager.analysis.rules.regex import KINDS, Pattern, PatternError, compile_pattern
 from trailwarden.manager.analysis.rules.xmlnodes import Node, parse_nodes
@@ -314,7 +313,7 @@ class _Loader:
         pattern = self._pattern(node, text, "osregex", file, {"name", "type", "negate"})
         if pattern is None:
             return None
-        return FieldTest(name, split_path(name), pattern)
+        return FieldTest(name, pattern)
 
     def _list(self, node: Node, text: str, file: Path) -> ListTest | None:
         for attr in node.attrs:
@@ -342,7 +341,7 @@ class _Loader:
             except PatternError as exc:
                 self.error(f"bad check_value: {exc}", file, node.line)
                 return None
-        return ListTest(name, split_path(name), lookup, entries, check)
+        return ListTest(name, lookup, entries, check)
 
     # -- the tree ------------------------------------------------------------------------------
 

@@ -16,17 +16,12 @@ LOOKUPS = ("match_key", "not_match_key", "match_key_value")
 """CDB list lookups supported (Wazuh's address_* lookups are refused at load)."""
 
 
-def split_path(name: str) -> tuple[str, ...]:
-    """``aws.userIdentity.userName`` -> its parts (the event is nested dicts)."""
-    return tuple(name.split("."))
-
-
 @dataclass(frozen=True, slots=True)
 class FieldTest:
     """``<field name=... type=... negate=...>``: a pattern over one decoded field."""
 
     name: str
-    path: tuple[str, ...]
+    """Dotted field name (``aws.userIdentity.userName``): a path into the nested event."""
     pattern: Pattern
 
 
@@ -43,7 +38,6 @@ class ListTest:
     """``<list field=... lookup=...>``: a CDB-style key(/value) lookup."""
 
     name: str
-    path: tuple[str, ...]
     lookup: str
     entries: Mapping[str, str]
     check_value: Pattern | None = None
