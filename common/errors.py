@@ -24,6 +24,7 @@ act: bucket/key, file:line, agent ID. Only the gRPC servicers map them to status
     ├── RuleError                   a ruleset problem (file:line); may hold many
     │   └── RulesetError            a ruleset refused, with every error found
     ├── StoreError                  manager database problem (busy, disk, schema)
+    ├── PipelineError               analysis could not run (a worker died); no ack
     ├── QueryError                  bad alert query (time, field)
     └── NotFoundError               a named agent, group, revision ... does not exist
 """
@@ -130,6 +131,10 @@ class RulesetError(RuleError):
 
 class StoreError(TrailWardenError):
     """The manager's database failed (busy, disk full, schema)."""
+
+
+class PipelineError(TrailWardenError):
+    """The analysis pipeline could not process a batch; it is not acknowledged and is resent."""
 
 
 class QueryError(TrailWardenError):

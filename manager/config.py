@@ -61,6 +61,8 @@ class ManagerConfig:
     alerts_file: bool = True
     """Write alerts/alerts.json (Wazuh alerts.json shape) for Filebeat/Vector/Fluent Bit."""
     log_level: str = "INFO"
+    analysis_workers: int = 0
+    """Analysis worker processes; 0 = one per core, 1 = analyse in the manager process."""
 
     @property
     def database_path(self) -> Path:
@@ -87,6 +89,7 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     ack_window = manager.int("ack_window", DEFAULT_ACK_WINDOW, minimum=1, maximum=1024)
     max_connections = manager.int("max_connections", DEFAULT_MAX_CONNECTIONS, minimum=1)
     log_level = manager.str("log_level", "INFO").upper()
+    analysis_workers = manager.int("analysis_workers", 0, minimum=0, maximum=256)
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise manager.error("log_level", "expected DEBUG, INFO, WARNING or ERROR")
     manager.done()
@@ -117,6 +120,7 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         store=dict(store),
         alerts_file=alerts_file,
         log_level=log_level,
+        analysis_workers=analysis_workers,
     )
 
 
@@ -142,6 +146,7 @@ name = "{name}"              # shown as manager.name in alerts
 ack_window = {DEFAULT_ACK_WINDOW}               # unacknowledged batches per agent in flight
 max_connections = {DEFAULT_MAX_CONNECTIONS}        # concurrent agent streams
 log_level = "INFO"
+analysis_workers = 0          # analysis processes: 0 = one per core, 1 = in-process
 
 [link]                        # agents and admins, mutual TLS
 listen = "{link.listen}"

@@ -12,12 +12,14 @@ from pathlib import Path
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+from trailwarden.manager.batch_analysis import SeenLookup
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.ingest import AlertSink
 from trailwarden.manager.outputs.alerts_file import AlertsFile
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.workers import Analysis, InlineAnalysis, ProcessAnalysis, worker_count
 
 _STORE_KEYS = {"archive", "retention"}
 
@@ -34,6 +36,23 @@ def build_analyzer(config: ManagerConfig) -> Analyzer:
     lists_root = config.resolve(config.analysis.lists_root) if config.analysis.lists_root else None
     ruleset = load_ruleset(ruleset_paths(config), lists_root)
     return Analyzer(ruleset, config.name)
+
+
+def build_analysis(config: ManagerConfig, store: SqliteAlertStore) -> Analysis:
+    """Analysis in the ingest thread (one worker) or in worker processes (several)."""
+    count = worker_count(config.analysis_workers)
+    if count == 1:
+        return InlineAnalysis(build_analyzer(config), store)
+    build_analyzer(config)  # refuse a broken ruleset here, before any worker starts
+    pool = ProcessAnalysis(config.home, count)
+    pool.warm_up()
+    return pool
+
+
+def build_seen_lookup(config: ManagerConfig) -> SeenLookup:
+    """For a worker process: read-only dedupe lookups on the manager's database."""
+    database = Database(config.database_path)
+    return SqliteAlertStore(database).seen_events
 
 
 def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:

@@ -26,7 +26,7 @@ from trailwarden.manager.enrollment import EnrollmentService
 from trailwarden.manager.home import load_server_material
 from trailwarden.manager.ingest import Ingest, PipelineCounters
 from trailwarden.manager.link import LinkService
-from trailwarden.manager.pipeline_setup import build_alert_sinks, build_analyzer, build_store
+from trailwarden.manager.pipeline_setup import build_alert_sinks, build_analysis, build_store
 from trailwarden.manager.registry import Registry
 from trailwarden.manager.sessions import Sessions
 from trailwarden.manager.store.database import Database
@@ -47,11 +47,14 @@ class ManagerServer:
         self.distributor = ConfigDistributor(self.config_store, self.sessions)
         self.counters = PipelineCounters()
         self.store = build_store(config, self.database)
-        self.analyzer = build_analyzer(config)
+        self.analysis = build_analysis(config, self.store)
         self.alert_sinks = build_alert_sinks(config)
-        self.ingest = Ingest(self.store, self.analyzer, self.alert_sinks, self.counters)
-        # One thread: SQLite has one writer, and the analyzer's correlation state is not shared.
-        self.ingest_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
+        # One ingest thread per analysis worker: batches of agents mapped to different workers
+        # are analysed in parallel; commits are serialised inside Ingest.
+        self.ingest_executor = ThreadPoolExecutor(
+            max_workers=self.analysis.parallelism, thread_name_prefix="ingest"
+        )
         self.link_port = 0
         self.enroll_port = 0
         self._servers: list[grpc.aio.Server] = []
@@ -118,6 +121,7 @@ class ManagerServer:
             session.close("manager shutting down")
         await asyncio.gather(*(server.stop(grace) for server in self._servers))
         await asyncio.to_thread(self.ingest_executor.shutdown, True)
+        await asyncio.to_thread(self.analysis.close)
         for sink in self.alert_sinks:
             sink.close()
         self.store.close()

@@ -15,6 +15,7 @@ from trailwarden.manager.outputs.alerts_file import AlertsFile
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
 from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.workers import InlineAnalysis
 
 EVENTS = Path(__file__).resolve().parents[2] / "files" / "events"
 
@@ -31,7 +32,7 @@ def test_resent_batch_stores_and_writes_nothing_twice(tmp_path: Path) -> None:
     store = SqliteAlertStore(database, archive=True)
     alerts_file = AlertsFile(tmp_path / "alerts")
     analyzer = Analyzer(load_ruleset(default_ruleset_paths()), "manager-1")
-    ingest = Ingest(store, analyzer, [alerts_file])
+    ingest = Ingest(store, InlineAnalysis(analyzer, store), [alerts_file])
     agent = AgentRef(id="agent-1", name="web-1")
     records = load_records()
     batch = RecordBatch(1, SourceMeta(source="events", key=str(EVENTS)), records)

@@ -1,0 +1,99 @@
+"""Analyse one batch: parse → dedupe key → drop already-seen events → decode + rules.
+
+A pure step with no I/O of its own (the seen-lookup is passed in), so it runs the same in the
+ingest thread or in an analysis worker process. Its result is small and picklable: the alerts,
+the keys of the new events, and the records that could not be used (with their index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from trailwarden.common.errors import DecodeError
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.manager.alert import Alert
+
+SeenLookup = Callable[[Sequence[tuple[str, str]]], set[tuple[str, str]]]
+
+
+class AnalyzerLike(Protocol):
+    def analyse(self, record: Any, raw: bytes, source: Any, agent: AgentRef) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    index: int
+    """Position of the record in its batch (the raw bytes stay with the caller)."""
+    event_key: str
+    recipient_account: str
+    event_time: str
+
+
+@dataclass(slots=True)
+class BatchAnalysis:
+    new_events: list[NewEvent] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    duplicates: int = 0
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    """(record index, reason) for records that could not be parsed or decoded."""
+
+
+def event_key(record: dict[str, Any], raw: bytes) -> str:
+    """CloudTrail's eventID, or a content hash for records that lack one."""
+    event_id = record.get("eventID")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def analyse_batch(
+    analyzer: AnalyzerLike,
+    seen: SeenLookup,
+    agent: AgentRef,
+    source: SourceMeta,
+    records: Sequence[bytes],
+) -> BatchAnalysis:
+    out = BatchAnalysis()
+    candidates: list[tuple[int, tuple[str, str], dict[str, Any]]] = []
+    in_batch: set[tuple[str, str]] = set()
+    for index, raw in enumerate(records):
+        try:
+            record = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            out.bad.append((index, f"not JSON: {exc}"))
+            continue
+        if not isinstance(record, dict):
+            out.bad.append((index, f"{type(record).__name__}, not a JSON object"))
+            continue
+        recipient = record.get("recipientAccountId")
+        key = (
+            event_key(record, raw),
+            recipient if isinstance(recipient, str) else source.account_id,
+        )
+        if key in in_batch:
+            out.duplicates += 1
+            continue
+        in_batch.add(key)
+        candidates.append((index, key, record))
+    already = seen([key for _, key, _ in candidates]) if candidates else set()
+    for index, key, record in candidates:
+        if key in already:
+            out.duplicates += 1
+            continue
+        event_time = record.get("eventTime")
+        # Stored as seen even when it cannot be decoded, so a resend is not counted twice.
+        out.new_events.append(
+            NewEvent(index, key[0], key[1], event_time if isinstance(event_time, str) else "")
+        )
+        try:
+            outcome = analyzer.analyse(record, records[index], source, agent)
+        except DecodeError as exc:
+            out.bad.append((index, f"decode: {exc}"))
+            continue
+        if outcome.alert is not None:
+            out.alerts.append(outcome.alert)
+    return out

@@ -1,0 +1,129 @@
+"""Where batches are analysed: in the ingest thread, or in N worker processes.
+
+With N > 1, each worker process holds its own Analyzer (and so its own correlation state) and
+every agent is always sent to the same worker, which keeps Wazuh's per-agent correlation
+semantics while several agents are analysed in parallel on several cores. The worker only
+computes; the manager process still commits and acknowledges, so acks still follow commits.
+A worker that dies takes no data with it: the batch is not acknowledged, the pool is rebuilt
+and the agent resends.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Protocol
+
+from trailwarden.common.errors import PipelineError
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.manager.batch_analysis import AnalyzerLike, BatchAnalysis, analyse_batch
+from trailwarden.manager.store.base import AlertStore
+
+log = logging.getLogger(__name__)
+
+
+def worker_count(setting: int) -> int:
+    """``0`` means one worker per core."""
+    return setting if setting > 0 else max(1, os.cpu_count() or 1)
+
+
+class Analysis(Protocol):
+    def run(
+        self, agent: AgentRef, source: SourceMeta, records: Sequence[bytes]
+    ) -> BatchAnalysis: ...
+
+    @property
+    def parallelism(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class InlineAnalysis:
+    """One Analyzer, used from the ingest thread (one batch at a time)."""
+
+    parallelism = 1
+
+    def __init__(self, analyzer: AnalyzerLike, store: AlertStore) -> None:
+        self.analyzer = analyzer
+        self.store = store
+        self._lock = threading.Lock()
+
+    def run(self, agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
+        with self._lock:
+            return analyse_batch(self.analyzer, self.store.seen_events, agent, source, records)
+
+    def close(self) -> None:
+        pass
+
+
+# ---- worker processes ----------------------------------------------------------------------
+
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_init(home: str) -> None:
+    from trailwarden.manager.config import load_manager_config
+    from trailwarden.manager.pipeline_setup import build_analyzer, build_seen_lookup
+
+    config = load_manager_config(Path(home))
+    _worker_state["analyzer"] = build_analyzer(config)
+    _worker_state["seen"] = build_seen_lookup(config)
+
+
+def _worker_run(agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
+    return analyse_batch(_worker_state["analyzer"], _worker_state["seen"], agent, source, records)
+
+
+class ProcessAnalysis:
+    """N single-process pools; an agent's batches always go to the same process."""
+
+    def __init__(self, home: Path, count: int) -> None:
+        self.home = home
+        self.parallelism = count
+        # spawn, never fork: the manager process runs gRPC threads that must not be forked.
+        self._context = multiprocessing.get_context("spawn")
+        self._pools = [self._new_pool() for _ in range(count)]
+        self._lock = threading.Lock()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=self._context,
+            initializer=_worker_init,
+            initargs=(str(self.home),),
+        )
+
+    def warm_up(self) -> None:
+        """Start every worker now (loading the ruleset) rather than on the first batch."""
+        for pool in self._pools:
+            pool.submit(_noop).result(timeout=120)
+
+    def _slot(self, agent: AgentRef) -> int:
+        return zlib.crc32(agent.id.encode()) % self.parallelism
+
+    def run(self, agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
+        slot = self._slot(agent)
+        pool = self._pools[slot]
+        try:
+            return pool.submit(_worker_run, agent, source, tuple(records)).result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pools[slot] is pool:
+                    log.error("stage=match analysis worker %d died; restarting it", slot)
+                    self._pools[slot] = self._new_pool()
+            raise PipelineError(f"analysis worker {slot} died; batch not acknowledged") from exc
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _noop() -> None:
+    return None

@@ -1,0 +1,70 @@
+"""Analysis in worker processes: an agent's batches always meet the same worker (per-agent
+correlation holds), and acks still follow commits."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.fixtures.system import make_manager_home
+from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
+from trailwarden.manager.server import BackgroundManager
+
+SOURCE = SourceMeta(
+    "t",
+    "bucket",
+    "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz",
+    "123456789012",
+    "us-east-1",
+)
+
+
+def _failed_login(n: int, user: str) -> bytes:
+    return json.dumps(
+        {
+            "eventVersion": "1.08",
+            "eventID": f"00000000-0000-0000-0000-{n:012d}",
+            "eventTime": f"2026-11-20T08:40:{n:02d}Z",
+            "eventSource": "signin.amazonaws.com",
+            "eventName": "ConsoleLogin",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.77",
+            "recipientAccountId": "123456789012",
+            "userIdentity": {
+                "type": "IAMUser",
+                "userName": user,
+                "accountId": "123456789012",
+                "arn": f"arn:aws:iam::123456789012:user/{user}",
+            },
+            "responseElements": {"ConsoleLogin": "Failure"},
+            "additionalEventData": {"MFAUsed": "No"},
+            "errorMessage": "Failed authentication",
+            "eventType": "AwsConsoleSignIn",
+        }
+    ).encode()
+
+
+def test_two_workers_keep_per_agent_correlation(tmp_path: Path) -> None:
+    home = make_manager_home(tmp_path / "m", analysis_workers=2)
+    background = BackgroundManager(home.path)
+    server = background.start()
+    try:
+        assert server.analysis.parallelism == 2
+        agents = [AgentRef(f"agent{i:02d}", f"a{i}") for i in range(4)]
+        # Five failed logins per agent, one per batch: the burst rule (80255) must fire once
+        # per agent, which needs every batch of an agent in the same worker's state.
+        for n in range(5):
+            for agent in agents:
+                raw = _failed_login(n * 10 + int(agent.id[-2:]), "alice")
+                server.ingest.process(agent, RecordBatch(n + 1, SOURCE, (raw,)))
+    finally:
+        background.stop()
+    db = sqlite3.connect(home.path / "manager.db")
+    bursts = db.execute(
+        "SELECT agent_id, COUNT(*) FROM alerts WHERE rule_id = '80255' GROUP BY agent_id"
+    ).fetchall()
+    failures = db.execute("SELECT COUNT(*) FROM alerts WHERE rule_id = '80254'").fetchone()[0]
+    db.close()
+    assert sorted(bursts) == [(a.id, 1) for a in agents]
+    assert failures == 4 * 4  # the 5th failure of each agent became the burst alert
