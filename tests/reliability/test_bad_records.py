@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
-from trailwarden.manager.analysis.pipeline import Analyzer
-from trailwarden.manager.analysis.rules import (
-    default_lists_root,
-    default_ruleset_paths,
-    load_ruleset,
-)
-from trailwarden.manager.ingest import Ingest
-from trailwarden.manager.outputs.alerts_file import AlertsFile
-from trailwarden.manager.store.database import Database
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from tests.fixtures.system import RunningManager
+from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.spool import Spool
+from trailwarden.common.model import SourceMeta
 
 AREA = "Bad input"
-AGENT = AgentRef("a0000001", "web-1")
 SOURCE = SourceMeta("trail", "trail-bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")
 
 
@@ -92,21 +87,57 @@ ODD: dict[str, dict[str, Any]] = {
 
 @dataclass
 class Manager:
-    ingest: Ingest
-    database: Database
-    alerts_dir: Path
+    """A real manager (in-process, real gRPC) and an enrolled agent's link feeding it."""
+
+    running: RunningManager
+    spool: Spool
+    client: LinkClient
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        return self.running.server.counters.snapshot()
+
+    @property
+    def alerts_file(self) -> Path:
+        return self.running.home.path / "alerts" / "alerts.json"
+
+    @property
+    def database(self) -> Path:
+        return self.running.home.path / "manager.db"
+
+    def deliver(self, records: list[bytes]) -> None:
+        """Spool ``records`` as one object's batch and wait until the manager acked them."""
+        acked = self.client.acked_batches
+        self.spool.put(SOURCE, records)
+        deadline = time.monotonic() + 30
+        while self.spool.stats().batches and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.spool.stats().batches == 0, "not acknowledged"
+        assert self.client.acked_batches > acked
 
 
 @pytest.fixture
-def manager(tmp_path: Path) -> Iterator[Manager]:
-    database = Database(tmp_path / "manager.db")
-    store = SqliteAlertStore(database)
-    ruleset = load_ruleset(default_ruleset_paths(), default_lists_root())
-    sink = AlertsFile(tmp_path / "alerts")
-    yield Manager(Ingest(store, Analyzer(ruleset, "m"), [sink]), database, tmp_path / "alerts")
-    sink.close()
-    store.close()
-    database.close()
+def manager(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path], tmp_path: Path
+) -> Iterator[Manager]:
+    home = enrolled_agent("web-1")
+    spool = Spool(tmp_path / "spool.db", 1 << 30)
+    client = LinkClient(
+        AgentIdentity.load(home),
+        running_manager.home.link_address,
+        spool,
+        HelloInfo(version="test", hostname="web-1"),
+        server_name="localhost",
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield Manager(running_manager, spool, client)
+    finally:
+        stop.set()
+        thread.join(10)
+        spool.close()
 
 
 def _odd_raw(name: str, override: dict[str, Any]) -> tuple[bytes, str]:
@@ -121,8 +152,8 @@ def _odd_raw(name: str, override: dict[str, Any]) -> tuple[bytes, str]:
     return json.dumps(record).encode(), str(record.get("eventID"))
 
 
-def _seen(database: Database) -> set[str]:
-    conn = sqlite3.connect(database.path)
+def _seen(database: Path) -> set[str]:
+    conn = sqlite3.connect(database)
     try:
         return {row[0] for row in conn.execute("SELECT event_key FROM seen_events")}
     finally:
@@ -142,15 +173,16 @@ def test_unusable_records_are_counted_and_their_neighbours_kept(manager: Manager
         records.append(raw(before))
         bad_index[len(records)] = name
         records.append(body)
-    result = manager.ingest.process(AGENT, RecordBatch(1, SOURCE, tuple(records)))
-    assert result.bad_records == len(UNUSABLE)
-    assert result.new_events == len(good)
+    manager.deliver(records)
+    counters = manager.counters
+    assert counters["bad_records"] == len(UNUSABLE)
+    assert counters["analysed"] == len(good)
     assert set(good) <= _seen(manager.database)
-    assert result.alerts >= len(good)
-    problems = manager.ingest.counters.snapshot()["recent_problems"]
+    assert counters["alerts"] >= len(good)
+    agent_id = manager.client.identity.agent_id
     for index in bad_index:
-        expected = f"agent={AGENT.id} where={SOURCE.location} record={index}:"
-        assert any(p.startswith(expected) for p in problems), bad_index[index]
+        expected = f"agent={agent_id} where={SOURCE.location} record={index}:"
+        assert any(p.startswith(expected) for p in counters["recent_problems"]), bad_index[index]
 
 
 def test_odd_records_are_analysed_without_breaking_the_batch(manager: Manager) -> None:
@@ -163,14 +195,17 @@ def test_odd_records_are_analysed_without_breaking_the_batch(manager: Manager) -
         body, event_id = _odd_raw(name, override)
         records.append(body)
         ids.append(event_id)
-    result = manager.ingest.process(AGENT, RecordBatch(1, SOURCE, tuple(records)))
-    assert result.bad_records == 0
-    assert result.new_events == len(ODD)
-    assert result.alerts >= len(ODD) - 1
+    manager.deliver(records)
+    counters = manager.counters
+    assert counters["bad_records"] == 0, counters["recent_problems"]
+    assert counters["analysed"] == len(ODD)
+    assert counters["alerts"] >= len(ODD) - 1
+    assert set(ids) <= _seen(manager.database) | {"None"}
     # Sent again (an agent resend): nothing new, nothing counted twice.
-    again = manager.ingest.process(AGENT, RecordBatch(2, SOURCE, tuple(records)))
-    assert again.new_events == 0 and again.duplicates == len(ODD)
-    for line in (manager.alerts_dir / "alerts.json").read_text(encoding="utf-8").splitlines():
+    manager.deliver(records)
+    again = manager.counters
+    assert again["analysed"] == len(ODD) and again["duplicates"] == len(ODD)
+    for line in manager.alerts_file.read_text(encoding="utf-8").splitlines():
         json.loads(line, parse_constant=_refuse)  # strict JSON for Filebeat/Vector/jq
 
 
