@@ -14,9 +14,10 @@ from trailwarden.manager.store.retention import RetentionPolicy
 
 PACKAGING = Path(__file__).resolve().parents[2] / "packaging"
 UNITS = {
-    "trailwarden-manager.service": ("trailwarden-manager", "manager"),
-    "trailwarden-agent.service": ("trailwarden-agent", "agent"),
+    "trailwarden-manager.service": ("trailwarden-manager", "manager", "trailwarden"),
+    "trailwarden-agent.service": ("trailwarden-agent", "agent", "trailwarden-agent"),
 }
+"""unit -> (user, component, state folder under /var/lib), as `admin token create` prints."""
 VENV_BIN = "/opt/trailwarden/venv/bin/trailwarden"
 
 
@@ -40,11 +41,11 @@ def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
 
 @pytest.mark.parametrize("unit", sorted(UNITS))
 def test_unit_is_hardened_and_runs_its_own_user(unit: str) -> None:
-    user, role = UNITS[unit]
+    user, role, state_name = UNITS[unit]
     sections = parse_unit(PACKAGING / "systemd" / unit)
     assert set(sections) == {"Unit", "Service", "Install"}
     service = {key: values[-1] for key, values in sections["Service"].items()}
-    state = f"/var/lib/trailwarden/{role}"
+    state = f"/var/lib/{state_name}"
     assert service["User"] == user and service["Group"] == user
     assert service["ProtectSystem"] == "strict"
     assert service["NoNewPrivileges"] == "yes"
@@ -54,7 +55,7 @@ def test_unit_is_hardened_and_runs_its_own_user(unit: str) -> None:
     assert service["CapabilityBoundingSet"] == ""
     # Writable: exactly the component's own state folder.
     assert sections["Service"]["ReadWritePaths"] == [state]
-    assert service["StateDirectory"] == f"trailwarden/{role}"
+    assert service["StateDirectory"] == state_name
     assert service["StateDirectoryMode"] == "0700"
     command = service["ExecStart"].split()
     assert command[:3] == [VENV_BIN, role, "run"]
