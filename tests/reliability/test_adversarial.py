@@ -1,0 +1,359 @@
+"""Adversarial: hostile patterns, messages, connections, enrollments and identities."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.fixtures.system import (
+    ManagerProcess,
+    RunningManager,
+    run_cli,
+)
+from trailwarden.agent.enroll import enroll
+from trailwarden.agent.identity import KEY_FILE, AgentIdentity
+from trailwarden.common import tls
+from trailwarden.common.errors import (
+    EnrollmentError,
+    InsecureKeyFileError,
+    RulesetError,
+    TokenError,
+)
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.common.wire import (
+    admin_pb2,
+    admin_pb2_grpc,
+    enrollment_pb2,
+    enrollment_pb2_grpc,
+    link_pb2,
+    link_pb2_grpc,
+)
+from trailwarden.manager.analysis.pipeline import Analyzer
+from trailwarden.manager.analysis.rules import load_ruleset
+from trailwarden.manager.registry import Registry, hash_token
+from trailwarden.manager.store.database import Database
+
+AREA = "Adversarial"
+SOURCE = SourceMeta("trail", "bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")
+
+
+def _record(**fields: Any) -> bytes:
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "eventID": str(uuid.uuid4()),
+        "eventTime": "2026-11-01T10:00:00Z",
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+        "responseElements": {"ConsoleLogin": "Success"},
+    }
+    record.update(fields)
+    return json.dumps(record).encode()
+
+
+def _event_id(raw: bytes) -> str:
+    return str(json.loads(raw)["eventID"])
+
+
+def _agent_channel(address: str, identity: AgentIdentity, **options: Any) -> grpc.Channel:
+    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    extra = [(f"grpc.{k}", v) for k, v in options.items()]
+    return grpc.secure_channel(address, creds, options=tls.channel_options("localhost") + extra)
+
+
+def _link_session(
+    address: str, identity: AgentIdentity, batches: list[link_pb2.EventBatch], **options: Any
+) -> list[link_pb2.ManagerMessage]:
+    """Hello, the batches, end of stream; every manager message until the stream ends."""
+    messages = [link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t", hostname="h"))]
+    messages += [link_pb2.AgentMessage(batch=b) for b in batches]
+    with _agent_channel(address, identity, **options) as channel:
+        stream = link_pb2_grpc.AgentLinkStub(channel).Connect(iter(messages), timeout=30)
+        return list(stream)
+
+
+def _batch(sequence: int, records: list[bytes], source: SourceMeta = SOURCE) -> link_pb2.EventBatch:
+    return link_pb2.EventBatch(
+        sequence=sequence,
+        source=link_pb2.SourceMeta(
+            source=source.source, bucket=source.bucket, key=source.key, account_id=source.account_id
+        ),
+        records=records,
+    )
+
+
+def _acked(messages: list[link_pb2.ManagerMessage]) -> list[int]:
+    return [s for m in messages if m.WhichOneof("body") == "ack" for s in m.ack.sequences]
+
+
+def _alert_agents(database: Path, event_ids: set[str]) -> dict[str, str]:
+    conn = sqlite3.connect(database)
+    try:
+        rows = conn.execute("SELECT event_id, agent_id FROM alerts").fetchall()
+    finally:
+        conn.close()
+    return {event_id: agent for event_id, agent in rows if event_id in event_ids}
+
+
+# ---- patterns ---------------------------------------------------------------------------
+
+EVIL_RULES = """
+<group name="evil,">
+  <rule id="100100" level="5">
+    <decoded_as>json</decoded_as>
+    <field name="aws.userAgent" type="pcre2">^(a+)+$</field>
+    <description>nested quantifier</description>
+  </rule>
+  <rule id="100101" level="5">
+    <decoded_as>json</decoded_as>
+    <field name="aws.userAgent" type="pcre2">^(a|aa)*c$</field>
+    <description>alternation under a star</description>
+  </rule>
+  <rule id="100102" level="5">
+    <decoded_as>json</decoded_as>
+    <regex type="pcre2">(.*a){25}</regex>
+    <description>repeated wildcard group over the whole event</description>
+  </rule>
+</group>
+"""
+
+
+def test_catastrophic_backtracking_pattern_and_event_stay_linear(tmp_path: Path) -> None:
+    """Rules built to backtrack catastrophically ((a+)+$, (a|aa)*c, (.*a){25}) against a
+    100,000-character event: all analysed in well under a second (RE2, linear time); a
+    backreference (which needs backtracking) is refused with file:line."""
+    rules = tmp_path / "evil.xml"
+    rules.write_text(EVIL_RULES)
+    analyzer = Analyzer(load_ruleset([rules]), "m")
+    evil = "a" * 100_000 + "!"
+    raw = _record(userAgent=evil)
+    started = time.monotonic()
+    for _ in range(5):
+        outcome = analyzer.analyse(json.loads(raw), raw, SOURCE, AgentRef("a1", "n"))
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"5 analyses took {elapsed:.1f}s"
+    assert outcome.rule is not None and outcome.rule.id == "100102"  # the match still works
+    backref = tmp_path / "backref.xml"
+    backref.write_text(
+        '<group name="x,">\n<rule id="100103" level="3">\n'
+        '<regex type="pcre2">(a+)\\1</regex>\n<description>d</description>\n</rule>\n</group>\n'
+    )
+    with pytest.raises(RulesetError) as caught:
+        load_ruleset([backref])
+    assert f"{backref}:3" in str(caught.value)
+
+
+# ---- gRPC messages ----------------------------------------------------------------------
+
+
+def test_oversized_and_garbage_link_messages_are_refused_and_the_manager_keeps_serving(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """A 65 MB batch (over the 64 MB message limit) is refused with RESOURCE_EXHAUSTED and
+    bytes that are not protobuf with a clear error status; the same agent then delivers a
+    normal batch on a new stream and gets its ack."""
+    identity = AgentIdentity.load(enrolled_agent("web-1"))
+    address = running_manager.home.link_address
+    huge = _batch(1, [b'{"eventID":"big","x":"' + b"x" * (65 * 1024**2) + b'"}'])
+    with pytest.raises(grpc.RpcError) as caught:
+        _link_session(address, identity, [huge], max_send_message_length=-1)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    del huge
+
+    with _agent_channel(address, identity) as channel:
+        raw_call = channel.stream_stream(
+            "/trailwarden.v1.AgentLink/Connect",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        with pytest.raises(grpc.RpcError) as garbage:
+            list(raw_call(iter([b"\xff\xff\xff\xff\x0f garbage"]), timeout=10))
+    assert garbage.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+
+    good = _record()
+    messages = _link_session(address, identity, [_batch(7, [good])])
+    assert _acked(messages) == [7]
+    assert _alert_agents(running_manager.home.path / "manager.db", {_event_id(good)})
+
+
+def _fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_thousand_idle_and_half_open_connections_do_not_starve_a_real_agent(
+    manager_process: ManagerProcess, tmp_path: Path
+) -> None:
+    """1,000 loopback connections to the link and enrollment ports (idle, half a TLS
+    ClientHello, garbage) held open: a real agent still enrolls and its records are
+    acknowledged; once they close, the manager's open file count returns to near its start."""
+    home = manager_process.home
+    database = Database(home.path / "manager.db")
+    token = Registry(database).create_token(600, 1, "", "test").token
+    database.close()
+    manager_process.start()
+    assert manager_process.proc is not None
+    pid = manager_process.proc.pid
+    baseline = _fd_count(pid)
+    sockets: list[socket.socket] = []
+    try:
+        for index in range(1000):
+            port = home.link_port if index % 4 else home.enroll_port
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if index % 3 == 1:
+                sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # half a hello
+            elif index % 3 == 2:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # not even TLS
+            sockets.append(sock)
+        agent_home = tmp_path / "agent"
+        enroll(agent_home, home.enroll_address, token, home.ca_fingerprint, "web-1")
+        identity = AgentIdentity.load(agent_home)
+        records = [_record() for _ in range(50)]
+        messages = _link_session(home.link_address, identity, [_batch(1, records)])
+        assert _acked(messages) == [1]
+        # Idle and half-hello connections are held (garbage ones are closed at once).
+        assert _fd_count(pid) >= baseline + 600
+    finally:
+        for sock in sockets:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while _fd_count(pid) > baseline + 20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _fd_count(pid) <= baseline + 20, "connections leaked after the peers closed"
+    assert manager_process.proc.poll() is None
+    assert manager_process.terminate() == 0
+
+
+# ---- enrollment -------------------------------------------------------------------------
+
+
+def test_token_guessing_is_rate_limited_and_tokens_are_hashed_at_rest(
+    running_manager: RunningManager, tmp_path: Path, secrets: Any
+) -> None:
+    """Ten wrong guesses from one address lock it out: the eleventh attempt is refused even
+    with the right token; the token exists at rest only as its SHA-256 (the database file
+    never holds it), and no log line carries it."""
+    token = running_manager.token()
+    secrets.add(token)
+    home = running_manager.home
+    for attempt in range(10):
+        with pytest.raises(TokenError):
+            enroll(
+                tmp_path / f"g{attempt}",
+                home.enroll_address,
+                f"tw1_guess{attempt:04d}xxxx",
+                home.ca_fingerprint,
+                f"guess-{attempt}",
+            )
+    with pytest.raises(EnrollmentError, match="too many failed"):
+        enroll(tmp_path / "right", home.enroll_address, token, home.ca_fingerprint, "right")
+    data = b"".join(p.read_bytes() for p in home.path.glob("manager.db*"))
+    assert token.encode() not in data
+    conn = sqlite3.connect(home.path / "manager.db")
+    try:
+        hashes = {row[0] for row in conn.execute("SELECT token_hash FROM enrollment_tokens")}
+    finally:
+        conn.close()
+    assert hash_token(token) in hashes
+
+
+def test_a_replayed_enrollment_request_is_refused(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
+    """The exact same enrollment request (one-use token, same CSR) sent twice: the first gets
+    a certificate, the replay is refused and no second agent exists."""
+    home = running_manager.home
+    ca_pem = tls.fetch_pinned_ca("127.0.0.1", home.enroll_port, home.ca_fingerprint)
+    key = tls.new_private_key()
+    request = enrollment_pb2.EnrollRequest(
+        token=running_manager.token(uses=1),
+        csr_pem=tls.build_csr(key, "replayed"),
+        name="replayed",
+        hostname="h",
+        agent_version="t",
+    )
+    with grpc.secure_channel(
+        home.enroll_address, tls.client_channel_credentials(ca_pem), options=tls.channel_options()
+    ) as channel:
+        stub = enrollment_pb2_grpc.EnrollmentStub(channel)
+        first = stub.Enroll(request, timeout=10)
+        assert first.agent_id
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Enroll(request, timeout=10)
+    assert caught.value.code() in (
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    names = [a.name for a in running_manager.server.registry.list_agents()]
+    assert names.count("replayed") == 1
+
+
+# ---- identity ---------------------------------------------------------------------------
+
+
+def test_agent_certificate_cannot_drive_admin_rpcs(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """An agent certificate calling admin RPCs (tokens, alerts, config) is refused with
+    PERMISSION_DENIED: admin rights come only from an admin certificate."""
+    identity = AgentIdentity.load(enrolled_agent("web-1"))
+    with _agent_channel(running_manager.home.link_address, identity) as channel:
+        stub = admin_pb2_grpc.AdminStub(channel)
+        for call, request in (
+            (stub.CreateToken, admin_pb2.CreateTokenRequest(ttl_seconds=60, uses=1)),
+            (stub.QueryAlerts, admin_pb2.AlertQuery()),
+            (stub.Stats, admin_pb2.StatsRequest()),
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                call(request, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_records_are_attributed_to_the_certificate_not_the_message(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """Agent A says it is B everywhere a message can (hello hostname, source name, an
+    'agent' field in the record): every alert is stored under A's certificate ID."""
+    a = AgentIdentity.load(enrolled_agent("agent-a"))
+    b = AgentIdentity.load(enrolled_agent("agent-b"))
+    records = [
+        _record(agent={"id": b.agent_id, "name": b.name}, userAgent=f"agent {b.agent_id}")
+        for _ in range(5)
+    ]
+    spoofed = SourceMeta(f"agent:{b.agent_id}", "bucket", "k", "111122223333")
+    messages = [link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t", hostname=b.name))]
+    messages.append(link_pb2.AgentMessage(batch=_batch(1, records, spoofed)))
+    with _agent_channel(running_manager.home.link_address, a) as channel:
+        replies = list(link_pb2_grpc.AgentLinkStub(channel).Connect(iter(messages), timeout=30))
+    assert replies[0].welcome.agent_id == a.agent_id
+    assert _acked(replies) == [1]
+    owners = _alert_agents(
+        running_manager.home.path / "manager.db", {_event_id(r) for r in records}
+    )
+    assert len(owners) == 5 and set(owners.values()) == {a.agent_id}
+
+
+def test_agent_refuses_a_private_key_others_can_read(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """An agent key file readable by group or others is refused, by the library and by
+    `trailwarden agent run`, with the chmod that fixes it; the key never reaches a log."""
+    home = enrolled_agent("web-1")
+    key = home / KEY_FILE
+    key.chmod(0o640)
+    with pytest.raises(InsecureKeyFileError, match="chmod 600"):
+        AgentIdentity.load(home)
+    result = run_cli("agent", "run", "--home", str(home), "--once", timeout=60)
+    assert result.returncode != 0
+    assert "chmod 600" in result.stderr + result.stdout
+    assert "PRIVATE KEY" not in result.stderr + result.stdout
