@@ -1,0 +1,111 @@
+"""Benchmark: analysis throughput with 1 and 2 worker processes (the multi-core manager).
+
+    python bench/scaling.py [--records 100000] [--agents 8] [--batch 500] [--runs 3]
+
+Feeds the shared datasets' records, as batches from several agents at once, into the
+manager's analysis stage exactly as the ingest threads do (`ProcessAnalysis.run`: parse,
+dedupe lookup, decode, rules, correlation in the worker; results pickled back), with 1 and then
+2 worker processes. Prints records/s for each (median of --runs), the same-run baseline of plain
+json.loads of the same records in one process, and the 2-worker/1-worker scaling ratio.
+The store commit is not included (bench/store.py measures it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fixtures.datasets import DATASETS  # noqa: E402
+from trailwarden.common.logfile import read_file  # noqa: E402
+from trailwarden.common.model import AgentRef, SourceMeta  # noqa: E402
+from trailwarden.manager.home import init_home  # noqa: E402
+from trailwarden.manager.workers import ProcessAnalysis  # noqa: E402
+
+SOURCE = SourceMeta(
+    "bench",
+    "bench",
+    "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz",
+    "123456789012",
+    "us-east-1",
+)
+
+
+def dataset_records() -> list[bytes]:
+    out: list[bytes] = []
+    for path in sorted(DATASETS.rglob("*.json")):
+        out.extend(r.raw for r in read_file(str(path)).records)
+    return out
+
+
+def baseline(records: list[bytes]) -> float:
+    start = time.perf_counter()
+    for raw in records:
+        json.loads(raw)
+    return len(records) / (time.perf_counter() - start)
+
+
+def run_pool(
+    home: Path, workers: int, batches: list[tuple[AgentRef, tuple[bytes, ...]]], runs: int
+) -> float:
+    pool = ProcessAnalysis(home, workers)
+    pool.warm_up()
+    rates = []
+    try:
+        for _ in range(runs):
+            total = sum(len(b) for _, b in batches)
+            start = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=workers * 2) as threads:
+                list(threads.map(lambda item: pool.run(item[0], SOURCE, item[1]), batches))
+            rates.append(total / (time.perf_counter() - start))
+    finally:
+        pool.close()
+    return statistics.median(rates)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--agents", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    base = dataset_records()
+    records = (base * (args.records // len(base) + 1))[: args.records]
+    agents = [AgentRef(f"agent{i:03d}", f"bench-{i}") for i in range(args.agents)]
+    batches = [
+        (agents[(i // args.batch) % len(agents)], tuple(records[i : i + args.batch]))
+        for i in range(0, len(records), args.batch)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "manager"
+        init_home(home, ["localhost"], listen_host="127.0.0.1", link_port=0, enroll_port=0)
+        json_rate = statistics.median(baseline(records) for _ in range(args.runs))
+        one = run_pool(home, 1, batches, args.runs)
+        two = run_pool(home, 2, batches, args.runs)
+    print(
+        f"{len(records):,} records in {len(batches)} batches from {len(agents)} agents, "
+        f"median of {args.runs}"
+    )
+    print(f"baseline json.loads (1 process): {json_rate:>10,.0f} records/s")
+    print(
+        f"analysis, 1 worker             : {one:>10,.0f} records/s  "
+        f"ratio {one / json_rate:.2f} x baseline"
+    )
+    print(
+        f"analysis, 2 workers            : {two:>10,.0f} records/s  "
+        f"ratio {two / json_rate:.2f} x baseline"
+    )
+    print(f"scaling 2 workers / 1 worker   : {two / one:.2f} x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
