@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.datasets import DATASETS  # noqa: E402
-from trailwarden.common.logfile import read_file  # noqa: E402
-from trailwarden.common.model import AgentRef, SourceMeta  # noqa: E402
-from trailwarden.manager.home import init_home  # noqa: E402
-from trailwarden.manager.workers import ProcessAnalysis  # noqa: E402
+from tests.fixtures.datasets import DATASETS
+from trailwarden.common.logfile import read_file
+from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.manager.home import init_home
+from trailwarden.manager.workers import ProcessAnalysis
 
 SOURCE = SourceMeta(
     "bench",
