@@ -92,9 +92,18 @@ class LinkClient:
         self.last_error = ""
         self.sessions = 0
         self.acked_batches = 0
+        self._report = threading.Event()
         self._credentials = tls.client_channel_credentials(
             identity.ca_pem, identity.cert_pem, identity.key_pem
         )
+
+    def report_now(self, timeout: float = 2.0) -> bool:
+        """Send a status heartbeat at once (e.g. after a pass); True once it is on its way."""
+        self._report.set()
+        deadline = time.monotonic() + timeout
+        while self._report.is_set() and self.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._report.is_set()
 
     # ---- the reconnect loop ------------------------------------------------------------------
 
@@ -207,7 +216,8 @@ class LinkClient:
         last_sent = 0
         next_heartbeat = time.monotonic()
         while not stop.is_set():
-            if time.monotonic() >= next_heartbeat:
+            if self._report.is_set() or time.monotonic() >= next_heartbeat:
+                self._report.clear()
                 outbox.put(
                     link_pb2.AgentMessage(
                         heartbeat=link_pb2.Heartbeat(

@@ -119,6 +119,7 @@ class AgentRunner:
 
     def shutdown(self) -> None:
         self.collector.stop()
+        self.link.report_now()  # the manager sees the final source states and problems
         deadline = time.monotonic() + DRAIN_SECONDS
         while (
             self.link.connected.is_set()

@@ -105,15 +105,19 @@ def _agents(args: argparse.Namespace) -> int:
 
 
 def _print_source_problems(agent: admin_pb2.AgentInfo) -> None:
+    """Under the table: what each agent could not collect, so an admin sees it without --json."""
     if not agent.status_json:
         return
     status = json.loads(agent.status_json)
     for source in status.get("sources", []):
-        if source.get("last_error") or source.get("state") == "failed":
-            print(
-                f"  {agent.name}: source {source.get('name')} {source.get('state', '')}: "
-                f"{source.get('last_error', '')}"
-            )
+        name, state = source.get("name"), source.get("state", "")
+        failed = int(source.get("objects_failed", 0))
+        if source.get("last_error"):
+            print(f"  {agent.name}: source {name} {state}: {source['last_error']}")
+        if failed:
+            print(f"  {agent.name}: source {name}: {failed} object(s) could not be collected")
+            for problem in source.get("problems", [])[:3]:
+                print(f"    {problem.get('where', '')}: {problem.get('reason', '')}")
     if status.get("fetching_paused"):
         print(
             f"  {agent.name}: fetching paused, spool full "
