@@ -1,6 +1,7 @@
 """Alert store benchmark: batched inserts against a bare-sqlite3 baseline, then indexed queries.
 
     python bench/store.py [--alerts 1000000] [--batch 1000] [--dir DIR] [--repeat 7]
+                          [--events N]
 
 Insert: the same alerts go, batch by batch and interleaved (so both feel the same machine
 load), into (a) ``SqliteAlertStore.commit`` — Alert → row conversion (JSON of the full alert),
@@ -36,8 +37,10 @@ from trailwarden.manager.store.database import Database, _split_sql
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite_alerts import (
+    CACHE_KIB,
     INSERT_ALERT_SQL,
     MIGRATIONS,
+    WAL_AUTOCHECKPOINT_PAGES,
     SqliteAlertStore,
     alert_row,
 )
@@ -141,7 +144,10 @@ def baseline_db(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-65536")
+    # The same settings the store gives its connections: the baseline differs only in doing
+    # nothing but executemany.
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     for statement in _split_sql(MIGRATIONS[0]):
         conn.execute(statement)
     return conn
@@ -164,7 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--dir", type=Path, default=None, help="where the two databases go")
+    parser.add_argument("--dir", type=Path, default=None, help="where the databases go")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=0,
+        help="also time N dedupe keys alone (every record pays this)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-store-") as tmp:
@@ -239,9 +251,52 @@ def main(argv: list[str] | None = None) -> int:
                 lambda by=by: store.stats(build_stats_query(by=by, since="24h", now=now)), 3
             )
             print(f"  stats by {by:<13} {ms:>8.1f} ms  {len(result.buckets):>3} buckets (24h)")
+        if args.events:
+            dedupe_bench(root, args.events, args.batch)
         store.close()
         database.close()
     return 1 if failures else 0
+
+
+def dedupe_bench(root: Path, total: int, batch: int) -> None:
+    """Event keys alone (every record, alert or not): lookup + commit vs bare executemany.
+
+    CloudTrail eventIDs are random UUIDs, so each batch lands on pages all over the dedupe
+    B-tree; this is the per-record cost the manager pays for exactly-once.
+    """
+    database = Database(root / "dedupe.db")
+    store = SqliteAlertStore(database, retention=RetentionPolicy(max_db_bytes=0))
+    bare = baseline_db(root / "dedupe-baseline.db")
+    rng = random.Random(11)
+    lookup_s = commit_s = bare_s = 0.0
+    for _ in range(0, total, batch):
+        keys = [f"{rng.getrandbits(128):032x}" for _ in range(batch)]
+        events = [
+            EventRow(k, "111111111111", "a", "2026-11-26T10:00:00Z", "b/k", b"") for k in keys
+        ]
+        t0 = time.perf_counter()
+        store.seen_events([(k, "111111111111") for k in keys])
+        t1 = time.perf_counter()
+        store.commit(events, [])
+        t2 = time.perf_counter()
+        bare.execute("BEGIN IMMEDIATE")
+        bare.executemany(
+            "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)",
+            [(k, "111111111111", 0) for k in keys],
+        )
+        bare.execute("COMMIT")
+        t3 = time.perf_counter()
+        lookup_s += t1 - t0
+        commit_s += t2 - t1
+        bare_s += t3 - t2
+    bare.close()
+    store.close()
+    database.close()
+    print(f"dedupe keys: {total:,} random event IDs in batches of {batch}")
+    print(f"  seen_events lookup {total / lookup_s:>10,.0f} keys/s")
+    print(f"  commit (keys only) {total / commit_s:>10,.0f} keys/s")
+    print(f"  bare executemany   {total / bare_s:>10,.0f} keys/s  [baseline]")
+    print(f"  ratio              {(total / commit_s) / (total / bare_s):>10.2f}")
 
 
 if __name__ == "__main__":
