@@ -43,8 +43,6 @@ class ConfigDistributor:
         self._reports: asyncio.Queue[StatusReport] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.changed = asyncio.Condition()
-        """Notified after status reports are written (tests and benchmarks wait on it)."""
 
     # ---- link hooks (called on the event loop) -------------------------------------------
 
@@ -130,8 +128,6 @@ class ConfigDistributor:
                 await asyncio.to_thread(self._note_applied, applied)
             except StoreError as exc:
                 log.error("stage=config %d status report(s) not recorded: %s", len(batch), exc)
-            async with self.changed:
-                self.changed.notify_all()
 
     def _note_applied(self, reports: list[StatusReport]) -> None:
         """Keep the registry's applied revision (shown by `admin agents`) current."""

@@ -173,7 +173,9 @@ class ConfigStore:
         self.db = database
         self.registry = registry
         database.migrate("config", MIGRATIONS)
-        self._parsed: dict[int, dict[str, Any]] = {}  # revisions never change: parse once
+        # Parsed documents by content hash, not revision number: a number taken by a change
+        # that was then refused (rolled back) is used again by the next change.
+        self._parsed: dict[str, dict[str, Any]] = {}
 
     # ---- documents -----------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class ConfigStore:
                     comment,
                 ),
             )
-            self._parsed[revision] = data
+            self._parsed[row.hash] = data
             pushes = self._refresh(tx, self._agents_of(target), revision)
         log.info(
             "stage=config revision %d for %s by %s: %d agent(s) to update",
@@ -385,13 +387,13 @@ class ConfigStore:
         return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
     def _document(self, tx: sqlite3.Connection, revision: int) -> dict[str, Any]:
-        data = self._parsed.get(revision)
+        content_hash, text = tx.execute(
+            "SELECT hash, config_toml FROM config_revisions WHERE revision = ?", (revision,)
+        ).fetchone()
+        data = self._parsed.get(str(content_hash))
         if data is None:
-            text = tx.execute(
-                "SELECT config_toml FROM config_revisions WHERE revision = ?", (revision,)
-            ).fetchone()[0]
             data = parse_toml_text(str(text), f"config revision {revision}")
-            self._parsed[revision] = data
+            self._parsed[str(content_hash)] = data
         return data
 
     def _effective(

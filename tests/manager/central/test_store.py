@@ -162,3 +162,14 @@ def test_target_names_exactly_one() -> None:
         Target()
     with pytest.raises(ConfigError):
         Target(group="g", agent_id="a")
+
+
+def test_a_refused_change_leaves_no_trace_in_later_ones(store: ConfigStore) -> None:
+    store.set_document(Target(group="prod"), PROD, "admin:a")
+    with pytest.raises(ConfigError):  # a3 is in no group: the partial override is refused
+        store.set_document(Target(agent_id="a3"), '[[sources]]\nname = "prod"\n', "admin:a")
+    other = '[[sources]]\ntype = "cloudtrail"\nname = "dev"\nbucket = "dev-trail"\n'
+    change = store.set_document(Target(group="dev"), other, "admin:a")
+    assert change.revision is not None and change.revision.toml == other
+    store.assign("a3", "dev", "admin:a")
+    assert "dev-trail" in store.desired("a3").toml
