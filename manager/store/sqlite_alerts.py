@@ -325,8 +325,9 @@ class SqliteAlertStore:
         where, params = _filters(q, with_time=True)
         if q.page_token:
             ts_ms, cursor = decode_page_token(q.page_token)
-            # Keyset paging on (ts_ms, seq): stable while new alerts arrive.
-            where.append("(ts_ms < ? OR (ts_ms = ? AND seq < ?))")
+            # Keyset paging on (ts_ms, seq): stable while new alerts arrive. The plain
+            # ``ts_ms <= ?`` bounds the index range, so page 1000 costs what page 2 does.
+            where.append("ts_ms <= ? AND (ts_ms < ? OR seq < ?)")
             params += [ts_ms, ts_ms, cursor]
         sql = f"{_SELECT_ALERT}{_where(where)} ORDER BY ts_ms DESC, seq DESC LIMIT ?"
         params.append(q.limit + 1)
