@@ -1,0 +1,110 @@
+"""Crash tests: real manager and agent processes, killed with SIGKILL mid-stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.system import ManagerProcess
+from tests.reliability.processes import (
+    AgentProcess,
+    alert_counts,
+    stored_count,
+    stored_ids,
+    wait_until,
+    write_agent_toml,
+    write_trail_files,
+)
+from trailwarden.agent.enroll import enroll
+from trailwarden.manager.registry import Registry
+from trailwarden.manager.store.database import Database
+
+AREA = "Crash and fault"
+STREAM_RECORDS = 50_000
+BACKFILL_RECORDS = 12_000
+
+
+def _enrolled_agent(manager: ManagerProcess, tmp_path: Path, name: str = "crash-agent") -> Path:
+    database = Database(manager.home.path / "manager.db")
+    token = Registry(database).create_token(600, 1, "", "test").token
+    database.close()
+    home = tmp_path / name
+    enroll(home, manager.home.enroll_address, token, manager.home.ca_fingerprint, name)
+    return home
+
+
+def _directory_source(folder: Path) -> dict[str, object]:
+    return {"type": "directory", "name": "backfill", "path": str(folder), "workers": 2}
+
+
+def _assert_exactly_once(database: Path, expected: set[str]) -> None:
+    stored = stored_ids(database)
+    missing = expected - stored
+    assert not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:3]}"
+    assert stored_count(database) == len(stored)
+    duplicates = [key for key, count in alert_counts(database).items() if count > 1]
+    assert not duplicates, f"duplicate alerts: {duplicates[:3]}"
+    alerted = {event_id for event_id, _ in alert_counts(database)}
+    assert expected <= alerted  # every record alerted (root logins), once per rule
+
+
+@pytest.mark.slow
+def test_manager_killed_while_an_agent_streams_50k_records(
+    manager_process: ManagerProcess, tmp_path: Path
+) -> None:
+    """Manager SIGKILLed twice while an agent process streams 50,000 records, restarted each
+    time: every eventID is stored exactly once and alerts exactly once per rule."""
+    manager_process.start()
+    home = _enrolled_agent(manager_process, tmp_path)
+    expected = write_trail_files(tmp_path / "trail", files=50, per_file=STREAM_RECORDS // 50)
+    write_agent_toml(home, manager_process.home, [_directory_source(tmp_path / "trail")])
+    database = manager_process.home.path / "manager.db"
+    agent = AgentProcess(home, tmp_path / "agent.log")
+    agent.start()
+    try:
+        for threshold in (STREAM_RECORDS // 5, STREAM_RECORDS // 2):
+            wait_until(lambda t=threshold: stored_count(database) >= t, 120, f"{threshold} stored")
+            manager_process.kill()
+            killed_at = stored_count(database)
+            assert killed_at < STREAM_RECORDS  # killed mid-stream, not after
+            manager_process.start()
+        wait_until(lambda: stored_count(database) >= STREAM_RECORDS, 180, "every record")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+    assert manager_process.terminate() == 0
+    _assert_exactly_once(database, expected)
+    assert "reconnecting" in agent.log  # it noticed, and came back by itself
+
+
+@pytest.mark.slow
+def test_agent_killed_mid_backfill_three_times(
+    manager_process: ManagerProcess, tmp_path: Path
+) -> None:
+    """An agent process SIGKILLed three times during a 12,000-record backfill and restarted:
+    nothing lost, no duplicate alerts, and the final run takes only what was left."""
+    manager_process.start()
+    home = _enrolled_agent(manager_process, tmp_path)
+    expected = write_trail_files(tmp_path / "trail", files=60, per_file=BACKFILL_RECORDS // 60)
+    write_agent_toml(home, manager_process.home, [_directory_source(tmp_path / "trail")])
+    database = manager_process.home.path / "manager.db"
+    agent = AgentProcess(home, tmp_path / "agent.log")
+    try:
+        for kill in range(1, 4):
+            agent.start()
+            wait_until(
+                lambda k=kill: stored_count(database) >= k * BACKFILL_RECORDS // 5,
+                120,
+                f"{kill}/5 of the backfill",
+            )
+            agent.kill()
+        before_last = stored_count(database)
+        assert before_last < BACKFILL_RECORDS
+        agent.start()
+        wait_until(lambda: stored_count(database) >= BACKFILL_RECORDS, 120, "the whole backfill")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+    assert manager_process.terminate() == 0
+    _assert_exactly_once(database, expected)
