@@ -400,3 +400,23 @@ def test_readers_and_a_writer_on_other_threads(store: SqliteAlertStore) -> None:
     for counts in seen_counts.values():
         assert counts == sorted(counts) and counts[-1] == 300  # each reader only sees more
     assert len(store.query(build_alert_query(limit=1000)).alerts) == 300
+
+
+def test_busy_database_is_a_store_error_and_nothing_is_half_stored(
+    store: SqliteAlertStore, database: Database
+) -> None:
+    """Another writer holds the lock past the busy timeout: commit raises StoreError (ingest
+    then withholds the ack), and once the lock is gone the same commit succeeds in full."""
+    alert = make_alert()
+    store.seen_events([])  # open this thread's connection, then shorten its busy wait
+    database.connection().execute("PRAGMA busy_timeout=50")
+    blocker = sqlite3.connect(database.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="busy or unwritable"):
+            store.commit([event_for(alert)], [alert])
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.seen_events([(alert.event_id, alert.recipient_account)]) == set()
+    assert store.commit([event_for(alert)], [alert]) == 1
