@@ -67,13 +67,23 @@ def _ruleset_arguments(parser: argparse.ArgumentParser) -> None:
         help="rule file or directory (repeatable; default: the shipped ruleset)",
     )
     parser.add_argument(
+        "--with-defaults",
+        action="store_true",
+        help="load the shipped ruleset too, before the --rules files (for child rules of 80202)",
+    )
+    parser.add_argument(
         "--lists-root", type=Path, help="where <list> paths resolve (e.g. a Wazuh install root)"
     )
 
 
-def _load(paths: Sequence[Path] | None, lists_root: Path | None, err: TextIO) -> Ruleset | None:
+def _load(
+    paths: Sequence[Path] | None, with_defaults: bool, lists_root: Path | None, err: TextIO
+) -> Ruleset | None:
+    chosen = list(paths or [])
+    if with_defaults or not chosen:
+        chosen = [*default_ruleset_paths(), *chosen]
     try:
-        return load_ruleset(list(paths) if paths else default_ruleset_paths(), lists_root)
+        return load_ruleset(chosen, lists_root)
     except RulesetError as exc:
         print(exc, file=err)
         return None
@@ -91,7 +101,7 @@ def run_logtest(
     """Handler of ``trailwarden logtest``."""
     out = out or sys.stdout
     err = err or sys.stderr
-    ruleset = _load(args.rules, args.lists_root, err)
+    ruleset = _load(args.rules, args.with_defaults, args.lists_root, err)
     if ruleset is None:
         return EXIT_FAILED
     analyzer = Analyzer(ruleset, MANAGER_NAME)

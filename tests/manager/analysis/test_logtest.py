@@ -101,6 +101,22 @@ def test_another_ruleset_and_lists_root(capsys: pytest.CaptureFixture[str]) -> N
     assert _rule_ids(_json_lines(capsys.readouterr().out)) == ["100003"]
 
 
+def test_own_rules_with_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "logtest",
+        "--json",
+        "--with-defaults",
+        "--rules",
+        str(RULES / "wazuh-style.xml"),
+        "--lists-root",
+        str(RULES),
+        str(EVENTS / "ec2-run-instances.json"),
+        str(EVENTS / "ec2-stop-instances.json"),
+    ]
+    assert logtest.main(args) == 0
+    assert _rule_ids(_json_lines(capsys.readouterr().out)) == ["100100", "80202"]
+
+
 def test_broken_ruleset_and_unreadable_input_fail(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
