@@ -48,13 +48,13 @@ def revision_to_proto(revision: Revision) -> admin_pb2.ConfigRevision:
 
 
 def change_summary(before: str, after: str) -> str:
-    """A unified diff without context, bounded, for the audit log."""
+    """The changed lines (``-old; +new``) on one line, bounded, for the audit log."""
     lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))[
         2:
     ]
-    text = "\n".join(line for line in lines if not line.startswith("@@"))
+    text = "; ".join(line for line in lines if not line.startswith("@@") and line.strip("+-"))
     if len(text) > AUDIT_DIFF_LIMIT:
-        text = text[:AUDIT_DIFF_LIMIT] + "\n… (diff truncated)"
+        text = text[:AUDIT_DIFF_LIMIT] + " … (diff truncated)"
     return text or "(no change in content)"
 
 
@@ -166,7 +166,7 @@ class ConfigAdmin:
             f"revision={revision.revision} hash={revision.hash[:12]} "
             f"agents_updated={len(change.pushes)} pushed_now={sent}"
             + (f" comment={revision.comment!r}" if revision.comment else "")
-            + "\n"
+            + " changes: "
             + change_summary(before, revision.toml)
         )
         await asyncio.to_thread(self.registry.audit, actor, action, str(revision.target), detail)

@@ -195,6 +195,9 @@ def _convert_bucket(bucket: ET.Element, where: str, left: list[str]) -> dict[str
 
 def _option(tag: str, value: str, at: str, left: list[str]) -> Any:
     if tag == "interval":
+        if value.rstrip().endswith("M"):  # Wazuh's months; our parser would read minutes
+            left.append(f"{at}: {value!r} is in months; TrailWarden intervals go up to weeks")
+            return None
         try:
             parse_duration(value)
         except ValueError:

@@ -173,3 +173,17 @@ def test_a_refused_change_leaves_no_trace_in_later_ones(store: ConfigStore) -> N
     assert change.revision is not None and change.revision.toml == other
     store.assign("a3", "dev", "admin:a")
     assert "dev-trail" in store.desired("a3").toml
+
+
+def test_an_agent_enrolled_later_into_a_group_gets_its_config_on_hello(
+    store: ConfigStore,
+) -> None:
+    change = store.set_document(Target(group="prod"), PROD, "admin:a")
+    assert change.revision is not None
+    store.registry.add_agent(  # as enrollment does with a token created with --group prod
+        agent_id="a9", name="late", hostname="h", fingerprint="fp", groups=["prod"], version="t"
+    )
+    desired = store.record_hello("a9", 0, "")
+    assert desired is not None and "org-trail" in desired.toml
+    assert desired.revision == change.revision.revision
+    assert store.statuses("a9")[0].state == PENDING

@@ -97,3 +97,9 @@ def test_files_without_a_wodle_or_not_xml_are_refused() -> None:
         import_wazuh("<ossec_config><global/></ossec_config>")
     with pytest.raises(ConfigError, match="not valid XML"):
         import_wazuh("<ossec_config><wodle name='aws-s3'>")
+
+
+def test_an_interval_in_months_is_not_read_as_minutes() -> None:
+    result = import_wazuh(OSSEC_CONF.replace("<interval>10m</interval>", "<interval>1M</interval>"))
+    assert "interval" not in tomllib.loads(result.toml)["sources"][0]
+    assert any("wodle[1]/interval" in line and "months" in line for line in result.not_carried)
