@@ -49,9 +49,8 @@ def revision_to_proto(revision: Revision) -> admin_pb2.ConfigRevision:
 
 def change_summary(before: str, after: str) -> str:
     """The changed lines (``-old; +new``) on one line, bounded, for the audit log."""
-    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))[
-        2:
-    ]
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    lines = list(diff)[2:]  # without the ---/+++ header
     text = "; ".join(line for line in lines if not line.startswith("@@") and line.strip("+-"))
     if len(text) > AUDIT_DIFF_LIMIT:
         text = text[:AUDIT_DIFF_LIMIT] + " … (diff truncated)"

@@ -209,3 +209,21 @@ def test_limits_and_log_level_apply(tmp_path: Path, collector: Collector) -> Non
 def test_unknown_top_level_key_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         parse_central_config('log_levle = "INFO"', "central config revision 9")
+
+
+def test_a_changed_source_keeps_its_checkpoints(
+    tmp_path: Path, spool: Spool, collector: Collector
+) -> None:
+    a, first = _folder(tmp_path / "data", "a")
+    applier = ConfigApplier(_home(tmp_path), collector, [])
+    assert applier.apply(_update(1, _toml(a))).state == APPLIED
+    collector.run_once()
+    assert sorted(event_ids(drain(spool))) == sorted(first)
+
+    changed = _toml(a).replace('interval = "1s"', 'interval = "2s"\nworkers = 1')
+    assert applier.apply(_update(2, changed)).state == APPLIED
+    (source,) = collector.status()
+    assert source.name == "a"
+    _, second = _folder(tmp_path / "data", "a")
+    collector.run_once()
+    assert sorted(event_ids(drain(spool))) == sorted(second)  # nothing read twice
