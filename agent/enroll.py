@@ -67,7 +67,7 @@ def enroll(
             request, timeout=ENROLL_TIMEOUT_SECONDS
         )
     except grpc.RpcError as exc:
-        code, details = exc.code(), exc.details()  # type: ignore[attr-defined]
+        code, details = exc.code(), exc.details()
         if code == grpc.StatusCode.PERMISSION_DENIED:
             raise TokenError(f"enrollment refused: {details}") from exc
         if code == grpc.StatusCode.UNAVAILABLE:

@@ -115,7 +115,7 @@ class LinkClient:
             try:
                 self._session(stop)
             except grpc.RpcError as exc:
-                self.last_error = f"{exc.code().name}: {exc.details()}"  # type: ignore[attr-defined]
+                self.last_error = f"{exc.code().name}: {exc.details()}"
             except LinkProtocolError as exc:
                 self.last_error = str(exc)
             finally:

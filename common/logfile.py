@@ -131,7 +131,8 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
 
 def _skip_ws(text: str, pos: int) -> int:
     if pos < len(text) and text[pos] in _WHITESPACE:
-        return _WS_RUN(text, pos).end()  # C-speed over long runs (pretty-printed files)
+        run = _WS_RUN(text, pos)  # C-speed over long runs (pretty-printed files)
+        return run.end() if run else pos
     return pos
 
 

@@ -398,7 +398,7 @@ def _unverified_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
     public = getattr(tls_sock, "get_unverified_chain", None)  # Python >= 3.13
     if public is not None:
         return [bytes(c) for c in public()]
-    certs = tls_sock._sslobj.get_unverified_chain()  # type: ignore[union-attr]  # 3.10-3.12
+    certs = tls_sock._sslobj.get_unverified_chain()  # type: ignore[attr-defined]  # 3.10-3.12
     return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in certs]  # type: ignore[attr-defined]
 
 

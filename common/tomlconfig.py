@@ -6,6 +6,7 @@ than silently ignored — a typo in a security tool's config must not turn a che
 
 from __future__ import annotations
 
+import builtins
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,7 +51,7 @@ def parse_toml_text(text: str, origin: str) -> dict[str, Any]:
 class Section:
     """Typed access to one table of a TOML document, tracking which keys were read."""
 
-    def __init__(self, data: object, origin: str, where: str = "") -> None:
+    def __init__(self, data: object, origin: builtins.str, where: builtins.str = "") -> None:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{origin}: {where or 'document'}: expected a table")
         self.data: Mapping[str, Any] = data
@@ -58,29 +59,34 @@ class Section:
         self.where = where
         self._used: set[str] = set()
 
-    def _key(self, key: str) -> str:
+    def _key(self, key: builtins.str) -> builtins.str:
         return f"{self.where}.{key}" if self.where else key
 
-    def error(self, key: str, reason: str) -> ConfigError:
+    def error(self, key: builtins.str, reason: builtins.str) -> ConfigError:
         return ConfigError(f"{self.origin}: {self._key(key)}: {reason}")
 
-    def section(self, key: str) -> Section:
+    def section(self, key: builtins.str) -> Section:
         self._used.add(key)
         return Section(self.data.get(key, {}), self.origin, self._key(key))
 
-    def raw(self, key: str, default: Any = None) -> Any:
+    def raw(self, key: builtins.str, default: Any = None) -> Any:
         self._used.add(key)
         return self.data.get(key, default)
 
-    def str(self, key: str, default: str = "") -> str:
+    def str(self, key: builtins.str, default: builtins.str = "") -> builtins.str:
         value = self.raw(key, default)
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {type(value).__name__}")
         return value
 
     def int(
-        self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None
-    ) -> int:
+        self,
+        key: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {value!r}")
@@ -90,26 +96,28 @@ class Section:
             raise self.error(key, f"must be at most {maximum}, got {value}")
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def bool(self, key: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {value!r}")
         return value
 
-    def str_list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def str_list(
+        self, key: builtins.str, default: tuple[builtins.str, ...] = ()
+    ) -> tuple[builtins.str, ...]:
         value = self.raw(key, list(default))
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.error(key, "expected a list of strings")
         return tuple(value)
 
-    def duration(self, key: str, default: float | str) -> float:
+    def duration(self, key: builtins.str, default: float | builtins.str) -> float:
         value = self.raw(key, default)
         try:
             return parse_duration(value)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
 
-    def size(self, key: str, default: int | str) -> int:
+    def size(self, key: builtins.str, default: builtins.int | builtins.str) -> builtins.int:
         value = self.raw(key, default)
         try:
             return parse_size(value)

@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections import defaultdict, deque
+from typing import Any
 
 import grpc
 
@@ -74,7 +75,7 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
         self._lock = asyncio.Lock()  # one enrollment at a time: name checks stay consistent
 
     async def Enroll(
-        self, request: enrollment_pb2.EnrollRequest, context: grpc.aio.ServicerContext
+        self, request: enrollment_pb2.EnrollRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> enrollment_pb2.EnrollResponse:
         peer = _host(context.peer())
         if self.limiter.blocked(peer):

@@ -82,7 +82,7 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
     async def Connect(
         self,
         request_iterator: AsyncIterator[link_pb2.AgentMessage],
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[link_pb2.ManagerMessage]:
         identity = peer_identity(context)
         if identity is None or identity.kind is not PeerKind.AGENT:

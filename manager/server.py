@@ -139,10 +139,12 @@ async def serve(home: Path) -> None:
     await server.start()
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[Any]] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        stopping.append(asyncio.ensure_future(_stop(server, sig)))
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(
-            sig, lambda s=sig: stopping.append(asyncio.ensure_future(_stop(server, s)))
-        )
+        loop.add_signal_handler(sig, on_signal, sig)
     await server.wait()
     if stopping:
         await asyncio.gather(*stopping)

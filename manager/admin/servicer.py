@@ -75,14 +75,14 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
 
     @admin_rpc
     async def ListAgents(
-        self, request: admin_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.ListAgentsResponse:
         records = await asyncio.to_thread(self.registry.list_agents)
         return admin_pb2.ListAgentsResponse(agents=[agent_info(r, self.sessions) for r in records])
 
     @admin_rpc
     async def RevokeAgent(
-        self, request: admin_pb2.RevokeAgentRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb2.RevokeAgentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.RevokeAgentResponse:
         actor = f"admin:{calling_admin()}"
         record = await asyncio.to_thread(self.registry.revoke, request.agent_id, actor)
@@ -91,7 +91,7 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
 
     @admin_rpc
     async def CreateToken(
-        self, request: admin_pb2.CreateTokenRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb2.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.CreateTokenResponse:
         ttl = request.ttl_seconds or 3600
         uses = request.uses or 1
@@ -112,7 +112,7 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
 
     @admin_rpc
     async def Audit(
-        self, request: admin_pb2.AuditRequest, context: grpc.aio.ServicerContext
+        self, request: admin_pb2.AuditRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.AuditResponse:
         entries = await asyncio.to_thread(self.registry.audit_entries, request.limit or 100)
         return admin_pb2.AuditResponse(
