@@ -56,15 +56,9 @@ def decode_record(
             "not a JSON object"
         )
     if raw is not None and b"[" not in raw:
-        top_nulls = sum(1 for value in record.values() if value is None)
-        if raw.count(b"null") == top_nulls:
-            return _envelope(
-                {k: v for k, v in record.items() if v is not None},
-                record,
-                source,
-                agent,
-                wrap=True,
-            )
+        shallow = {k: v for k, v in record.items() if v is not None}
+        if raw.count(b"null") == len(record) - len(shallow):
+            return _envelope(shallow, record, source, agent, wrap=True)
     aws: dict[str, Any] = {}
     wrapped = _WRAPPED
     for key, value in record.items():

@@ -51,7 +51,10 @@ class EventView:
         """The field ``name`` (dotted) as Wazuh sees it: a string, or None if absent/an object."""
         found = self._values.get(name, _MISSING)
         if found is _MISSING:
-            node = _lookup(self.event, _PATHS.get(name) or _path(name))
+            path = _PATHS.get(name) or _path(name)
+            top = self.event.get(path[0]) if len(path) == 2 else None
+            # The common aws.<field> is two plain lookups; anything else walks the path.
+            node = top.get(path[1]) if type(top) is dict else _lookup(self.event, path)
             found = node if type(node) is str else _stringify(node)
             self._values[name] = found
         return found  # type: ignore[no-any-return]

@@ -208,7 +208,20 @@ def translate_osregex(source: str) -> str:
     return "".join(out)
 
 
+def _nonempty(value: str) -> bool:
+    return value != ""
+
+
+def _anything(value: str) -> bool:
+    return True
+
+
 def _compile_osregex(source: str) -> Pattern:
+    # Wazuh's idioms for "the field is present (and not empty)": no engine needed.
+    if source == r"\.+":
+        return Pattern(source, "osregex", _nonempty, _nonempty)
+    if source == r"\.*":
+        return Pattern(source, "osregex", _anything, _anything)
     literal = _osregex_literal_alternatives(source)
     if literal is not None:
         return _literal_pattern(source, "osregex", _literal_test(literal), literal)
