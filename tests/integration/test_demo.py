@@ -1,0 +1,142 @@
+"""`trailwarden demo` as a user runs it: a subprocess that must end with exit 0, every documented
+rule and every added detection in its output, and no process left behind (also on --keep +
+Ctrl-C and on SIGTERM in the middle)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trailwarden.common.generator import DOCUMENTED_RULES, SCENARIOS, expected_rules
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+TRAILWARDEN = Path(sys.executable).with_name("trailwarden")
+ADDED_DETECTIONS = sorted(expected_rules(SCENARIOS) - set(DOCUMENTED_RULES))
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention ``text`` (the demo's home folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command:
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
+def wait_gone(text: str, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_mentioning(text)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def demo(home: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(TRAILWARDEN), "demo", "--home", str(home), "--events", "200", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 240.0) -> str:
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed; output:\n{''.join(seen)[-4000:]}")
+
+
+def test_demo_exits_0_with_every_documented_rule_and_added_detection(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    result = subprocess.run(
+        [str(TRAILWARDEN), "demo", "--home", str(home), "--events", "300", "--seed", "5"],
+        capture_output=True,
+        text=True,
+        timeout=500,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    summary = output[output.index("RULE   ALERTS") :]
+    for rule in (*DOCUMENTED_RULES, *ADDED_DETECTIONS):
+        assert re.search(rf"^{rule}\s+[1-9]\d*\s+yes", summary, re.MULTILINE), (rule, summary)
+    # Alerts were shown live, with account and user columns.
+    assert re.search(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+10\s+80255\s+\d{12}\s+erin", output, re.MULTILINE
+    ), output[-3000:]
+    assert "300 of 300 records analysed, 0 bad" in output
+    assert "OK: every record analysed and every expected rule fired" in output
+    assert not wait_gone(str(home))
+    # The agent really read the org trail from the emulator through the profile.
+    agent_toml = (home / "agent" / "agent.toml").read_text()
+    assert 'aws_profile = "trailwarden-demo"' in agent_toml
+    assert 'aws_organization_id = "o-demo0trail1"' in agent_toml
+
+
+def test_demo_keep_prints_working_admin_commands_and_ctrl_c_stops_everything(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "kept"
+    process = demo(home, "--keep")
+    try:
+        output = read_until(process, "press Ctrl-C")
+        stats_line = next(line for line in output.splitlines() if "admin stats" in line)
+        command = stats_line.split()
+        assert command[0] == "trailwarden" and "--credentials" in command
+        queried = subprocess.run(
+            [str(TRAILWARDEN), *command[1:], "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert queried.returncode == 0, queried.stderr
+        assert '"80255"' in queried.stdout
+        assert processes_mentioning(str(home)), "children should still be running with --keep"
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, rest[-3000:]
+    assert "stopping the agent, the manager and the emulator" in rest
+    assert not wait_gone(str(home))
+
+
+def test_sigterm_while_running_stops_every_child(tmp_path: Path) -> None:
+    home = tmp_path / "interrupted"
+    process = demo(home)
+    try:
+        read_until(process, "agent started")
+        assert processes_mentioning(str(home / "manager")), processes_mentioning(str(home))
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, rest[-3000:]
+    assert "stopping (interrupted)" in rest
+    assert not wait_gone(str(home))
