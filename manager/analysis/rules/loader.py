@@ -23,6 +23,7 @@ from trailwarden.manager.analysis.rules.model import (
     LogTest,
     Rule,
     Ruleset,
+    try_order,
 )
 from trailwarden.manager.analysis.rules.regex import KINDS, Pattern, PatternError, compile_pattern
 from trailwarden.manager.analysis.rules.xmlnodes import Node, parse_nodes
@@ -369,10 +370,11 @@ class _Loader:
                 ruleset.sid_listeners.setdefault(sid, []).append(rule)
             for group in rule.if_matched_group:
                 ruleset.group_listeners.setdefault(group, []).append(rule)
+        # Wazuh's try order among siblings (and roots): higher level first, then load order
+        # (analysisd inserts each rule before the first sibling of lower level).
+        roots.sort(key=try_order)
         for rule in rules:
-            # Correlation children first: a frequency rule must get its chance before a
-            # sibling that would match the same event and end the walk.
-            rule.children.sort(key=lambda r: (not r.is_correlation, r.order))
+            rule.children.sort(key=try_order)
         self._check_cycles(rules)
         return ruleset
 

@@ -1,7 +1,8 @@
 """Match one event against the rule tree, with Wazuh's semantics.
 
-The roots are tried in load order; the first that matches is descended: its children are tried
-in order (correlation rules first), the first child that matches is descended in turn, and the
+The roots are tried in Wazuh's order (level descending, then load order); the first that
+matches is descended: its children are tried in the same order, the first child that matches
+is descended in turn, and the
 walk ends at a rule none of whose children match. That rule (the deepest match) decides the
 alert; a level-0 rule never alerts. A rule matches when every test in it passes: ``decoded_as``,
 each ``<field>`` (a missing field fails the test, even negated, as in Wazuh), each ``<list>``,
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trailwarden.manager.analysis.rules.model import Rule, Ruleset
+from trailwarden.manager.analysis.rules.model import Rule, Ruleset, try_order
 
 DECODER_NAME = "json"
 _MISSING: Any = object()
@@ -233,7 +234,7 @@ class ChildIndex:
         self.always = [candidates[rule.id] for rule in always]
         # Each value's candidates, merged with the always-tried children in try order, once.
         for value, rules in hits.items():
-            merged = sorted((*rules, *always), key=_try_order)
+            merged = sorted((*rules, *always), key=try_order)
             self.by_value[value] = [candidates[rule.id] for rule in merged]
 
     def candidates(self, view: EventView) -> list[Candidate]:
@@ -243,10 +244,6 @@ class ChildIndex:
         if low is None:
             return self.always
         return self.by_value.get(low, self.always)
-
-
-def _try_order(rule: Rule) -> tuple[bool, int]:
-    return (not rule.is_correlation, rule.order)
 
 
 def _exact_values(rule: Rule, name: str) -> frozenset[str] | None:

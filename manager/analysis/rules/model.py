@@ -113,6 +113,11 @@ class Rule:
         )
 
 
+def try_order(rule: Rule) -> tuple[int, int]:
+    """Sort key of Wazuh's sibling order: level descending, then load order."""
+    return (-rule.level, rule.order)
+
+
 @dataclass(slots=True)
 class Ruleset:
     """A loaded, linked ruleset."""

@@ -107,6 +107,21 @@ def test_80255_not_when_failures_are_spread_out(analyzer: Analyzer) -> None:
     assert "80255" not in results
 
 
+def test_refused_calls_stay_errors_not_detections(analyzer: Analyzer) -> None:
+    # Detections (level > 4) are tried before 80203, as Wazuh orders siblings by level; they
+    # exclude records with an errorCode so a refused call keeps its error alert.
+    denied = record(
+        eventName="StopLogging",
+        eventSource="cloudtrail.amazonaws.com",
+        errorCode="AccessDenied",
+        errorMessage="User: ... is not authorized",
+    )
+    assert fired(run(analyzer, denied)) == "80250"
+    refused = record(eventName="GetPasswordData", errorCode="Client.UnauthorizedOperation")
+    assert fired(run(analyzer, refused)) == "80514"
+    assert fired(run(analyzer, record(eventName="GetPasswordData"))) == "80513"
+
+
 def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
     for name in ("FooBarUndocumented", "InvokeModel", "PutFoundationModelEntitlement"):
         assert fired(run(analyzer, record(eventName=name, eventSource="bedrock.amazonaws.com")))

@@ -84,3 +84,33 @@ def test_pathological_rule_and_crafted_event_complete_quickly(tmp_path: Path) ->
     elapsed = time.perf_counter() - started
     assert fired(outcome) == "80202"
     assert elapsed < 0.5
+
+
+def test_siblings_are_tried_by_level_then_file_order(tmp_path: Path) -> None:
+    local = _write(
+        tmp_path,
+        """
+  <rule id="1" level="0">
+    <decoded_as>json</decoded_as>
+    <description>base</description>
+  </rule>
+  <rule id="2" level="3">
+    <if_sid>1</if_sid>
+    <field name="aws.eventName">Create</field>
+    <description>first in the file, lower level</description>
+  </rule>
+  <rule id="3" level="7">
+    <if_sid>1</if_sid>
+    <field name="aws.eventName">User</field>
+    <description>higher level</description>
+  </rule>
+  <rule id="4" level="7">
+    <if_sid>1</if_sid>
+    <field name="aws.eventName">^CreateUser$</field>
+    <description>same level, later in the file</description>
+  </rule>""",
+    )
+    analyzer = Analyzer(load_ruleset([local]), "m")
+    assert fired(run(analyzer, record(eventName="CreateUser"))) == "3"
+    assert fired(run(analyzer, record(eventName="CreateRole"))) == "2"
+    assert fired(run(analyzer, record(eventName="ListUsers"))) == "3"

@@ -94,7 +94,18 @@ def test_replace_ruleset_keeps_unchanged_correlation_windows(default_ruleset: Ru
 def test_logtest_trace_lists_the_rules_tried(analyzer: Analyzer) -> None:
     ((rec, raw),) = event_file("signin-console-login-failure.json")
     outcome = analyzer.analyse(rec, raw, SOURCE, AGENT, trace=True)
-    tried = [(s.rule_id, s.matched) for s in outcome.trace]
-    assert tried[:3] == [("80200", True), ("80202", True), ("80253", True)]
-    assert ("80254", True) in tried
+    tried = [(s.rule_id, s.depth, s.matched) for s in outcome.trace]
+    # Wazuh's sibling order: higher level first, then file order.
+    assert tried == [
+        ("80200", 0, True),
+        ("80202", 1, True),
+        ("80502", 2, False),  # root use (10)
+        ("80203", 2, False),  # error code (4)
+        ("80253", 2, True),  # console login (3)
+        ("80504", 3, False),  # root login (12)
+        ("80503", 3, False),  # success without MFA (6)
+        ("80254", 3, True),  # failure (5)
+        ("80255", 4, False),  # 1 of 5
+    ]
+    assert outcome.trace[-1].note == "1 of 5 in 360s"
     assert outcome.rule is not None and outcome.rule.id == "80254"
