@@ -281,7 +281,11 @@ class ConfigApplier:
         self, sources: tuple[SourceConfig, ...], log_level: str, applied: AppliedConfig | None
     ) -> None:
         previous = self._sources
-        self.collector.reconfigure(sources)
+        try:
+            self.collector.reconfigure(sources)
+        except Exception as exc:
+            self.collector.reconfigure(previous)  # put back whatever was half swapped
+            raise ConfigError(f"the collector refused the new sources: {exc}") from exc
         try:
             if applied is None:
                 self.path.unlink(missing_ok=True)
