@@ -84,11 +84,16 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     where.add_argument("--agent", metavar="ID", help="also set it as the agent's config")
     wazuh.set_defaults(func=_import_wazuh)
 
+    # Nested under the existing `agents` command, which has --credentials/--json itself: here
+    # they default to "not given" so that `agents --credentials F assign …` keeps F.
+    nested = argparse.ArgumentParser(add_help=False)
+    nested.add_argument("--credentials", metavar="FILE", default=argparse.SUPPRESS)
+    nested.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     agents = admin_subparsers.choices["agents"]
     agents_sub = agents.add_subparsers(dest="agents_command", required=False, metavar="COMMAND")
     for name, unassign in (("assign", False), ("unassign", True)):
         parser = agents_sub.add_parser(
-            name, parents=[common], help=f"{name} an agent {'from' if unassign else 'to'} a group"
+            name, parents=[nested], help=f"{name} an agent {'from' if unassign else 'to'} a group"
         )
         parser.add_argument("agent_id")
         parser.add_argument("--group", required=True)
