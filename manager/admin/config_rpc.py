@@ -26,7 +26,8 @@ from trailwarden.manager.sessions import Sessions
 
 AUDIT_DIFF_LIMIT = 4000
 """Characters of the diff kept in an audit entry."""
-HISTORY_DEFAULT = 50
+HISTORY_DEFAULT = 1000
+"""Revisions ConfigHistory returns (the CLI finds `--revision N` among them)."""
 
 
 def target_from_proto(target: admin_pb2.ConfigTarget) -> Target:
