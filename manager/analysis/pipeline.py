@@ -113,7 +113,7 @@ class Analyzer:
             return outcome
         correlator = self._correlator
         for rule in path:
-            if rule.is_correlation or rule.ignore:
+            if rule.stateful:
                 correlator.fired(path, view, agent.id, self._event_time(view))
                 break
         listeners = self._tree.listeners[final.id]

@@ -247,6 +247,8 @@ class _Loader:
         self.rules[rule.id] = rule
 
     def _check_correlation(self, rule: Rule, file: Path, line: int) -> None:
+        rule.is_correlation = bool(rule.if_matched_sid or rule.if_matched_group)
+        rule.stateful = rule.is_correlation or bool(rule.ignore)
         uses = rule.frequency or rule.timeframe or rule.same_fields or rule.different_fields
         if uses and not rule.is_correlation:
             self.error(

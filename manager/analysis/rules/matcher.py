@@ -189,7 +189,7 @@ class Candidate:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.check = compile_check(rule)
-        self.stateful = rule.is_correlation or bool(rule.ignore)
+        self.stateful = rule.stateful
         """Needs the correlator (frequency window or ignore timer)."""
         self.children: ChildIndex | None = None
 

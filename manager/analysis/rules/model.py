@@ -90,16 +90,15 @@ class Rule:
     lists: tuple[ListTest, ...] = ()
     children: list[Rule] = field(default_factory=list)
     order: int = 0
-    """Position in load order; children are tried in this order (correlation rules first)."""
+    """Position in load order (siblings with the same level are tried in this order)."""
+    is_correlation: bool = False
+    """Looks back at earlier events (``if_matched_*``); set by the loader."""
+    stateful: bool = False
+    """Needs the correlator when it matches (correlation or ``ignore``); set by the loader."""
 
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
-
-    @property
-    def is_correlation(self) -> bool:
-        """A rule that looks back at earlier events (``if_matched_*``)."""
-        return bool(self.if_matched_sid or self.if_matched_group)
 
     def correlation_signature(self) -> tuple[object, ...]:
         """What its correlation window depends on: state is kept across reloads if unchanged."""
