@@ -189,14 +189,24 @@ def _run(options: DemoOptions, state: DemoState, emulator: S3Emulator, out: Text
     alerts: queue.Queue[dict[str, Any]] = queue.Queue()
     follower = Child(
         "alerts follower",
-        ["admin", "alerts", "--follow", "--json", "--credentials", str(credentials)],
+        # --since makes the stream replay what was raised before it subscribed: no race with
+        # the agent's first batches, whatever the follower's start-up time.
+        [
+            "admin",
+            "alerts",
+            "--follow",
+            "--json",
+            "--since",
+            "1d",
+            "--credentials",
+            str(credentials),
+        ],
         state.env,
         home / "logs" / "follow.log",
         capture_stdout=True,
     )
     state.children.append(follower)
     threading.Thread(target=_read_alerts, args=(follower, alerts), daemon=True).start()
-    time.sleep(1.5)  # let the follower subscribe before the first alert can exist
     agent = Child(
         "agent",
         ["agent", "run", "--home", str(agent_home)],

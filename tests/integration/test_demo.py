@@ -85,7 +85,9 @@ def test_demo_exits_0_with_every_documented_rule_and_added_detection(tmp_path: P
     assert re.search(
         r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+10\s+80255\s+\d{12}\s+erin", output, re.MULTILINE
     ), output[-3000:]
-    assert "300 of 300 records analysed, 0 bad" in output
+    assert "300 of 300 records analysed, 0 bad, 300 alerts" in output
+    live = re.findall(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+\s+80\d{3}\s", output, re.MULTILINE)
+    assert len(live) == 300  # every alert was shown as it arrived, none missed
     assert "OK: every record analysed and every expected rule fired" in output
     assert not wait_gone(str(home))
     # The agent really read the org trail from the emulator through the profile.
