@@ -24,6 +24,7 @@ import grpc
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.spool import Spool
 from trailwarden.common import tls
+from trailwarden.common.errors import SpoolError
 from trailwarden.common.model import RecordBatch
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
 
@@ -118,6 +119,11 @@ class LinkClient:
                 self.last_error = f"{exc.code().name}: {exc.details()}"
             except LinkProtocolError as exc:
                 self.last_error = str(exc)
+            except SpoolError as exc:
+                # A spool read or ack failed (disk full, I/O error): end this session and retry
+                # like any other failure; unacked batches are resent. Letting it escape would
+                # kill the link thread and silently stop all sending.
+                self.last_error = f"spool: {exc}"
             finally:
                 self.connected.clear()
             if stop.is_set():
