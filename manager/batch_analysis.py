@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +43,51 @@ class BatchAnalysis:
     """(record index, reason) for records that could not be parsed or decoded."""
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float | str:
+    # 1e400 is valid JSON but overflows to inf, which no alert output may carry: keep the text.
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+"""Strict JSON: NaN/Infinity refused (they would make alerts.json invalid JSON)."""
+
+
+def parse_record(raw: bytes) -> Any:
+    """One record's JSON; ValueError/RecursionError when it is not JSON.
+
+    Lone UTF-16 surrogates (``"\\ud800"`` is valid JSON but not encodable as UTF-8) become
+    U+FFFD: left in, the alert store's commit raised UnicodeEncodeError and the batch was never
+    acknowledged (the agent's link stalled on it).
+    """
+    value = _DECODER.decode(raw.decode("utf-8"))
+    if b"\\u" in raw and _has_surrogate(value):
+        value = _without_surrogates(value)
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
 def event_key(record: dict[str, Any], raw: bytes) -> str:
     """CloudTrail's eventID, or a content hash for records that lack one."""
     event_id = record.get("eventID")
@@ -62,7 +108,7 @@ def analyse_batch(
     in_batch: set[tuple[str, str]] = set()
     for index, raw in enumerate(records):
         try:
-            record = json.loads(raw)
+            record = parse_record(raw)
         except (ValueError, RecursionError) as exc:
             out.bad.append((index, f"not JSON: {exc}"))
             continue
