@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common.errors import NotFoundError, StoreError
+from trailwarden.common.errors import NotFoundError, PipelineError, StoreError
 from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
 from trailwarden.manager.ingest import Ingest
@@ -178,11 +178,14 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             async for message in requests:
                 kind = message.WhichOneof("body")
                 if kind == "batch":
+                    if session.draining:
+                        continue  # not acknowledged: the agent resends it to the next manager
                     if pending.full():
                         raise ValueError(
                             f"agent exceeded its window of {self.ack_window} unacked batches"
                         )
                     pending.put_nowait(batch_from_wire(message.batch))
+                    session.queued += 1
                 elif kind == "heartbeat":
                     await self._bookkeeping(
                         self.registry.record_seen,
@@ -222,11 +225,12 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             batch = await pending.get()
             if batch is None:
                 return
+            session.busy = True
             try:
                 result = await loop.run_in_executor(
                     self.ingest_executor, self.ingest.process, session.agent, batch
                 )
-            except StoreError as exc:
+            except (StoreError, PipelineError) as exc:
                 log.error(
                     "stage=store agent=%s where=%s seq=%d not committed, no ack: %s",
                     session.agent.id,
@@ -234,10 +238,11 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                     batch.sequence,
                     exc,
                 )
-                session.close(
-                    f"manager store unavailable, batch {batch.sequence} not acknowledged: {exc}"
-                )
+                session.close(f"batch {batch.sequence} not acknowledged: {exc}")
                 return
+            finally:
+                session.busy = False
+                session.queued -= 1
             log.debug(
                 "stage=store agent=%s seq=%d records=%d new=%d dup=%d alerts=%d",
                 session.agent.id,
@@ -248,6 +253,9 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                 result.alerts,
             )
             session.send(link_pb2.ManagerMessage(ack=link_pb2.Ack(sequences=[batch.sequence])))
+            if session.draining and not session.queued:
+                session.close("manager shutting down")
+                return
 
 
 def send_to(sessions: Sessions, agent_id: str, message: Any) -> bool:

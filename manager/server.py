@@ -117,9 +117,17 @@ class ManagerServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        # Drain: every link finishes and acknowledges the batches it already holds, then
+        # closes; agents resend anything else to the next manager (nothing is lost either way).
+        for session in self.sessions.all():
+            session.drain()
+        deadline = asyncio.get_running_loop().time() + grace
+        while len(self.sessions) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         for session in self.sessions.all():
             session.close("manager shutting down")
-        await asyncio.gather(*(server.stop(grace) for server in self._servers))
+        await asyncio.gather(*(server.stop(min(grace, 2.0)) for server in self._servers))
+        await self.distributor.close()
         await asyncio.to_thread(self.ingest_executor.shutdown, True)
         await asyncio.to_thread(self.analysis.close)
         for sink in self.alert_sinks:

@@ -23,9 +23,20 @@ class Session:
     connected_at: float = field(default_factory=time.time)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_reason: str = ""
+    draining: bool = False
+    """Shutting down: take no new batches, finish and acknowledge the queued ones, close."""
+    busy: bool = False
+    """A batch is being committed right now."""
+    queued: int = 0
+    """Batches received and not yet committed."""
 
     def send(self, message: Any) -> None:
         self.outbox.put_nowait(message)
+
+    def drain(self) -> None:
+        self.draining = True
+        if not self.busy and not self.queued:
+            self.close("manager shutting down")
 
     def close(self, reason: str) -> None:
         if not self.closed.is_set():
