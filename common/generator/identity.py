@@ -59,7 +59,7 @@ _PUBLIC_NETS = ("198.51.100.", "203.0.113.", "192.0.2.")
 
 def random_id(rng: random.Random, length: int, alphabet: str = _UPPER_DIGITS) -> str:
     """``length`` characters from ``alphabet``, drawn from ``rng``."""
-    return "".join(rng.choice(alphabet) for _ in range(length))
+    return "".join(rng.choices(alphabet, k=length))
 
 
 def event_uuid(rng: random.Random) -> str:
