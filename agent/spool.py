@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,6 +99,14 @@ class Spool:
         self._paused = False
         self._full_waits = 0
         self._acks = 0
+        self._puts = 0
+        """Committed write groups, so waiters can tell a new batch may exist."""
+        self._db = threading.Lock()
+        """Serialises use of the one SQLite connection (writes, reads, acks)."""
+        self._queue: list[_PutRequest] = []
+        self._writing = False
+        self._reserved = 0
+        """Bytes of queued puts not yet committed (counted against the limit)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -136,57 +144,93 @@ class Spool:
 
         Returns the new batch sequence numbers. SpoolFullError when they do not fit (unless the
         spool is empty); SpoolError on disk problems, with nothing written.
+
+        Concurrent puts are group-committed: the first caller to find no write in progress
+        writes every queued put in one transaction while the others wait for the result. Each
+        put stays atomic with its checkpoint; a failed transaction fails every put in it (each
+        caller retries), and a put is never half-written.
         """
         size = sum(len(r) for r in records)
         batches = [(_encode(b), len(b), sum(len(r) for r in b)) for b in self._split(records)]
+        request = _PutRequest(source, batches, checkpoint, size)
         with self._cond:
             self._check_open()
-            if records and self._bytes > 0 and self._bytes + size > self.limit_bytes:
+            used = self._bytes + self._reserved
+            if records and used > 0 and used + size > self.limit_bytes:
                 if not self._paused:
                     self._paused = True
                     self._full_waits += 1
                     log.warning(
                         "spool: full (%d of %d bytes); fetching pauses until the manager acks",
-                        self._bytes,
+                        used,
                         self.limit_bytes,
                     )
                 raise SpoolFullError(
-                    f"spool {self.path} full: {self._bytes} + {size} > {self.limit_bytes} bytes"
+                    f"spool {self.path} full: {used} + {size} > {self.limit_bytes} bytes"
                 )
             if not batches and checkpoint is None:
                 return []
-            sequences: list[int] = []
-            now_ms = int(time.time() * 1000)
-            with self._write() as conn:
-                for blob, count, payload in batches:
-                    cursor = conn.execute(
-                        "INSERT INTO spool_batches (source, bucket, key, account_id, region, "
-                        "account_alias, record_count, size, records, created_ms) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            source.source,
-                            source.bucket,
-                            source.key,
-                            source.account_id,
-                            source.region,
-                            source.account_alias,
-                            count,
-                            payload,
-                            blob,
-                            now_ms,
-                        ),
-                    )
-                    sequences.append(int(cursor.lastrowid or 0))
-                if checkpoint is not None:
-                    checkpoint.apply(conn)
-            self._bytes += size
-            self._batches += len(sequences)
-            self._written_since_checkpoint += size
-            if self._written_since_checkpoint >= CHECKPOINT_EVERY_BYTES:
-                self._checkpoint_wanted.set()
-            if sequences:
-                self._cond.notify_all()
-            return sequences
+            self._reserved += size
+            self._queue.append(request)
+            while not request.done and self._writing:
+                self._cond.wait()
+            if not request.done:
+                self._writing = True
+                group, self._queue = self._queue, []
+        if not request.done:
+            self._write_group(group)
+        if request.error is not None:
+            raise request.error
+        return request.sequences
+
+    def _write_group(self, group: list[_PutRequest]) -> None:
+        """One transaction for every queued put; then wake their callers."""
+        error: BaseException | None = None
+        now_ms = int(time.time() * 1000)
+        try:
+            with self._db, self._write() as conn:
+                for request in group:
+                    request.sequences = []
+                    for blob, count, payload in request.batches:
+                        cursor = conn.execute(
+                            "INSERT INTO spool_batches (source, bucket, key, account_id, region, "
+                            "account_alias, record_count, size, records, created_ms) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                request.source.source,
+                                request.source.bucket,
+                                request.source.key,
+                                request.source.account_id,
+                                request.source.region,
+                                request.source.account_alias,
+                                count,
+                                payload,
+                                blob,
+                                now_ms,
+                            ),
+                        )
+                        request.sequences.append(int(cursor.lastrowid or 0))
+                    if request.checkpoint is not None:
+                        request.checkpoint.apply(conn)
+        except BaseException as exc:  # every caller in the group sees the failure
+            error = exc
+        with self._cond:
+            written = sum(r.size for r in group)
+            self._reserved -= written
+            if error is None:
+                self._bytes += written
+                self._batches += sum(len(r.sequences) for r in group)
+                self._puts += 1
+                self._written_since_checkpoint += written
+                if self._written_since_checkpoint >= CHECKPOINT_EVERY_BYTES:
+                    self._checkpoint_wanted.set()
+            for request in group:
+                request.done = True
+                request.error = error
+                if error is not None:
+                    request.sequences = []
+            self._writing = False
+            self._cond.notify_all()
 
     def _split(self, records: Sequence[bytes]) -> Iterator[list[bytes]]:
         batch: list[bytes] = []
@@ -225,8 +269,8 @@ class Spool:
 
     def pending(self, after_sequence: int = 0, limit: int = 64) -> list[RecordBatch]:
         """Unacked batches with ``sequence > after_sequence``, oldest first."""
-        with self._cond:
-            self._check_open()
+        self._check_open()
+        with self._db:
             try:
                 rows = self._conn.execute(
                     "SELECT sequence, source, bucket, key, account_id, region, account_alias, "
@@ -254,41 +298,45 @@ class Spool:
     def wait_for_batches(self, after_sequence: int, timeout: float) -> bool:
         """Block until a batch with ``sequence > after_sequence`` exists (True) or timeout."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self._closed:
+        while not self._closed:
+            with self._cond:
+                seen = self._puts
+            with self._db:
                 try:
                     row = self._conn.execute(
                         "SELECT 1 FROM spool_batches WHERE sequence > ? LIMIT 1", (after_sequence,)
                     ).fetchone()
                 except sqlite3.Error as exc:
                     raise SpoolError(f"spool {self.path}: cannot read batches: {exc}") from exc
-                if row is not None:
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return False
+            if row is not None:
+                return True
+            with self._cond:
+                while self._puts == seen and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+        return False
 
     def ack(self, sequences: Iterable[int]) -> None:
         """Delete acknowledged batches (unknown sequences are ignored); wakes waiting fetchers."""
         wanted = sorted({int(s) for s in sequences})
         if not wanted:
             return
+        self._check_open()
+        freed = 0
+        removed = 0
+        with self._db, self._write() as conn:
+            for start in range(0, len(wanted), _ACK_CHUNK):
+                chunk = wanted[start : start + _ACK_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for (size,) in conn.execute(
+                    f"DELETE FROM spool_batches WHERE sequence IN ({marks}) RETURNING size",
+                    chunk,
+                ).fetchall():
+                    freed += int(size)
+                    removed += 1
         with self._cond:
-            self._check_open()
-            freed = 0
-            removed = 0
-            with self._write() as conn:
-                for start in range(0, len(wanted), _ACK_CHUNK):
-                    chunk = wanted[start : start + _ACK_CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    for (size,) in conn.execute(
-                        f"DELETE FROM spool_batches WHERE sequence IN ({marks}) RETURNING size",
-                        chunk,
-                    ).fetchall():
-                        freed += int(size)
-                        removed += 1
             self._bytes -= freed
             self._batches -= removed
             if removed:
@@ -319,12 +367,11 @@ class Spool:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """The spool's connection inside BEGIN IMMEDIATE/COMMIT, for checkpoint reads/writes.
 
-        Holds the spool's lock for the duration: keep the work short.
+        Holds the connection for the duration: keep the work short.
         """
-        with self._cond:
-            self._check_open()
-            with self._write() as conn:
-                yield conn
+        self._check_open()
+        with self._db, self._write() as conn:
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -376,13 +423,27 @@ class Spool:
             self._checkpoint_wanted.set()
             self._cond.notify_all()
         self._checkpointer.join(10)
-        with self._cond:
+        with self._db:
             try:
                 with suppress(sqlite3.Error):  # best effort: the WAL is replayed on open anyway
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 self._conn.close()
             except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
                 log.warning("spool: closing %s: %s", self.path, exc)
+
+
+@dataclass(slots=True)
+class _PutRequest:
+    """One caller's put waiting to be group-committed."""
+
+    source: SourceMeta
+    batches: list[tuple[bytes, int, int]]
+    """(encoded blob, record count, payload bytes) per batch."""
+    checkpoint: CheckpointUpdate | None
+    size: int
+    done: bool = False
+    sequences: list[int] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 def _encode(records: Sequence[bytes]) -> bytes:

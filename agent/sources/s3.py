@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 LOOKBACK_DAYS = 2
 """Days before a stream's watermark that every pass lists again, to catch late files."""
+WATERMARK_EVERY_S = 2.0
+"""Mid-pass, the watermark rides along with an object's checkpoint at most this often (a
+lagging watermark is safe: it only widens the next listing); the end of a pass always writes it."""
 
 
 class Watermark:
@@ -47,6 +51,7 @@ class Watermark:
         self._in_flight: dict[str, str] = {}
         """key in flight -> the key dispatched just before it."""
         self._last = ""
+        self._emitted_at = time.monotonic()
 
     def dispatch(self, key: str) -> None:
         with self._lock:
@@ -54,13 +59,20 @@ class Watermark:
             self._last = key
 
     def candidate(self, key: str) -> str:
-        """The watermark once ``key`` completes ('' when it cannot move)."""
+        """The watermark once ``key`` completes ('' when it cannot or need not move yet)."""
         with self._lock:
+            now = time.monotonic()
+            if now - self._emitted_at < WATERMARK_EVERY_S:
+                return ""
             others = [k for k in self._in_flight if k != key]
             if not others:
-                return self._last
-            oldest = min(others)
-            return self._in_flight[oldest] if key < oldest else ""
+                mark = self._last
+            else:
+                oldest = min(others)
+                mark = self._in_flight[oldest] if key < oldest else ""
+            if mark:
+                self._emitted_at = now
+            return mark
 
     def complete(self, key: str) -> None:
         with self._lock:
