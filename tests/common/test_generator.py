@@ -322,3 +322,57 @@ def test_whole_trail_raises_every_expected_rule_and_noise_stays_quiet() -> None:
     assert set(fired) == expected_rules(SCENARIOS)
     noise_alerts = fired_rules(trail(events=1500, scenarios="none"))
     assert set(noise_alerts) == {"80202"}
+
+
+def test_generated_bucket_is_collected_by_the_agent_and_decoded_without_errors(
+    aws_profile: AwsProfile, tmp_path: Path
+) -> None:
+    """The agent's S3 source reads a generated org trail (digests skipped), every record decodes."""
+    from trailwarden.agent.collector import Collector
+    from trailwarden.agent.sources.config import parse_sources
+    from trailwarden.agent.spool import Spool
+    from trailwarden.common.model import AgentRef
+    from trailwarden.manager.analysis.decode import decode_record
+
+    bucket = f"gen-{uuid.uuid4().hex[:10]}"
+    records = trail(events=500)
+    write_objects(
+        records,
+        f"s3://{bucket}",
+        organization_id="o-abc123xyz9",
+        seed=7,
+        digest=True,
+        endpoint_url=aws_profile.endpoint,
+        profile=aws_profile.name,
+    )
+    sources = parse_sources(
+        [
+            {
+                "type": "cloudtrail",
+                "bucket": bucket,
+                "aws_profile": aws_profile.name,
+                "aws_organization_id": "o-abc123xyz9",
+                "only_logs_after": "2026-11-19",
+                "service_endpoint": aws_profile.endpoint,
+            }
+        ],
+        "test",
+    )
+    spool = Spool(tmp_path / "spool.db", 1 << 30)
+    try:
+        result = Collector(sources, spool, state_dir=tmp_path).run_once()
+        assert result.ok, result.errors
+        assert result.records_spooled == len(records)
+        batches = spool.pending(0, limit=10_000)
+    finally:
+        spool.close()
+    agent = AgentRef("001", "generator-test")
+    seen = []
+    for batch in batches:
+        assert "/CloudTrail/" in batch.source.key  # digests never become records
+        assert batch.source.account_id in {"111111111111", "222222222222"}
+        for raw in batch.records:
+            event = decode_record(json.loads(raw), batch.source, agent)
+            assert event["integration"] == "aws"
+            seen.append(event["aws"]["eventID"])
+    assert sorted(seen) == sorted(r["eventID"] for r in records)
