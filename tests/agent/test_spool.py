@@ -134,3 +134,28 @@ def test_disk_full_becomes_spool_error_and_nothing_is_half_written(tmp_path: Pat
     assert Checkpoints(spool).taken_keys("bucket", "P/", "") == set()
     assert len(spool.pending()) == 1
     spool.close()
+
+
+def test_concurrent_puts_are_group_committed_each_with_its_checkpoint(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", 1 << 30)
+    results: dict[int, list[int]] = {}
+
+    def writer(worker: int) -> None:
+        mine: list[int] = []
+        for i in range(40):
+            key = f"P/2026/11/01/w{worker}-{i:03d}"
+            mine += spool.put(META, records(3), ObjectTaken("bucket", "P/", key, DONE))
+        results[worker] = mine
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    every = [s for mine in results.values() for s in mine]
+    assert len(every) == len(set(every)) == 320
+    assert all(mine == sorted(mine) for mine in results.values())
+    assert len(Checkpoints(spool).taken_keys("bucket", "P/", "")) == 320
+    assert [b.sequence for b in spool.pending(0, 1000)] == sorted(every)
+    assert spool.stats().batches == 320
+    spool.close()
