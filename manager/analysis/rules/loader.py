@@ -35,8 +35,6 @@ RULE_ATTRIBUTES = frozenset(
 )
 MAX_RULE_ID = 999_999
 MAX_LEVEL = 16
-DECODER_NAME = "json"
-"""Every CloudTrail event is decoded as JSON, as Wazuh's aws integration events are."""
 
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _DESCRIPTION_FIELD = re.compile(r"\$\(([^)\s]+)\)")

@@ -2,12 +2,11 @@
 
 The roots are tried in Wazuh's order (level descending, then load order); the first that
 matches is descended: its children are tried in the same order, the first child that matches
-is descended in turn, and the
-walk ends at a rule none of whose children match. That rule (the deepest match) decides the
-alert; a level-0 rule never alerts. A rule matches when every test in it passes: ``decoded_as``,
-each ``<field>`` (a missing field fails the test, even negated, as in Wazuh), each ``<list>``,
-each ``<match>``/``<regex>`` over the raw record, and, for correlation rules, the frequency
-check done by ``correlate``.
+is descended in turn, and the walk ends at a rule none of whose children match. That rule (the
+deepest match) decides the alert; a level-0 rule never alerts. A rule matches when every test
+in it passes: ``decoded_as``, each ``<field>`` (a missing field fails the test, even negated,
+as in Wazuh), each ``<list>``, each ``<match>``/``<regex>`` over the raw record, and, for
+correlation rules, the frequency check done by ``correlate``.
 
 Speed: field values are looked up once per event and cached (``EventView``), literal patterns
 run on the cached lower-cased value, and each parent indexes the children whose first test is
@@ -25,6 +24,7 @@ from typing import Any
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset, try_order
 
 DECODER_NAME = "json"
+"""Every CloudTrail event is decoded as JSON, as Wazuh's aws integration events are."""
 _MISSING: Any = object()
 
 
