@@ -1,7 +1,8 @@
 """The analysis pipeline: decode -> rules -> correlation -> alert, for one record at a time.
 
-One ``Analyzer`` per worker thread (it is not thread-safe); its correlation state is keyed per
-agent, so one Analyzer can serve every agent. Duplicate records are dropped by the manager
+One ``Analyzer`` per worker (it is not thread-safe); its correlation state is keyed per agent,
+so one Analyzer can serve many agents, but all records of one agent must go through the same
+Analyzer for frequency rules to see them together. Duplicate records are dropped by the manager
 before ``analyse`` is called (by eventID + recipientAccountId), so a resend never inflates a
 frequency count.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -60,7 +62,9 @@ class Analyzer:
         self._clock = clock
         self._tree = RuleTree(ruleset)
         self._correlator = Correlator()
-        self._alert_ids = itertools.count(1)
+        # Alert IDs are "<unix seconds>.<n>"; n starts at pid x 1e9 so that the worker
+        # processes of one manager, each with its own Analyzer, never hand out the same ID.
+        self._alert_ids = itertools.count(os.getpid() * 1_000_000_000 + 1)
         self._records = 0
         self._alerts = 0
         self._decode_errors = 0

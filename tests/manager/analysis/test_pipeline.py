@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.manager.analysis.helpers import AGENT, RULES, SOURCE, event_file, fired, record, run
@@ -29,7 +31,8 @@ def test_alert_carries_every_indexed_field(analyzer: Analyzer) -> None:
     assert alert.manager_name == "manager-test"
     assert alert.data is outcome.event
     assert alert.full_log == ""  # no_full_log, as Wazuh's AWS rules
-    assert alert.id.split(".")[1] == "1"
+    seconds, number = alert.id.split(".")
+    assert seconds.isdigit() and int(number) == os.getpid() * 1_000_000_000 + 1
     assert alert.timestamp.endswith("Z")
     wazuh = alert.to_wazuh()
     assert wazuh["rule"]["id"] == "80250"
