@@ -124,3 +124,24 @@ def test_default_ruleset_loads_and_keeps_wazuh_ids() -> None:
     for rule in ruleset.rules.values():
         if rule.id.startswith("805"):
             assert rule.mitre_ids, f"rule {rule.id} has no MITRE ID"
+
+
+def test_list_files_comments_quotes_and_cdb_suffix(tmp_path: Path) -> None:
+    from trailwarden.manager.analysis.rules.lists import parse_list
+
+    entries = parse_list('# comment\n\nplain\nkey:value\n"arn:aws:iam::1:root":"admin"\n', "x")
+    assert entries == {"plain": "", "key": "value", "arn:aws:iam::1:root": "admin"}
+    with pytest.raises(RuleError, match="x:1: unterminated"):
+        parse_list('"open:1', "x")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "admins").write_text("alice:\n")
+    rules = tmp_path / "r.xml"
+    rules.write_text(
+        '<group name="g,">\n'
+        '<rule id="1" level="3"><decoded_as>json</decoded_as>\n'
+        '<list field="aws.userIdentity.userName">lists/admins.cdb</list>\n'
+        "<description>admin</description></rule>\n"
+        "</group>\n"
+    )
+    ruleset = load_ruleset([rules], lists_root=tmp_path)
+    assert ruleset.rules["1"].lists[0].entries == {"alice": ""}
