@@ -114,3 +114,32 @@ def test_siblings_are_tried_by_level_then_file_order(tmp_path: Path) -> None:
     assert fired(run(analyzer, record(eventName="CreateUser"))) == "3"
     assert fired(run(analyzer, record(eventName="CreateRole"))) == "2"
     assert fired(run(analyzer, record(eventName="ListUsers"))) == "3"
+
+
+def test_if_sid_with_several_parents(tmp_path: Path) -> None:
+    local = _write(
+        tmp_path,
+        """
+  <rule id="100400" level="6">
+    <if_sid>80203, 80253</if_sid>
+    <field name="aws.sourceIPAddress">^203.0.113.</field>
+    <description>from the lab network: $(aws.eventName)</description>
+  </rule>""",
+    )
+    analyzer = Analyzer(load_ruleset([*default_ruleset_paths(), local]), "m")
+    login = record(
+        eventName="ConsoleLogin",
+        eventSource="signin.amazonaws.com",
+        sourceIPAddress="203.0.113.5",
+        responseElements={"ConsoleLogin": "Success"},
+    )
+    refused = record(
+        eventName="RunInstances",
+        errorCode="Client.UnauthorizedOperation",
+        sourceIPAddress="203.0.113.5",
+    )
+    assert fired(run(analyzer, login)) == "100400"
+    assert fired(run(analyzer, refused)) == "100400"
+    assert fired(run(analyzer, record(sourceIPAddress="203.0.113.5"))) == "80202"
+    for parent in ("80203", "80253"):
+        assert "100400" in [r.id for r in analyzer.ruleset.rules[parent].children]
