@@ -14,11 +14,13 @@ nor tokens are ever put in a message or a log line.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import (
@@ -150,12 +152,31 @@ class S3Bucket:
         )
 
 
+_shared_loader: Any = None
+_loader_lock = threading.Lock()
+
+
+def _new_session(profile: str) -> boto3.Session:
+    """A session of its own (credentials differ per source) sharing botocore's model loader,
+    so a new or reconfigured source does not parse the S3/STS service models again."""
+    global _shared_loader
+    core = botocore.session.Session(profile=profile or None)
+    if profile and profile not in core.available_profiles:
+        raise ProfileNotFound(profile=profile)
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _shared_loader)
+    return boto3.Session(botocore_session=core)
+
+
 def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
     """An S3Bucket for ``config``: profile, optional assumed role, endpoints, retries."""
     where = f"s3://{config.bucket}"
     _quiet_sdk_loggers()
     try:
-        session = boto3.Session(profile_name=config.aws_profile or None)
+        session = _new_session(config.aws_profile)
     except ProfileNotFound as exc:
         raise AwsAccessError(
             f"AWS profile {config.aws_profile!r} not found in this host's AWS config files",
