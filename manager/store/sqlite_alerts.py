@@ -38,8 +38,6 @@ from trailwarden.manager.store.base import (
     AlertStore,
     EventRow,
     PruneResult,
-    StatsBucket,
-    StatsField,
     StatsQuery,
     StatsResult,
     StoredAlert,
@@ -47,6 +45,7 @@ from trailwarden.manager.store.base import (
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
+from trailwarden.manager.store.sqlite_stats import alert_stats
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +141,6 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 batch touches pages all over the dedupe and alert indexes; checkpointing after nearly every
 commit rewrote those pages each time. Measured 2.5x more dedupe keys/s (bench/store.py)."""
 
-_STATS_COLUMN = {
-    StatsField.RULE: ("rule_id", "MAX(description)"),
-    StatsField.LEVEL: ("level", "''"),
-    StatsField.ACCOUNT: ("account", "''"),
-    StatsField.USER: ("principal", "''"),
-    StatsField.AGENT: ("agent_id", "MAX(agent_name)"),
-    StatsField.HOUR: ("ts_ms / 3600000", "''"),
-}
 
 T = TypeVar("T")
 
@@ -360,19 +351,7 @@ class SqliteAlertStore:
         return self._read("alert follow", work)
 
     def stats(self, q: StatsQuery) -> StatsResult:
-        column, label = _STATS_COLUMN[q.by]
-        where, params = _time_filter(q.start, q.end)
-        order = "1 ASC" if q.by is StatsField.HOUR else "3 DESC, 1 ASC"
-        sql = (
-            f"SELECT {column}, {label}, COUNT(*) FROM alerts{_where(where)} "
-            f"GROUP BY 1 ORDER BY {order}"
-        )
-        rows = self._read("alert stats", lambda conn: conn.execute(sql, params).fetchall())
-        buckets = [
-            StatsBucket(key=_stats_key(q.by, row[0]), label=str(row[1] or ""), count=int(row[2]))
-            for row in rows
-        ]
-        return StatsResult(by=q.by, buckets=buckets, total=sum(b.count for b in buckets))
+        return self._read("alert stats", lambda conn: alert_stats(conn, q))
 
     def counts(self) -> dict[str, int]:
         """Rows per table: alerts, archived events, remembered event keys."""
@@ -529,13 +508,6 @@ def _filters(q: AlertQuery, *, with_time: bool) -> tuple[list[str], list[Any]]:
 
 def _where(clauses: list[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
-
-
-def _stats_key(by: StatsField, value: Any) -> str:
-    if by is StatsField.HOUR:
-        hour = datetime.fromtimestamp(int(value) * 3600, tz=UTC)
-        return hour.strftime("%Y-%m-%dT%H:00Z")
-    return str(value)
 
 
 def _stored(row: Sequence[Any]) -> StoredAlert:

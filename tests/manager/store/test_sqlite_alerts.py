@@ -420,3 +420,34 @@ def test_busy_database_is_a_store_error_and_nothing_is_half_stored(
         blocker.close()
     assert store.seen_events([(alert.event_id, alert.recipient_account)]) == set()
     assert store.commit([event_for(alert)], [alert]) == 1
+
+
+@pytest.mark.parametrize("by", ["rule", "level", "account", "user", "agent"])
+def test_stats_strategies_agree(
+    loaded: tuple[SqliteAlertStore, list[Alert]], database: Database, by: str
+) -> None:
+    """The loose index scan (wide ranges) and group by (narrow ones) count the same."""
+    from trailwarden.manager.store.sqlite_stats import alert_stats
+
+    conn = database.connection()
+    for kwargs in ({}, {"from_time": T0.isoformat(), "to_time": T1.isoformat()}):
+        q = build_stats_query(by=by, **kwargs)
+        loose = alert_stats(conn, q, loose_scan_min_rows=0)
+        grouped = alert_stats(conn, q, loose_scan_min_rows=10**9)
+        assert loose == grouped
+        assert loose.total == (60 if not kwargs else 30)
+    if by == "rule":  # the label is the newest alert's description
+        newest = make_alert(
+            rule_id="80202", description="AWS CloudTrail: renamed", when=T1 + timedelta(days=5)
+        )
+        store, _ = loaded
+        store.commit([event_for(newest)], [newest])
+        for rows in (0, 10**9):
+            labels = {
+                b.key: b.label
+                for b in alert_stats(
+                    conn, build_stats_query(by="rule"), loose_scan_min_rows=rows
+                ).buckets
+            }
+            assert labels["80202"] == "AWS CloudTrail: renamed"
+            assert labels["80203"] == "AWS CloudTrail: ConsoleLogin"
