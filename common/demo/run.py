@@ -78,8 +78,7 @@ class DemoState:
 def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     """Run the demo; 0 when every record was analysed and every expected rule fired."""
     own_home = options.home is None
-    home = Path(tempfile.mkdtemp(prefix="trailwarden-demo-")) if own_home else options.home
-    assert home is not None
+    home = options.home or Path(tempfile.mkdtemp(prefix="trailwarden-demo-"))
     home.mkdir(parents=True, exist_ok=True)
     emulator = S3Emulator()
     state = DemoState(home=home, env={})
@@ -96,13 +95,30 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             print(f"\ndemo: FAILED: {exc}", file=out, flush=True)
             return 1
         finally:
-            for child in reversed(state.children):
-                child.stop()
-            emulator.stop()
-            if own_home and (succeeded or options.keep):
+            with _signals_ignored():  # a second Ctrl-C must not leave children behind
+                for child in reversed(state.children):
+                    child.stop()
+                emulator.stop()
+            if own_home and succeeded:
                 shutil.rmtree(home, ignore_errors=True)
             elif not succeeded:
                 print(f"demo: logs and state kept in {home}", file=out, flush=True)
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside (main thread only; elsewhere a no-op)."""
+    saved: list[tuple[signal.Signals, Any]] = []
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            saved.append((signum, signal.signal(signum, signal.SIG_IGN)))
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for signum, previous in saved:
+            signal.signal(signum, previous)
 
 
 @contextmanager

@@ -152,7 +152,7 @@ def _copy_tree(value: Any) -> Any:
 
 def _identity_at(identity: dict[str, Any], moment: datetime) -> dict[str, Any]:
     """A copy of ``identity`` whose session started a little before ``moment``."""
-    out = _copy_tree(identity)
+    out: dict[str, Any] = _copy_tree(identity)
     attributes = out.get("sessionContext", {}).get("attributes")
     if attributes is not None and not attributes.get("creationDate"):
         attributes["creationDate"] = iso(moment - timedelta(minutes=17))
