@@ -107,3 +107,37 @@ def test_maintainer_scripts_are_valid_posix_sh(script: str) -> None:
     assert path.read_text().startswith("#!/bin/sh\n")
     result = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def flat_keys(table: dict, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        keys.add(name)
+        if isinstance(value, dict):
+            keys |= flat_keys(value, f"{name}.")
+    return keys
+
+
+def test_reference_manager_toml_has_every_key_manager_init_writes() -> None:
+    from trailwarden.manager.config import ListenConfig, render_manager_toml
+
+    listen = ListenConfig("0.0.0.0:4750", "m:4750")
+    written = flat_keys(tomllib.loads(render_manager_toml("m", listen, listen)))
+    reference = flat_keys(tomllib.loads((PACKAGING / "config" / "manager.toml").read_text()))
+    assert written <= reference, sorted(written - reference)
+
+
+def test_reference_agent_toml_documents_every_option() -> None:
+    from dataclasses import fields
+
+    from trailwarden.agent.config import render_agent_toml
+    from trailwarden.agent.sources.config import CloudTrailSourceConfig
+
+    text = (PACKAGING / "config" / "agent.toml").read_text()
+    reference = tomllib.loads(text)
+    written = flat_keys(tomllib.loads(render_agent_toml("a", "m:4750")))
+    assert written <= flat_keys(reference), sorted(written - flat_keys(reference))
+    source_keys = set(reference["sources"][0])
+    for option in fields(CloudTrailSourceConfig):
+        assert option.name in source_keys or f"# {option.name} = " in text, option.name
