@@ -25,7 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from trailwarden.manager.analysis.rules.matcher import EventView
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset
@@ -50,9 +50,12 @@ def event_time(view: EventView, clock: Callable[[], float] = time.time) -> float
         text = view.value(name)
         if text:
             try:
-                return datetime.fromisoformat(text).timestamp()
+                when = datetime.fromisoformat(text)
             except ValueError:
                 continue
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)  # CloudTrail times are UTC
+            return when.timestamp()
     return clock()
 
 
@@ -164,14 +167,17 @@ class Correlator:
         return True, f"{earlier + 1} events in {rule.timeframe}s"
 
     def fired(self, path: list[Rule], view: EventView, agent_id: str, now: float) -> None:
-        """The walk matched ``path``: reset the windows and ignore timers of rules that fired."""
+        """The walk matched ``path``: correlation rules on it used up their window (for this
+        key), and the deciding rule, if it has ``ignore``, starts its quiet period (as Wazuh
+        does for the rule that raised the alert)."""
         for rule in path:
             if rule.is_correlation:
                 self.window(rule).clear(view, agent_id)
-            if rule.ignore:
-                if len(self.ignored_until) >= MAX_IGNORE_ENTRIES:
-                    del self.ignored_until[next(iter(self.ignored_until))]
-                self.ignored_until[(rule.id, agent_id)] = now + rule.ignore
+        final = path[-1]
+        if final.ignore:
+            if len(self.ignored_until) >= MAX_IGNORE_ENTRIES:
+                del self.ignored_until[next(iter(self.ignored_until))]
+            self.ignored_until[(final.id, agent_id)] = now + final.ignore
 
     def observe(
         self, final: Rule, listeners: list[Rule], view: EventView, agent_id: str, now: float

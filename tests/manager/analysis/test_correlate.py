@@ -60,3 +60,19 @@ def test_entries_per_key_are_capped(semantics_ruleset: Ruleset) -> None:
         run(analyzer, _failure(i * 200, "198.51.100.7"))  # 200 s apart: never 4 in 120 s
     assert correlator.state_size() <= correlator.windows["100021"].maxlen
     assert fired(run(analyzer, _failure(1_000 * 200 + 1, "198.51.100.7"))) == "100020"
+
+
+def test_event_time_reads_cloudtrail_times_as_utc_with_fallbacks() -> None:
+    from trailwarden.manager.analysis.correlate import event_time
+    from trailwarden.manager.analysis.rules.matcher import EventView
+
+    def view(aws: dict[str, object]) -> EventView:
+        return EventView({"aws": aws}, b"{}")
+
+    expected = T0.timestamp()
+    assert event_time(view({"eventTime": "2026-11-20T00:00:00Z"})) == expected
+    assert event_time(view({"eventTime": "2026-11-20T00:00:00"})) == expected
+    assert event_time(view({"eventTime": "junk", "@timestamp": "2026-11-20T00:00:00.000Z"})) == (
+        expected
+    )
+    assert event_time(view({}), clock=lambda: 42.0) == 42.0
