@@ -1,5 +1,5 @@
-"""Every ``trailwarden …`` command in the deployment docs is accepted by the real CLI parser, and
-the backup recipe in OPERATIONS.md produces a usable copy of a live (WAL) manager database.
+"""Every ``trailwarden …`` command in the README and the deployment docs is accepted by the real
+CLI parser, and the backup recipe in OPERATIONS.md copies a live (WAL) manager database.
 
 Commands that need a running system are exercised for real elsewhere: the demo
 (tests/integration/test_demo.py), the .deb build and systemd-analyze (test_deb.py), the
@@ -21,15 +21,16 @@ import pytest
 
 from trailwarden.common.cli import build_parser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-OUR_DOCS = ("DEPLOY.md", "OPERATIONS.md", "TROUBLESHOOTING.md")
+REPO = Path(__file__).resolve().parents[2]
+OUR_DOCS = ("README.md", "docs/DEPLOY.md", "docs/OPERATIONS.md", "docs/TROUBLESHOOTING.md")
+"""The newcomer's README and the deployment docs (paths from the repository root)."""
 _BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
 
 
 def shell_commands(name: str) -> list[str]:
     """Lines of the ```sh blocks of a doc, continuation lines joined."""
     commands: list[str] = []
-    for block in _BLOCK.findall((DOCS / name).read_text()):
+    for block in _BLOCK.findall((REPO / name).read_text()):
         pending = ""
         for line in block.splitlines():
             line = line.split("  #", 1)[0].rstrip() if "  #" in line else line.rstrip()
