@@ -219,10 +219,12 @@ def count_rows(db_path: Path, sql: str, *params: object) -> int:
     not block the manager's writer)."""
     import sqlite3
 
+    if not db_path.exists():  # not created yet by a starting process
+        return 0
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        return int(db.execute(sql, params).fetchone()[0])
-    except sqlite3.OperationalError:  # table not created yet by a starting manager
+        return int(db.execute(sql, params).fetchone()[0] or 0)
+    except sqlite3.OperationalError:  # table not created yet by a starting process
         return 0
     finally:
         db.close()
@@ -273,6 +275,16 @@ def tree_rss(pid: int) -> float:
     return sum(memory(p).rss for p in [pid, *children(pid)])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far, seconds (0 once it has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Sampler:
     """Samples a process's VmRSS (and its tree's) every ``period`` seconds in a thread."""
 
@@ -283,6 +295,8 @@ class Sampler:
         self.tree_peak = 0.0
         self.hwm = 0.0
         """The kernel's own peak (VmHWM) at the last sample, MiB."""
+        self.tree_cpu = 0.0
+        """CPU seconds of the process and its descendants at the last sample."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -300,7 +314,9 @@ class Sampler:
             if now.rss:
                 self.samples.append(now.rss)
                 self.hwm = max(self.hwm, now.hwm)
-                self.tree_peak = max(self.tree_peak, tree_rss(self.pid))
+                pids = [self.pid, *children(self.pid)]
+                self.tree_peak = max(self.tree_peak, sum(memory(p).rss for p in pids))
+                self.tree_cpu = max(self.tree_cpu, sum(cpu_seconds(p) for p in pids))
             self._stop.wait(self.period)
 
     @property

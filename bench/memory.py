@@ -1,7 +1,7 @@
 """Memory benchmark: agent RSS over a large backfill, manager RSS with many agents connected.
 
     python bench/memory.py [--records 1000000] [--source s3|directory] [--data DIR]
-                           [--agents 1000] [--processes 4] [--batch-records 10]
+                           [--source-workers N] [--agents 1000] [--processes 4] [--batch-records 10]
                            [--analysis-workers 0] [--skip-agent] [--skip-manager]
 
 Agent (target: peak RSS ≤ 100 MB). ``--records`` CloudTrail records are made with the project's
@@ -165,6 +165,8 @@ class AgentResult:
     peak_rss: float
     peak_hwm: float
     manager_peak: float
+    agent_cpu: float
+    manager_cpu: float
 
 
 def idle_agent_rss(manager: Manager, root: Path) -> float:
@@ -212,19 +214,44 @@ def agent_backfill(args: argparse.Namespace, root: Path) -> AgentResult:
                 f'\n[[sources]]\ntype = "directory"\nname = "backfill"\n'
                 f'path = "{data / "trail"}"\ninterval = "1h"\n'
             )
+        if args.source_workers:
+            source += f"workers = {args.source_workers}\n"
         manager.start()
         idle = idle_agent_rss(manager, root)
         home = enroll_agent(manager, root / "agent-backfill", "backfill", source)
         started = time.monotonic()
         process = start_agent(home, "--once")
+        timeline: list[tuple[float, float, int, int]] = []
         with Sampler(process.pid) as agent, Sampler(manager.pid, 0.5) as manager_sampler:
+            while process.poll() is None:
+                timeline.append(
+                    (
+                        time.monotonic() - started,
+                        memory(process.pid).rss,
+                        count_rows(manager.db_path, "SELECT COUNT(*) FROM seen_events"),
+                        count_rows(home / "spool.db", "SELECT COUNT(*) FROM spool_batches"),
+                    )
+                )
+                time.sleep(args.timeline)
             code = process.wait()
         seconds = time.monotonic() - started
+        print("  timeline: seconds, agent RSS MiB, records stored, batches in the agent's spool")
+        step = max(1, len(timeline) // 12)
+        for at, rss, stored_now, spooled in [*timeline[::step], timeline[-1]][:14]:
+            print(f"    {at:6.0f} s {rss:7.1f} MiB {stored_now:>10,} stored {spooled:>6,} spooled")
         if code != 0:
             raise RuntimeError(f"agent exited {code}; see {home / 'agent.log'}")
         stored = count_rows(manager.db_path, "SELECT COUNT(*) FROM seen_events")
         return AgentResult(
-            total, stored, seconds, idle, agent.peak, agent.hwm, manager_sampler.tree_peak
+            total,
+            stored,
+            seconds,
+            idle,
+            agent.peak,
+            agent.hwm,
+            manager_sampler.tree_peak,
+            agent.tree_cpu,
+            manager_sampler.tree_cpu,
         )
     finally:
         manager.stop()
@@ -426,6 +453,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="backfill size")
     parser.add_argument("--source", choices=("s3", "directory"), default="s3")
+    parser.add_argument(
+        "--source-workers", type=int, default=0, help="the source's workers (0: its default)"
+    )
     parser.add_argument("--data", type=Path, help="keep and reuse the generated trail here")
     parser.add_argument("--agents", type=int, default=1000, help="agents on the manager")
     parser.add_argument("--processes", type=int, default=4, help="simulated-agent processes")
@@ -434,6 +464,9 @@ def main() -> int:
         "--analysis-workers", type=int, default=0, help="manager analysis processes, 0 = per core"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--timeline", type=float, default=2.0, help="seconds between timeline samples"
+    )
     parser.add_argument("--skip-agent", action="store_true")
     parser.add_argument("--skip-manager", action="store_true")
     args = parser.parse_args()
@@ -450,6 +483,11 @@ def main() -> int:
                 f"  backfill: {a.records:,} records stored by the manager in {a.seconds:.0f} s "
                 f"({a.records / a.seconds:,.0f} records/s); manager tree peak "
                 f"{a.manager_peak:.0f} MiB"
+            )
+            print(
+                f"  CPU: agent {a.agent_cpu:.0f} s ({a.agent_cpu / a.records * 1e6:.0f} µs/record),"
+                f" manager with its workers {a.manager_cpu:.0f} s "
+                f"({a.manager_cpu / a.records * 1e6:.0f} µs/record)"
             )
             print(f"  baseline idle agent RSS  : {a.idle_rss:7.1f} MiB")
             print(
