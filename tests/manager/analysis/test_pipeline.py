@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_principal_name_fallbacks() -> None:
     assert principal_name({}) == ""
 
 
-def test_full_log_is_kept_when_the_rule_asks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_full_log_is_kept_when_the_rule_asks(tmp_path: Path) -> None:
     rules = tmp_path / "r.xml"
     rules.write_text(
         '<group name="g,"><rule id="1" level="3"><decoded_as>json</decoded_as>'

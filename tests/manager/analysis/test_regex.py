@@ -71,7 +71,7 @@ def test_malformed_osregex_is_refused(bad: str) -> None:
 
 
 def test_literal_patterns_expose_exact_values_for_indexing() -> None:
-    assert compile_pattern("^A$|^b$", "osregex").exact == {"a", "b"}
+    assert compile_pattern("^A$|^b$", "osregex").exact == frozenset({"a", "b"})
     assert compile_pattern("A", "osregex").exact is None
     assert compile_pattern("^A$", "osregex", negate=True).exact is None
 
