@@ -409,6 +409,14 @@ def _keep_running(state: DemoState, out: TextIO) -> None:
         f"trailwarden admin alerts --credentials {credentials} --follow",
     ):
         print(f"    {command}", file=out)
+    aws = " ".join(f"{k}={v}" for k, v in sorted(state.env.items()) if k.startswith("AWS_"))
+    _say(out, "add activity to the trail (the agent picks it up within 15 s):")
+    print(
+        f"    {aws} trailwarden generate --events 50 --seed {int(time.time()) % 100000} "
+        f"--out s3://{BUCKET} --organization-id {ORGANIZATION_ID} --profile {PROFILE} "
+        f"--duration 5m --scenario console-login-burst",
+        file=out,
+    )
     _say(out, "press Ctrl-C (or send SIGTERM) to stop everything")
     out.flush()
     try:

@@ -116,6 +116,34 @@ def test_demo_keep_prints_working_admin_commands_and_ctrl_c_stops_everything(
         assert queried.returncode == 0, queried.stderr
         assert '"80255"' in queried.stdout
         assert processes_mentioning(str(home)), "children should still be running with --keep"
+        # The printed generate command adds activity that the running agent picks up.
+        generate = next(line for line in output.splitlines() if "trailwarden generate" in line)
+        added = subprocess.run(
+            [
+                "bash",
+                "-c",
+                generate.strip().replace("trailwarden generate", f"{TRAILWARDEN} generate", 1),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+        assert "wrote 50 records" in added.stdout
+        deadline = time.monotonic() + 90
+        analysed = 0
+        while time.monotonic() < deadline and analysed < 250:
+            stats = subprocess.run(
+                [str(TRAILWARDEN), *command[1:], "--json"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            analysed = int(re.search(r'"analysed": (\d+)', stats).group(1))  # type: ignore[union-attr]
+            time.sleep(1)
+        assert analysed == 250
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=120)
     finally:
