@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 
+from trailwarden.common.errors import StoreError
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.auth import admin_rpc, admin_stream_rpc, calling_admin
 from trailwarden.manager.store.base import AlertQuery, AlertStore, StatsResult, StoredAlert
@@ -30,6 +31,8 @@ FOLLOW_POLL_SECONDS = 0.25
 """How often FollowAlerts looks for new alerts when the last look found none."""
 FOLLOW_PAGE = 500
 """Alerts read per look when the request names no limit."""
+FOLLOW_MAX_FAILURES = 20
+"""Consecutive failed store reads (about 5 s) after which a follow stream ends with an error."""
 
 
 def query_from_proto(request: admin_pb2.AlertQuery, *, follow: bool = False) -> AlertQuery:
@@ -119,9 +122,22 @@ class AlertsAdmin:
         cursor: int | None = 0 if query.start is not None else None
         who = calling_admin()
         log.info("stage=admin follow started admin=%s", who)
+        failures = 0
         try:
             while True:
-                alerts, cursor = await asyncio.to_thread(self.alert_store.follow, query, cursor)
+                try:
+                    alerts, cursor = await asyncio.to_thread(self.alert_store.follow, query, cursor)
+                except StoreError as exc:
+                    # A busy moment must not end a long-lived follow; a lasting fault does.
+                    failures += 1
+                    if failures >= FOLLOW_MAX_FAILURES:
+                        raise
+                    log.warning(
+                        "stage=admin follow admin=%s store read failed, retrying: %s", who, exc
+                    )
+                    await asyncio.sleep(FOLLOW_POLL_SECONDS)
+                    continue
+                failures = 0
                 for alert in alerts:
                     yield alert_to_proto(alert)
                 if len(alerts) < query.limit:
