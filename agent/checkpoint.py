@@ -14,7 +14,10 @@ CloudTrail streams (one per bucket + account/region key prefix) remember:
   A pass re-lists from ``watermark``'s day minus the window, so a file that arrives late with a
   key sorting before the newest one is still found, and the remembered keys make sure each file
   is taken once. Remembered keys expire when they fall behind the window (bounded).
-* ``error`` keys (failed without ``skip_on_error``) are retried and pin the window until taken.
+* ``error`` keys (unreadable: refused, archived, network) are retried on the next passes and
+  pin the window until taken; with ``skip_on_error`` a refusal that retrying does not cure is
+  given up (``failed``) after ``GIVE_UP_AFTER`` passes, so one archived object cannot hold the
+  window open for ever. Without ``skip_on_error`` they are retried until an admin acts.
 
 Directory sources remember each file's path, size and mtime: a rerun does not resend a file,
 a changed file is read again.
@@ -46,6 +49,7 @@ CREATE TABLE IF NOT EXISTS ct_objects (
     state TEXT NOT NULL,
     reason TEXT NOT NULL DEFAULT '',
     time_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 );
 CREATE INDEX IF NOT EXISTS ct_objects_by_stream ON ct_objects (bucket, prefix, key);
@@ -65,6 +69,14 @@ FAILED = "failed"
 """Unusable and skipped (``skip_on_error``): taken, never retried."""
 ERROR = "error"
 """Unusable without ``skip_on_error``: not taken, retried on the next pass."""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the checkpoint tables; add columns that spools made by earlier builds lack."""
+    conn.executescript(SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(ct_objects)")}
+    if "attempts" not in columns:
+        conn.execute("ALTER TABLE ct_objects ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
 
 
 class CheckpointUpdate(Protocol):
@@ -92,9 +104,19 @@ class ObjectTaken:
     def apply(self, conn: sqlite3.Connection) -> None:
         now = _now_ms()
         conn.execute(
-            "INSERT OR REPLACE INTO ct_objects (bucket, key, prefix, state, reason, time_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.bucket, self.key, self.prefix, self.state, self.reason, now),
+            "INSERT INTO ct_objects (bucket, key, prefix, state, reason, time_ms, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET "
+            "prefix = excluded.prefix, state = excluded.state, reason = excluded.reason, "
+            "time_ms = excluded.time_ms, attempts = ct_objects.attempts + excluded.attempts",
+            (
+                self.bucket,
+                self.key,
+                self.prefix,
+                self.state,
+                self.reason,
+                now,
+                1 if self.state == ERROR else 0,
+            ),
         )
         if self.watermark:
             conn.execute(
@@ -196,6 +218,14 @@ class Checkpoints:
                 (bucket, prefix, ERROR),
             ).fetchone()
         return str(row[0] or "")
+
+    def attempts(self, bucket: str, key: str) -> int:
+        """How many passes already failed to read this object (ERROR outcomes)."""
+        with self._spool.transaction() as conn:
+            row = conn.execute(
+                "SELECT attempts FROM ct_objects WHERE bucket = ? AND key = ?", (bucket, key)
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def expire(self, bucket: str, prefix: str, before_key: str) -> int:
         """Forget taken keys that sort before ``before_key`` (behind the look-back window)."""

@@ -117,7 +117,8 @@ class Spool:
             # WAL checkpoints (copy + fsync) run in a background thread, not in the commit that
             # happens to cross the threshold while holding the spool lock.
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._conn.executescript(_SCHEMA + checkpoint_schema.SCHEMA)
+            self._conn.executescript(_SCHEMA)
+            checkpoint_schema.ensure_schema(self._conn)
             row = self._conn.execute(
                 "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM spool_batches"
             ).fetchone()

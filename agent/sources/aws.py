@@ -127,13 +127,33 @@ class S3Bucket:
                     source=self.source,
                     where=where,
                 )
+            if code == "InvalidObjectState":
+                return _settled(
+                    AwsAccessError(
+                        f"{action}: object is archived ({message or code}); restore it from "
+                        "its archive storage class to read it",
+                        source=self.source,
+                        where=where,
+                    )
+                )
+            if code.startswith("KMS.") or code == "KMSAccessDenied":
+                return _settled(
+                    AwsAccessError(
+                        f"{action}: cannot decrypt ({code}: {message}); the profile/role needs "
+                        "kms:Decrypt on the trail's key",
+                        source=self.source,
+                        where=where,
+                    )
+                )
             if code in {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}:
-                return AwsAccessError(
-                    f"{action}: access denied ({message or code}); check the profile/role "
-                    "policy for s3:ListBucket, s3:GetObject"
-                    + (", s3:DeleteObject" if action == "delete" else ""),
-                    source=self.source,
-                    where=where,
+                return _settled(
+                    AwsAccessError(
+                        f"{action}: access denied ({message or code}); check the profile/role "
+                        "policy for s3:ListBucket, s3:GetObject"
+                        + (", s3:DeleteObject" if action == "delete" else ""),
+                        source=self.source,
+                        where=where,
+                    )
                 )
             return AwsAccessError(
                 f"{action}: {code or 'error'}: {message}".rstrip(": "),
@@ -154,6 +174,13 @@ class S3Bucket:
 
 _shared_loader: Any = None
 _loader_lock = threading.Lock()
+
+
+def _settled(error: AwsAccessError) -> AwsAccessError:
+    """Mark a refusal that retrying will not cure by itself (denied, archived, no key access);
+    network failures and throttling stay ``retryable``."""
+    error.retryable = False  # type: ignore[attr-defined]
+    return error
 
 
 def _new_session(profile: str) -> boto3.Session:

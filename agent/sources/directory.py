@@ -78,7 +78,7 @@ class DirectoryRun:
                     f"cannot read: {exc.strerror}", source=self.name, where=str(path)
                 ) from exc
 
-        def finish(state: str, reason: str) -> CheckpointUpdate:
+        def finish(state: str, reason: str, retryable: bool) -> CheckpointUpdate:
             return FileTaken(str(path), size, mtime_ns, state, reason)
 
         return WorkItem(

@@ -48,8 +48,8 @@ class WorkItem:
     size: int
     read: Callable[[], bytes]
     """Fetch the bytes; raises ObjectError / AwsAccessError."""
-    finish: Callable[[str, str], CheckpointUpdate]
-    """The checkpoint update for an outcome (DONE / FAILED / ERROR, reason)."""
+    finish: Callable[[str, str, bool], CheckpointUpdate]
+    """The checkpoint update for an outcome (DONE / FAILED / ERROR, reason, retryable)."""
     completed: Callable[[], None] = field(default=_nothing)
     """Called once the outcome is committed (not when abandoned): the source's bookkeeping."""
     after_spooled: Callable[[], None] | None = None
@@ -99,7 +99,8 @@ def deliver(
         state = FAILED if skip else ERROR
         log.warning("fetch: source %s: %s (%s)", run.name, exc, "skipped" if skip else "will retry")
         tracker.object_failed(where, exc.reason)
-        if not _commit(item, [], item.finish(state, exc.reason), run, spool, stop):
+        retryable = bool(getattr(exc, "retryable", True))
+        if not _commit(item, [], item.finish(state, exc.reason, retryable), run, spool, stop):
             return False
         item.completed()
         return run.skip_on_error
@@ -115,7 +116,7 @@ def deliver(
         records.append(parsed_record.raw)
     del parsed
     # Abandoned on stop: not completed, so the source's watermark cannot pass this object.
-    if not _commit(item, records, item.finish(DONE, ""), run, spool, stop):
+    if not _commit(item, records, item.finish(DONE, "", True), run, spool, stop):
         return False
     item.completed()
     tracker.object_done(len(records), discarded, len(data))

@@ -21,7 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from trailwarden.agent.checkpoint import Checkpoints, CheckpointUpdate, ObjectTaken, WatermarkMoved
+from trailwarden.agent.checkpoint import (
+    ERROR,
+    FAILED,
+    Checkpoints,
+    CheckpointUpdate,
+    ObjectTaken,
+    WatermarkMoved,
+)
 from trailwarden.agent.sources import layout
 from trailwarden.agent.sources.aws import S3Bucket, open_bucket
 from trailwarden.agent.sources.config import CloudTrailSourceConfig
@@ -34,6 +41,9 @@ log = logging.getLogger(__name__)
 
 LOOKBACK_DAYS = 2
 """Days before a stream's watermark that every pass lists again, to catch late files."""
+GIVE_UP_AFTER = 5
+"""Passes an object refused for good (denied, archived) is retried before, with
+``skip_on_error``, it is recorded as failed. Network errors and throttling never give up."""
 WATERMARK_EVERY_S = 2.0
 """Mid-pass, the watermark rides along with an object's checkpoint at most this often (a
 lagging watermark is safe: it only widens the next listing); the end of a pass always writes it."""
@@ -269,7 +279,18 @@ class CloudTrailRun:
     ) -> WorkItem:
         config = self.config
 
-        def finish(state: str, reason: str) -> CheckpointUpdate:
+        def finish(state: str, reason: str, retryable: bool) -> CheckpointUpdate:
+            if state == ERROR and config.skip_on_error and not retryable:
+                tried = self._checkpoints.attempts(config.bucket, key) + 1
+                if tried >= GIVE_UP_AFTER:
+                    state, reason = FAILED, f"{reason} (gave up after {tried} passes)"
+                    log.warning(
+                        "fetch: source %s: s3://%s/%s: giving up after %d passes",
+                        self.name,
+                        config.bucket,
+                        key,
+                        tried,
+                    )
             return ObjectTaken(
                 config.bucket, stream.prefix, key, state, reason, watermark=mark.candidate(key)
             )

@@ -27,6 +27,7 @@ from tests.fixtures.aws import (
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.sources.aws import open_bucket
 from trailwarden.agent.sources.config import CloudTrailSourceConfig
+from trailwarden.agent.sources.s3 import GIVE_UP_AFTER
 from trailwarden.agent.spool import Spool
 
 DAY = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -364,3 +365,24 @@ def test_full_spool_pauses_fetching_and_resumes_after_acks(
     assert Counter(received) == Counter(ids)
     assert spool.stats().full_waits >= 1 and not spool.stats().paused
     spool.close()
+
+
+def test_archived_object_is_retried_then_given_up_with_its_reason(
+    s3: Any, new_bucket: Any, aws_profile: AwsProfile, spool: Spool, tmp_path: Path
+) -> None:
+    bucket = new_bucket()
+    good = put(s3, bucket, cloudtrail_key(A1, "us-east-1", DAY))
+    archived = cloudtrail_key(A1, "us-east-1", DAY + timedelta(minutes=5), unique="glacier")
+    s3.put_object(
+        Bucket=bucket,
+        Key=archived,
+        Body=gzip.compress(json.dumps({"Records": [make_record()]}).encode()),
+        StorageClass="GLACIER",
+    )
+    collector = Collector(sources(ct(bucket, aws_profile)), spool, state_dir=tmp_path)
+    failures = [collector.run_once().objects_failed for _ in range(GIVE_UP_AFTER + 1)]
+    # Refused on every pass until given up; then never fetched again. The rest is delivered.
+    assert failures == [1] * GIVE_UP_AFTER + [0]
+    assert sorted(event_ids(drain(spool))) == sorted(good)
+    problem = collector.status()[0].problems[0]
+    assert problem.where == f"{bucket}/{archived}" and "archived" in problem.reason
