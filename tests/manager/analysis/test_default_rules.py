@@ -60,6 +60,10 @@ def _alerts(analyzer: Analyzer, name: str) -> list[str | None]:
         ("kms-schedule-key-deletion.json", "80511", 10),
         ("guardduty-delete-detector.json", "80512", 12),
         ("ec2-get-password-data.json", "80513", 8),
+        ("logs-delete-log-group.json", "80517", 10),
+        ("iam-put-role-policy-admin.json", "80529", 10),
+        ("iam-create-policy-version-default.json", "80530", 8),
+        ("securityhub-disable.json", "80531", 10),
         # Near misses stay at the generic alert.
         ("ec2-authorize-ingress-office.json", "80202", 3),
     ],
@@ -120,6 +124,23 @@ def test_refused_calls_stay_errors_not_detections(analyzer: Analyzer) -> None:
     refused = record(eventName="GetPasswordData", errorCode="Client.UnauthorizedOperation")
     assert fired(run(analyzer, refused)) == "80514"
     assert fired(run(analyzer, record(eventName="GetPasswordData"))) == "80513"
+
+
+def test_inline_policies_without_wildcards_are_not_admin(analyzer: Analyzer) -> None:
+    scoped = json.dumps(
+        {"Statement": [{"Action": ["ec2:Describe*"], "Effect": "Allow", "Resource": "*"}]}
+    )
+    rec = record(
+        eventSource="iam.amazonaws.com",
+        eventName="PutRolePolicy",
+        requestParameters={"roleName": "r", "policyName": "p", "policyDocument": scoped},
+    )
+    assert fired(run(analyzer, rec)) == "80202"
+    wide = json.dumps(
+        {"Statement": [{"Action": ["s3:GetObject", "*"], "Effect": "Allow", "Resource": "*"}]}
+    )
+    rec["requestParameters"]["policyDocument"] = wide
+    assert fired(run(analyzer, rec)) == "80529"
 
 
 def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
@@ -191,6 +212,7 @@ EXPECTED_STRATUS = {
     "aws.lateral-movement.ec2-serial-console-send-ssh-public-key.json": "80526",
     "aws.execution.ec2-launch-unusual-instances.json": "80203",
     "aws.discovery.ec2-download-user-data.json": "80203",
+    "aws.impact.bedrock-invoke-model.json": "80532",
 }
 
 
