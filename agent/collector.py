@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.2
 IN_FLIGHT_PER_WORKER = 2
 """Objects in flight per download worker (memory is bounded by workers x this x object size)."""
+MAX_IN_FLIGHT_BYTES = 64 << 20
+"""Stored (usually gzipped) bytes of the objects in flight of one source; one larger object
+still runs, alone."""
 """How often the scheduler and waiting loops look at stop flags and due sources."""
 
 
@@ -279,24 +282,37 @@ class Collector:
                 halt.set()
 
         futures: set[Future[None]] = set()
+        sizes: dict[Future[None], int] = {}
+
+        def settle() -> None:
+            nonlocal futures
+            done, futures = _wait_some(futures)
+            for future in done:
+                sizes.pop(future, None)
+            propagate()
+
         with ThreadPoolExecutor(in_flight, thread_name_prefix=f"fetch-{run.name}") as pool:
             try:
                 items = run.plan(halt)
                 for item in items:
-                    # Bound what is listed ahead by what is in flight (memory stays bounded).
-                    while len(futures) >= in_flight and not halt.is_set():
-                        _, futures = _wait_some(futures)
-                        propagate()
+                    # Bound what is listed ahead by what is in flight, in objects and in bytes
+                    # (a huge object waits until it can run alone), so memory stays bounded.
+                    while not halt.is_set() and (
+                        len(futures) >= in_flight
+                        or (sizes and sum(sizes.values()) + item.size > MAX_IN_FLIGHT_BYTES)
+                    ):
+                        settle()
                     propagate()
                     if halt.is_set():
                         break
-                    futures.add(pool.submit(work, item))
+                    future = pool.submit(work, item)
+                    futures.add(future)
+                    sizes[future] = item.size
             except SourceError as exc:
                 failure.append(str(exc))
             finally:
                 while futures:
-                    _, futures = _wait_some(futures)
-                    propagate()
+                    settle()
         # Safe after failures and stops too: the watermark only covers completed objects.
         run.end_pass()
         return failure[0] if failure else ""

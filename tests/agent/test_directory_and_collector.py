@@ -8,6 +8,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.agent.helpers import drain, event_ids, sources
 from tests.fixtures.aws import make_record
 from trailwarden.agent.collector import Collector
@@ -118,3 +120,15 @@ def test_background_schedule_and_live_reconfigure(tmp_path: Path, spool: Spool) 
         assert [s.name for s in collector.status()] == ["second"]
     finally:
         collector.stop()
+
+
+def test_objects_larger_than_the_byte_budget_run_one_at_a_time(
+    tmp_path: Path, spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("trailwarden.agent.collector.MAX_IN_FLIGHT_BYTES", 1)
+    folder = tmp_path / "logs"
+    ids = write_layouts(folder)
+    collector = Collector(sources(directory_source(folder, workers=4)), spool, state_dir=tmp_path)
+    result = collector.run_once()
+    assert result.ok and result.objects_done == 4
+    assert sorted(event_ids(drain(spool))) == sorted(ids)
