@@ -54,6 +54,11 @@ def register(subparsers: Any) -> None:
     check = actions.add_parser("check", help="validate a ruleset (every error with file:line)")
     check.add_argument("paths", nargs="+", metavar="PATH", help="rule files or directories")
     check.add_argument("--lists-root", type=Path, help="where <list> paths resolve")
+    check.add_argument(
+        "--with-defaults",
+        action="store_true",
+        help="check the files together with the shipped ruleset (for child rules of 80202)",
+    )
     check.add_argument("--json", action="store_true", help="machine-readable result")
     check.set_defaults(func=run_rules_check)
 
@@ -210,8 +215,9 @@ def run_rules_check(
     """Handler of ``trailwarden rules check``."""
     out = out or sys.stdout
     err = err or sys.stderr
+    paths = [*default_ruleset_paths(), *args.paths] if args.with_defaults else list(args.paths)
     try:
-        ruleset = load_ruleset(list(args.paths), args.lists_root)
+        ruleset = load_ruleset(paths, args.lists_root)
     except RulesetError as exc:
         if args.json:
             problems = [{"file": e.file, "line": e.line, "message": e.reason} for e in exc.errors]

@@ -146,6 +146,16 @@ def test_rules_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert {e["line"] for e in result["errors"]} == {6, 10, 16, 21, 24, 30, 33}
 
 
+def test_rules_check_with_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    local = str(RULES / "wazuh-style.xml")
+    assert logtest.main(["rules", "check", "--lists-root", str(RULES), local]) == 1
+    assert "parent rule 80202 (if_sid) does not exist" in capsys.readouterr().err
+    assert (
+        logtest.main(["rules", "check", "--with-defaults", "--lists-root", str(RULES), local]) == 0
+    )
+    assert capsys.readouterr().out.startswith("OK: ")
+
+
 def test_register_adds_both_commands_with_handlers() -> None:
     parser = argparse.ArgumentParser()
     logtest.register(parser.add_subparsers(dest="command"))
