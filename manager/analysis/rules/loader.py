@@ -363,7 +363,8 @@ class _Loader:
             for parent in parents:
                 parent.children.append(rule)
             for sid in rule.if_matched_sid:
-                if sid not in self.rules:
+                # Without if_sid/if_group the matched rule is also the parent, reported there.
+                if sid not in self.rules and (rule.if_sid or rule.if_group):
                     self.error(
                         f"rule {rule.id}: if_matched_sid {sid} does not exist", rule.file, rule.line
                     )
@@ -379,6 +380,7 @@ class _Loader:
         return ruleset
 
     def _parents(self, rule: Rule, by_group: dict[str, list[Rule]]) -> list[Rule] | None:
+        element = "if_sid" if rule.if_sid else "if_matched_sid"
         parent_ids = rule.if_sid or (rule.if_matched_sid if not rule.if_group else ())
         parent_groups = rule.if_group or (
             rule.if_matched_group if not rule.if_sid and not rule.if_matched_sid else ()
@@ -389,7 +391,7 @@ class _Loader:
             parent = self.rules.get(sid)
             if parent is None:
                 self.error(
-                    f"rule {rule.id}: parent rule {sid} (if_sid) does not exist",
+                    f"rule {rule.id}: parent rule {sid} ({element}) does not exist",
                     rule.file,
                     rule.line,
                 )
