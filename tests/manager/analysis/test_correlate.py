@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.manager.analysis.helpers import fired, record, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.manager.analysis.helpers import RULES, fired, record, run
 from trailwarden.manager.analysis.correlate import Correlator, Window
 from trailwarden.manager.analysis.pipeline import Analyzer
-from trailwarden.manager.analysis.rules import Ruleset
+from trailwarden.manager.analysis.rules import Ruleset, load_ruleset
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
+# Module-level, not a fixture: hypothesis runs the property many times.
+_SEMANTICS = load_ruleset([RULES / "semantics.xml"])
 
 
 def _failure(seconds: int, ip: str) -> dict[str, object]:
@@ -76,3 +81,34 @@ def test_event_time_reads_cloudtrail_times_as_utc_with_fallbacks() -> None:
         expected
     )
     assert event_time(view({}), clock=lambda: 42.0) == 42.0
+
+
+_steps = st.lists(
+    st.tuples(st.integers(0, 90), st.sampled_from(["192.0.2.1", "192.0.2.2"]), st.booleans()),
+    max_size=40,
+)
+
+
+@given(_steps)
+@settings(max_examples=150, deadline=None)
+def test_frequency_matches_a_reference_model(steps: list[tuple[int, str, bool]]) -> None:
+    """100021: the 4th failure from one IP within 120 s fires; the count then starts again."""
+    analyzer = Analyzer(_SEMANTICS, "m")
+    earlier: dict[str, list[int]] = {}
+    now = 0
+    for gap, ip, failed in steps:
+        now += gap
+        rec = _failure(now, ip)
+        if not failed:
+            rec["responseElements"] = {"ConsoleLogin": "Success"}
+        got = fired(run(analyzer, rec))
+        if not failed:
+            assert got == "100001"
+            continue
+        window = [t for t in earlier.get(ip, []) if now - t <= 120]
+        if len(window) >= 3:
+            assert got == "100021"
+            earlier[ip] = []
+        else:
+            assert got == "100020"
+            earlier.setdefault(ip, []).append(now)
