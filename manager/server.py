@@ -132,6 +132,9 @@ class ManagerServer:
         await asyncio.to_thread(self.analysis.close)
         for sink in self.alert_sinks:
             sink.close()
+        # Registry bookkeeping of the last links (asyncio.to_thread) may still be running on
+        # its database connection; closing the database under it crashed the process (SIGSEGV).
+        await asyncio.get_running_loop().shutdown_default_executor()
         self.store.close()
         self.database.close()
         log.info("stage=stop manager stopped")
