@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -31,11 +32,15 @@ from trailwarden.manager.analysis.rules import (
     default_ruleset_paths,
     load_ruleset,
 )
+from trailwarden.manager.central.document import effective_config, parse_document
+from trailwarden.manager.central.toml_text import render_toml
 from trailwarden.manager.config import parse_manager_config
 
 AREA = "Property-based"
+EXAMPLES = int(os.environ.get("TRAILWARDEN_HYPOTHESIS_EXAMPLES", "100"))
+"""Examples per property; CI keeps the default, a deep local run sets e.g. 5000."""
 FAST = settings(
-    max_examples=100,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -273,7 +278,11 @@ def rule_files(draw: st.DrawFn) -> str:
     return body
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=max(1, EXAMPLES * 4 // 5),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(rule_files())
 def test_rule_loader_on_generated_xml(text: str) -> None:
     """The Wazuh XML rule loader on generated rule files (random attributes, elements,
@@ -458,3 +467,37 @@ def test_source_odd_values_are_config_errors(key: str, value: Any) -> None:
     table = {"type": "cloudtrail", "bucket": "trail", key: value}
     with pytest.raises(ConfigError, match=rf"central: sources\[0\]\.{key}"):
         parse_sources([table], "central")
+
+
+# ---- pushed (central) config ----------------------------------------------------------------
+
+CENTRAL_DOCUMENTS = st.dictionaries(
+    st.sampled_from(["log_level", "keep_local_sources", "limits", "sources", "bogus"]),
+    st.one_of(
+        TOML_VALUES,
+        st.lists(SOURCE_TABLES, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["max_workers", "min_interval", "x"]), TOML_VALUES, max_size=2
+        ),
+    ),
+    max_size=4,
+)
+
+
+@FAST
+@given(CENTRAL_DOCUMENTS, CENTRAL_DOCUMENTS)
+def test_pushed_config_documents_on_generated_data(group: Any, agent: Any) -> None:
+    """Central config as an admin pushes it (a group document and an agent override, TOML
+    text): accepted and merged, or ConfigError naming the document; nothing else escapes."""
+    try:
+        group_text, agent_text = render_toml(group), render_toml(agent)
+    except (TypeError, ValueError):
+        return  # data TOML cannot hold (e.g. NaN keys): not a document an admin could send
+    try:
+        documents = [
+            parse_document(group_text, "group:web"),
+            parse_document(agent_text, "agent:web-1"),
+        ]
+        effective_config(documents, "agent web-1")
+    except TrailWardenError as exc:
+        assert any(o in str(exc) for o in ("group:web", "agent:web-1", "agent web-1")), str(exc)
