@@ -143,6 +143,32 @@ def test_inline_policies_without_wildcards_are_not_admin(analyzer: Analyzer) -> 
     assert fired(run(analyzer, rec)) == "80529"
 
 
+def test_leave_organization_and_weakened_public_access_block(analyzer: Analyzer) -> None:
+    leave = record(eventSource="organizations.amazonaws.com", eventName="LeaveOrganization")
+    assert fired(run(analyzer, leave)) == "80518"
+    block = {
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": False,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
+    }
+    weakened = record(
+        eventSource="s3.amazonaws.com",
+        eventName="PutBucketPublicAccessBlock",
+        requestParameters={"bucketName": "example-reports", "publicAccessBlock": "", **block},
+    )
+    assert fired(run(analyzer, weakened)) == "80521"
+    block["PublicAccessBlockConfiguration"]["BlockPublicAcls"] = True
+    strict = record(
+        eventSource="s3.amazonaws.com",
+        eventName="PutBucketPublicAccessBlock",
+        requestParameters={"bucketName": "example-reports", **block},
+    )
+    assert fired(run(analyzer, strict)) == "80202"
+
+
 def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
     for name in ("FooBarUndocumented", "InvokeModel", "PutFoundationModelEntitlement"):
         assert fired(run(analyzer, record(eventName=name, eventSource="bedrock.amazonaws.com")))
@@ -243,6 +269,9 @@ def test_every_dataset_record_alerts_and_nothing_fails(default_ruleset: Ruleset)
     assert counts["80202"] > total // 2
     # The invictus-ir attack simulation holds trail tampering and a console login without MFA.
     assert counts["80500"] >= 1 and counts["80503"] >= 1
+    # Secret reads below the burst threshold, a console login with MFA, refused calls.
+    assert counts["80523"] > 100 and counts["80253"] == 1
+    assert counts["80203"] > 200 and counts["80250"] > 10
 
 
 def test_dataset_summary_is_json_serialisable(default_ruleset: Ruleset, tmp_path: Path) -> None:
