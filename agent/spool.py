@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,7 +42,8 @@ BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_EVERY_BYTES = 8 << 20
 """Background WAL checkpoint after this much new payload (or CHECKPOINT_EVERY_S)."""
 CHECKPOINT_EVERY_S = 5.0
-_LENGTH_BYTES = 4
+_FORMAT = b"\x01"
+"""First byte of every batch blob: the blob layout's version."""
 _ACK_CHUNK = 500
 
 _SCHEMA = """
@@ -151,8 +153,12 @@ class Spool:
         put stays atomic with its checkpoint; a failed transaction fails every put in it (each
         caller retries), and a put is never half-written.
         """
-        size = sum(len(r) for r in records)
-        batches = [(_encode(b), len(b), sum(len(r) for r in b)) for b in self._split(records)]
+        lengths = [len(r) for r in records]
+        size = sum(lengths)
+        batches = [
+            (_encode(lengths[first:last], records[first:last]), last - first, payload)
+            for first, last, payload in self._split(lengths)
+        ]
         request = _PutRequest(source, batches, checkpoint, size)
         with self._cond:
             self._check_open()
@@ -233,20 +239,25 @@ class Spool:
             self._writing = False
             self._cond.notify_all()
 
-    def _split(self, records: Sequence[bytes]) -> Iterator[list[bytes]]:
-        batch: list[bytes] = []
-        batch_bytes = 0
-        for record in records:
-            if batch and (
-                len(batch) >= self.max_batch_records
-                or batch_bytes + len(record) > self.max_batch_bytes
+    def _split(self, lengths: Sequence[int]) -> Iterator[tuple[int, int, int]]:
+        """(first, last, payload bytes) of each batch: at most max_batch_records records and
+        max_batch_bytes bytes, but never less than one record."""
+        total = sum(lengths)
+        if len(lengths) <= self.max_batch_records and total <= self.max_batch_bytes:
+            if lengths:
+                yield 0, len(lengths), total
+            return
+        first = 0
+        payload = 0
+        for index, length in enumerate(lengths):
+            if index > first and (
+                index - first >= self.max_batch_records or payload + length > self.max_batch_bytes
             ):
-                yield batch
-                batch, batch_bytes = [], 0
-            batch.append(record)
-            batch_bytes += len(record)
-        if batch:
-            yield batch
+                yield first, index, payload
+                first, payload = index, 0
+            payload += length
+        if first < len(lengths):
+            yield first, len(lengths), payload
 
     def wait_for_space(self, stop: threading.Event, timeout: float | None = None) -> bool:
         """Block until an ack frees space (or the spool is empty); call it after SpoolFullError.
@@ -447,26 +458,28 @@ class _PutRequest:
     error: BaseException | None = None
 
 
-def _encode(records: Sequence[bytes]) -> bytes:
-    """Length-prefixed records in one blob (a record may hold any bytes, newlines included)."""
-    parts: list[bytes] = []
-    for record in records:
-        parts.append(len(record).to_bytes(_LENGTH_BYTES, "big"))
-        parts.append(record)
-    return b"".join(parts)
+def _encode(lengths: Sequence[int], records: Sequence[bytes]) -> bytes:
+    """One blob per batch: a format byte, the record count and every length (big-endian
+    uint32), then the records back to back (a record may hold any bytes, newlines included).
+    Built and split with C-level calls: this runs for every record the agent forwards."""
+    count = len(records)
+    return b"".join((_FORMAT, struct.pack(f">I{count}I", count, *lengths), *records))
 
 
 def _decode(blob: bytes, path: Path, sequence: int) -> tuple[bytes, ...]:
-    out: list[bytes] = []
     view = memoryview(blob)
-    pos = 0
-    while pos < len(view):
-        if pos + _LENGTH_BYTES > len(view):
-            raise SpoolError(f"spool {path}: batch {sequence} is corrupt (truncated length)")
-        length = int.from_bytes(view[pos : pos + _LENGTH_BYTES], "big")
-        pos += _LENGTH_BYTES
-        if pos + length > len(view):
-            raise SpoolError(f"spool {path}: batch {sequence} is corrupt (truncated record)")
+    try:
+        if view[:1] != _FORMAT:
+            raise ValueError("unknown format byte")
+        (count,) = struct.unpack_from(">I", view, 1)
+        lengths = struct.unpack_from(f">{count}I", view, 5)
+    except (ValueError, struct.error) as exc:
+        raise SpoolError(f"spool {path}: batch {sequence} is corrupt ({exc})") from exc
+    pos = 5 + 4 * count
+    out: list[bytes] = []
+    for length in lengths:
         out.append(bytes(view[pos : pos + length]))
         pos += length
+    if pos != len(view):
+        raise SpoolError(f"spool {path}: batch {sequence} is corrupt (length mismatch)")
     return tuple(out)

@@ -201,27 +201,42 @@ def _parse_array(text: str, open_pos: int, where: str, layout: str) -> ParsedObj
 
 
 def _parse_array_at(text: str, open_pos: int, where: str, layout: str) -> tuple[ParsedObject, int]:
-    """The array opening at ``open_pos`` and the position just after its closing ']'."""
+    """The array opening at ``open_pos`` and the position just after its closing ']'.
+
+    The agent's hottest loop (once per record): the common compact ``},{`` case takes no call
+    besides the C scanner; whitespace and errors take the slower general path.
+    """
     out = ParsedObject(layout=layout)
+    n = len(text)
     pos = _skip_ws(text, open_pos + 1)
     index = 0
-    if pos < len(text) and text[pos] == "]":
+    if pos < n and text[pos] == "]":
         return out, pos + 1
-    while pos < len(text):
+    scan = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner raw_decode wraps
+    records = out.records
+    while pos < n:
         try:
-            value, end = _DECODER.raw_decode(text, pos)
-        except (ValueError, RecursionError) as exc:
-            raise ObjectError(f"not JSON at record {index}: {exc}", where=where) from exc
-        if isinstance(value, dict):
-            out.records.append(ParsedRecord(value, text[pos:end].encode(), index))
+            value, end = scan(text, pos)
+        except (StopIteration, ValueError, RecursionError):
+            try:  # again through raw_decode, for its error message
+                value, end = _DECODER.raw_decode(text, pos)
+            except (ValueError, RecursionError) as exc:
+                raise ObjectError(f"not JSON at record {index}: {exc}", where=where) from exc
+        if type(value) is dict:
+            records.append(ParsedRecord(value, text[pos:end].encode(), index))
         else:
             out.problems.append(f"record {index}: {type(value).__name__}, not a JSON object")
         index += 1
-        pos = _skip_ws(text, end)
-        if pos < len(text) and text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
-        elif pos < len(text) and text[pos] == "]":
-            return out, pos + 1
+        char = text[end] if end < n else ""
+        if char and char in _WHITESPACE:
+            end = _skip_ws(text, end)
+            char = text[end] if end < n else ""
+        if char == ",":
+            pos = end + 1
+            if pos < n and text[pos] in _WHITESPACE:
+                pos = _skip_ws(text, pos)
+        elif char == "]":
+            return out, end + 1
         else:
             raise ObjectError(
                 f"not JSON: expected ',' or ']' after record {index - 1}", where=where
