@@ -9,6 +9,7 @@ always set the same way.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -38,7 +39,9 @@ class Database:
         """A new connection with the project's settings (autocommit; explicit transactions)."""
         try:
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
                 check_same_thread=False,
             )
             conn.execute("PRAGMA journal_mode=WAL")
@@ -73,7 +76,7 @@ class Database:
         try:
             yield conn
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"database {self.path}: {exc}") from exc
             raise
@@ -81,7 +84,7 @@ class Database:
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise StoreError(f"database {self.path}: commit failed: {exc}") from exc
 
     def migrate(self, component: str, migrations: Sequence[str]) -> int:
@@ -128,3 +131,12 @@ class Database:
 def _split_sql(script: str) -> list[str]:
     """Statements of a migration script (no semicolons inside string literals in migrations)."""
     return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """ROLLBACK if a transaction is still open. On a full disk or an I/O error SQLite has
+    already rolled back by itself, and a second ROLLBACK raised "no transaction is active",
+    which hid the real error and escaped untranslated (the link then never acked or closed)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
