@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.system import CLI, ManagerHome
+from tests.fixtures.system import CLI, ManagerHome, ManagerProcess, wait_for_port
 
 
 def write_agent_toml(
@@ -81,10 +81,10 @@ class AgentProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, preexec: Callable[[], None] | None = None) -> None:
+    def start(self, preexec: Callable[[], None] | None = None, *, debug: bool = False) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*CLI, "agent", "run", "--home", str(self.home)],
+                [*CLI, *(["--debug"] if debug else []), "agent", "run", "--home", str(self.home)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ),
@@ -157,3 +157,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class LimitedManager(ManagerProcess):
+    """`trailwarden manager run` with a ``preexec`` hook (rlimits) for disk-failure tests."""
+
+    def __init__(self, home: ManagerHome, log_path: Path, preexec: Callable[[], None]) -> None:
+        super().__init__(home, log_path)
+        self.preexec = preexec
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*CLI, "manager", "run", "--home", str(self.home.path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=self.preexec,
+            )
+        wait_for_port(self.home.link_port)
+        wait_for_port(self.home.enroll_port)

@@ -22,6 +22,7 @@ from tests.fixtures.system import ManagerProcess
 from tests.reliability.corpus import envelope, record
 from tests.reliability.processes import (
     AgentProcess,
+    LimitedManager,
     alert_counts,
     files_taken,
     spool_state,
@@ -269,3 +270,44 @@ def test_sigterm_on_either_side_finishes_in_flight_work(
     assert manager_process.terminate() == 0
     _assert_all_once(database, expected)
     assert os.path.exists(database)
+
+
+# ---- the manager's disk -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_manager_disk_write_failing_means_no_acks_then_recovery(
+    manager_home: Any, tmp_path: Path
+) -> None:
+    """The manager process may not grow its files (RLIMIT_FSIZE just above the database's
+    size at start, so writes fail as on a full disk): batches are not acknowledged and the
+    failure is logged; when the limit is lifted every record is stored exactly once."""
+    setup = ManagerProcess(manager_home, tmp_path / "setup.log")
+    setup.start()
+    home = _enrolled_agent(setup, tmp_path)
+    assert setup.terminate() == 0
+    used = sum(p.stat().st_size for p in manager_home.path.glob("manager.db*"))
+    manager = LimitedManager(
+        manager_home, tmp_path / "manager.log", _limit_file_size(used + 64_000)
+    )
+    expected = write_trail_files(tmp_path / "trail", files=10, per_file=300, pad=200)
+    write_agent_toml(home, manager_home, [_source(tmp_path / "trail")])
+    database = manager_home.path / "manager.db"
+    agent = AgentProcess(home, tmp_path / "agent.log")
+    manager.start()
+    agent.start()
+    try:
+        wait_until(lambda: "not committed, no ack" in manager.log_path.read_text(), 60, "failure")
+        assert manager.proc is not None and manager.proc.poll() is None  # failing, not dead
+        assert spool_state(home / "spool.db")[0] > 0  # the agent still holds the batches
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(manager.proc.pid, resource.RLIMIT_FSIZE, unlimited)
+        wait_until(lambda: stored_count(database) >= len(expected), 120, "recovery")
+        wait_until(lambda: spool_state(home / "spool.db")[0] == 0, 60, "acks")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+        if manager.proc is not None and manager.proc.poll() is None:
+            manager.proc.kill()
+            manager.proc.wait(10)
+    _assert_all_once(database, expected)
