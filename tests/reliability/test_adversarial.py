@@ -9,6 +9,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +358,68 @@ def test_agent_refuses_a_private_key_others_can_read(
     assert result.returncode != 0
     assert "chmod 600" in result.stderr + result.stdout
     assert "PRIVATE KEY" not in result.stderr + result.stdout
+
+
+# ---- secrets in logs --------------------------------------------------------------------
+
+
+def test_no_secret_in_the_debug_logs_of_a_real_enrollment_and_s3_agent(
+    manager_process: ManagerProcess,
+    s3: Any,
+    new_bucket: Any,
+    aws_profile: Any,
+    tmp_path: Path,
+    secrets: Any,
+) -> None:
+    """A manager at DEBUG, `trailwarden --debug agent enroll` with a token and `trailwarden
+    --debug agent run` reading S3 with a profile's secret key, through delivery: no log
+    (every *.log under the test's folder, checked by the autouse fixture) holds the AWS
+    secret key, the enrollment token or a private key; the records did arrive."""
+    from tests.fixtures.aws import cloudtrail_key
+    from tests.reliability.corpus import envelope, record
+    from tests.reliability.processes import (
+        AgentProcess,
+        stored_count,
+        wait_until,
+        write_agent_toml,
+    )
+
+    home = manager_process.home
+    toml = home.path / "manager.toml"
+    toml.write_text(toml.read_text().replace('log_level = "INFO"', 'log_level = "DEBUG"'))
+    database = Database(home.path / "manager.db")
+    token = Registry(database).create_token(600, 1, "", "test").token
+    database.close()
+    secrets.add(token)
+    manager_process.start()
+    agent_home = tmp_path / "agent"
+    enrolled = run_cli(
+        "--debug", "agent", "enroll", "--home", str(agent_home), "--manager",
+        home.enroll_address, "--token", token, "--ca-sha256", home.ca_fingerprint,
+        "--name", "s3-agent",
+    )  # fmt: skip
+    (tmp_path / "enroll.log").write_text(enrolled.stdout + enrolled.stderr)
+    assert enrolled.returncode == 0, enrolled.stderr
+    bucket = new_bucket()
+    records = [record() for _ in range(30)]
+    when = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    key = cloudtrail_key("111122223333", "us-east-1", when)
+    s3.put_object(Bucket=bucket, Key=key, Body=envelope(records))
+    source = {
+        "type": "cloudtrail",
+        "bucket": bucket,
+        "aws_profile": aws_profile.name,
+        "service_endpoint": aws_profile.endpoint,
+        "only_logs_after": "2026-11-01",
+    }
+    write_agent_toml(agent_home, home, [source])
+    agent = AgentProcess(agent_home, tmp_path / "agent.log")
+    agent.start(debug=True)
+    try:
+        wait_until(lambda: stored_count(home.path / "manager.db") >= 30, 90, "delivery")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+    assert manager_process.terminate() == 0
+    assert "DEBUG" in agent.log  # the most talkative setting really was on
+    assert aws_profile.credentials_file.read_text().count("aws_secret_access_key") == 1
