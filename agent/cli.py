@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if args.once:
-        result = runner.run_once()
+        result = runner.run_once(progress=True)
         print(
             f"pass complete: {result.objects} objects, {result.records} records, "
             f"{result.failed} failed, {result.acked_batches} batches acknowledged",

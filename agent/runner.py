@@ -18,6 +18,7 @@ from trailwarden.agent.collector import Collector
 from trailwarden.agent.config import AgentConfig
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.progress import Progress
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
 from trailwarden.common.wire import link_pb2
@@ -99,15 +100,28 @@ class AgentRunner:
         self.stop_event.wait()
         self.shutdown()
 
-    def run_once(self) -> OnceResult:
-        """One pass over every source; returns once every spooled record is acknowledged."""
+    def run_once(self, progress: bool = False) -> OnceResult:
+        """One pass over every source; returns once every spooled record is acknowledged.
+
+        ``progress`` shows objects, records, bytes and rate while it runs (a live line on a
+        terminal, periodic log lines otherwise).
+        """
+        display = Progress(self.collector.status, self.spool.stats) if progress else None
         self._link_thread.start()
-        result = self.collector.run_once(self.stop_event)
-        while not self.stop_event.is_set() and self.spool.stats().batches:
-            if not self.link.connected.is_set() and self.link.last_error:
-                log.info("stage=send waiting for the manager: %s", self.link.last_error)
-                self.stop_event.wait(2.0)
-            self.stop_event.wait(0.1)
+        if display is not None:
+            display.start()
+        try:
+            result = self.collector.run_once(self.stop_event)
+            waiting_logged = 0.0
+            while not self.stop_event.is_set() and self.spool.stats().batches:
+                down = not self.link.connected.is_set() and self.link.last_error
+                if down and time.monotonic() - waiting_logged > 10:
+                    log.info("stage=send waiting for the manager: %s", self.link.last_error)
+                    waiting_logged = time.monotonic()
+                self.stop_event.wait(0.1)
+        finally:
+            if display is not None:
+                display.stop()
         self.shutdown()
         return OnceResult(
             objects=result.objects_done,
