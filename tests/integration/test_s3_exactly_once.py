@@ -94,6 +94,7 @@ workers = 4
         "agent", "run", "--home", str(agent_home), "--once", timeout=240, env=os.environ.copy()
     )
     assert once.returncode == 0, once.stderr[-3000:]
+    assert "progress: objects" in once.stderr  # not a terminal: progress as log lines
     assert manager_process.terminate() == 0
 
     db_path = home.path / "manager.db"
