@@ -1,0 +1,81 @@
+"""Malformed rule and config files given to the real command line: refused, with location."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.fixtures.system import ManagerHome, run_cli
+from trailwarden.manager.analysis.rules import default_ruleset_paths
+
+AREA = "Bad input"
+
+BROKEN_RULES = """<group name="local,">
+  <rule id="100001" level="3">
+    <if_sid>80202</if_sid>
+    <field name="aws.eventName">^Console</field>
+    <description>fine</description>
+  </rule>
+  <rule id="100002" level="99">
+    <if_sid>80202</if_sid>
+    <description>level out of range</description>
+  </rule>
+  <rule id="100003" level="3">
+    <if_sid>80202</if_sid>
+    <regex type="pcre2">(a)\\1</regex>
+    <description>backreference</description>
+  </rule>
+  <rule id="100004" level="3">
+    <if_sid>999999</if_sid>
+    <description>unknown parent</description>
+  </rule>
+</group>
+"""
+
+
+def test_manager_refuses_to_start_on_a_broken_rule_file_naming_every_error(
+    manager_home: ManagerHome,
+) -> None:
+    """A local rule file with an out-of-range level, a backreference and an unknown parent:
+    `manager run` exits non-zero before listening, naming file:line of every error, and
+    `rules check` reports the same; the shipped rules alone still load."""
+    rules = manager_home.path / "local_rules.xml"
+    rules.write_text(BROKEN_RULES)
+    toml = manager_home.path / "manager.toml"
+    toml.write_text(toml.read_text().replace("rules = []", 'rules = ["local_rules.xml"]'))
+    result = run_cli("manager", "run", "--home", str(manager_home.path), timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    for line in (7, 13, 16):
+        assert f"{rules}:{line}" in output, output
+    check = run_cli("rules", "check", "--with-default", str(rules))
+    assert check.returncode != 0
+    assert f"{rules}:7" in check.stdout + check.stderr
+    shipped = [str(p) for p in default_ruleset_paths()]
+    assert run_cli("rules", "check", *shipped).returncode == 0
+
+
+def test_agent_refuses_a_malformed_agent_toml_naming_file_and_key(
+    running_manager: object, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """agent.toml with a typo'd key, a list where a duration goes and an AWS secret in a
+    source: `agent run` exits non-zero naming the file and the key, and never echoes the
+    secret."""
+    home = enrolled_agent("web-1")
+    config = home / "agent.toml"
+    good = config.read_text()
+    cases = {
+        "spool.limitt": good.replace('limit = "1GiB"', 'limitt = "1GiB"'),
+        "agent.heartbeat": good.replace('heartbeat = "15s"', "heartbeat = [15]"),
+        "sources[0].aws_secret_access_key": good
+        + '\n[[sources]]\ntype = "cloudtrail"\nbucket = "b"\n'
+        + 'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz"\n',
+    }
+    for key, text in cases.items():
+        config.write_text(text)
+        result = run_cli("agent", "run", "--home", str(home), "--once", timeout=60)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, key
+        assert str(config) in output and key.split(".")[-1] in output, (key, output)
+        assert "wJalrXUtnFEMI" not in output
+        assert "Traceback" not in output
