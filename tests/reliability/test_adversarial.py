@@ -6,9 +6,10 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -423,3 +424,61 @@ def test_no_secret_in_the_debug_logs_of_a_real_enrollment_and_s3_agent(
     assert manager_process.terminate() == 0
     assert "DEBUG" in agent.log  # the most talkative setting really was on
     assert aws_profile.credentials_file.read_text().count("aws_secret_access_key") == 1
+
+
+def test_the_connection_limit_holds_and_frees_up(manager_home: Any, tmp_path: Path) -> None:
+    """With max_connections = 2, a third agent's stream is refused with RESOURCE_EXHAUSTED
+    while two are connected, an already-connected agent may still reconnect, and the third
+    is served as soon as one of the two leaves."""
+    from tests.fixtures.system import RunningManager
+    from trailwarden.manager.server import BackgroundManager
+
+    toml = manager_home.path / "manager.toml"
+    text = toml.read_text()
+    assert "max_connections = 5000" in text
+    toml.write_text(text.replace("max_connections = 5000", "max_connections = 2"))
+    background = BackgroundManager(manager_home.path)
+    background.start()
+    running = RunningManager(manager_home, background)
+    leave = [threading.Event(), threading.Event()]
+    channels: list[grpc.Channel] = []
+    held: list[Any] = []
+    try:
+        identities = []
+        for name in ("one", "two", "three"):
+            home = tmp_path / name
+            enroll(
+                home,
+                manager_home.enroll_address,
+                running.token(),
+                manager_home.ca_fingerprint,
+                name,
+            )
+            identities.append(AgentIdentity.load(home))
+        address = manager_home.link_address
+        for identity, event in zip(identities[:2], leave, strict=True):
+            channel = _agent_channel(address, identity)
+            channels.append(channel)
+
+            def requests(done: threading.Event = event) -> Iterator[link_pb2.AgentMessage]:
+                yield link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t"))
+                done.wait(30)
+
+            stream = link_pb2_grpc.AgentLinkStub(channel).Connect(requests(), timeout=60)
+            held.append(stream)  # dropping the call object would cancel it
+            assert next(stream).welcome.agent_id == identity.agent_id
+        with pytest.raises(grpc.RpcError) as caught:
+            _link_session(address, identities[2], [])
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert _acked(_link_session(address, identities[1], [_batch(1, [_record()])])) == [1]
+        leave[0].set()
+        deadline = time.monotonic() + 20
+        while len(running.server.sessions) > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _acked(_link_session(address, identities[2], [_batch(1, [_record()])])) == [1]
+    finally:
+        for event in leave:
+            event.set()
+        for channel in channels:
+            channel.close()
+        background.stop()
