@@ -186,8 +186,13 @@ class Spool:
                 group, self._queue = self._queue, []
         if not request.done:
             self._write_group(group)
-        if request.error is not None:
-            raise request.error
+        error = request.error
+        if isinstance(error, SpoolError):
+            # The group's error, re-raised per caller (one exception object must not be raised
+            # in several threads at once: its traceback would be shared).
+            raise SpoolError(str(error)) from error
+        if error is not None:  # a bug, not the disk: do not let callers retry it for ever
+            raise RuntimeError(f"spool {self.path}: write failed: {error!r}") from error
         return request.sequences
 
     def _write_group(self, group: list[_PutRequest]) -> None:
