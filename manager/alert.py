@@ -14,7 +14,9 @@ from typing import Any
 from trailwarden.common.model import AgentRef
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass pays object.__setattr__ per field on construction, and one
+# alert is built for nearly every CloudTrail record (80202). Treat alerts as immutable anyway.
+@dataclass(slots=True)
 class RuleHit:
     """The rule that raised an alert, as it stood when it fired."""
 
@@ -30,7 +32,7 @@ class RuleHit:
     """For correlation rules: the frequency that was reached."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Alert:
     """One alert. ``data`` is the decoded event (``integration``, ``aws.*`` ...) as nested dicts."""
 
