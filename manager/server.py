@@ -30,6 +30,7 @@ from trailwarden.manager.pipeline_setup import build_alert_sinks, build_analysis
 from trailwarden.manager.registry import Registry
 from trailwarden.manager.sessions import Sessions
 from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.retention import retention_loop
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class ManagerServer:
         self.enroll_port = 0
         self._servers: list[grpc.aio.Server] = []
         self._stopped = asyncio.Event()
+        self._retention: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         material = self.material
@@ -102,6 +104,9 @@ class ManagerServer:
         self._servers = [link_server, enroll_server]
         for server in self._servers:
             await server.start()
+        self._retention = asyncio.create_task(
+            retention_loop(self.store, self.store.retention.interval_seconds)
+        )
         log.info(
             "stage=start manager=%s link=%s (port %d) enrollment=%s (port %d) ca_sha256=%s",
             self.config.name,
@@ -117,6 +122,8 @@ class ManagerServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self._retention is not None:
+            self._retention.cancel()
         # Drain: every link finishes and acknowledges the batches it already holds, then
         # closes; agents resend anything else to the next manager (nothing is lost either way).
         for session in self.sessions.all():
