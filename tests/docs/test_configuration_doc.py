@@ -610,3 +610,27 @@ def test_documented_command_parses(doc: str, command: str) -> None:
             assert exc.code == 0, f"{doc}: {command}\n  as: {' '.join(args)}\n{errors.getvalue()}"
             continue
         assert callable(parsed.func), f"{doc}: {' '.join(args)}"
+
+
+# ---- the index and the links ---------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_the_docs_index_lists_every_doc() -> None:
+    index = (REPO / "docs" / "README.md").read_text()
+    listed = {link for link in _LINK.findall(index) if not link.startswith("../")}
+    on_disk = {p.name for p in (REPO / "docs").glob("*.md")} - {"README.md"}
+    assert listed == on_disk
+
+
+def test_relative_links_in_the_docs_resolve() -> None:
+    checked = 0
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for link in _LINK.findall(page.read_text()):
+            if re.match(r"^[a-z]+:", link) or link.startswith("#"):
+                continue
+            target = (page.parent / link.split("#", 1)[0]).resolve()
+            assert target.exists(), f"{page.relative_to(REPO)}: broken link {link}"
+            checked += 1
+    assert checked >= 20
