@@ -18,6 +18,7 @@ CONFIG_FILE = "agent.toml"
 DEFAULT_SPOOL_LIMIT = 1024**3
 """Bytes the spool may hold before fetching pauses (1 GiB)."""
 DEFAULT_HEARTBEAT_SECONDS = 15.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
     agent = top.section("agent")
     name = agent.str("name", socket.gethostname())
     log_level = agent.str("log_level", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise agent.error("log_level", f"expected one of {', '.join(LOG_LEVELS)}")
     heartbeat = agent.duration("heartbeat", DEFAULT_HEARTBEAT_SECONDS)
     agent.done()
     manager = top.section("manager")

@@ -55,5 +55,5 @@ def _init(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from trailwarden.manager.server import serve
 
-    asyncio.run(serve(args.home.expanduser().resolve()))
+    asyncio.run(serve(args.home.expanduser().resolve(), debug=args.debug))
     return 0

@@ -159,7 +159,7 @@ advertise = "{enrollment.advertise}"
 [analysis]
 default_rules = true          # the shipped ruleset (Wazuh-compatible IDs 80200-80299 and more)
 rules = []                    # your own rule files or folders, e.g. ["rules/local_rules.xml"]
-lists_root = ""               # where relative <list> paths resolve (e.g. /var/ossec/etc)
+lists_root = ""               # where relative <list> paths resolve (e.g. /var/ossec)
 
 [outputs]
 alerts_file = true            # alerts/alerts.json, Wazuh alerts.json shape, JSON lines

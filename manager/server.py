@@ -150,9 +150,10 @@ class ManagerServer:
         await self._stopped.wait()
 
 
-async def serve(home: Path) -> None:
+async def serve(home: Path, *, debug: bool = False) -> None:
     config = load_manager_config(home)
-    logging.getLogger().setLevel(config.log_level)
+    if not debug:  # --debug on the command line wins over manager.toml, as for the agent
+        logging.getLogger().setLevel(config.log_level)
     server = ManagerServer(config)
     await server.start()
     loop = asyncio.get_running_loop()

@@ -76,14 +76,14 @@ if grep -rqI "$stage" "$stage$venv/bin" "$stage$venv/pyvenv.cfg"; then
 fi
 
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/trailwarden/examples" \
-    "$stage/usr/share/doc/trailwarden" "$stage/etc/trailwarden/aws" "$stage/DEBIAN"
+    "$stage/usr/share/doc/trailwarden/docs" "$stage/etc/trailwarden/aws" "$stage/DEBIAN"
 ln -s "$venv/bin/trailwarden" "$stage/usr/bin/trailwarden"
 install -m 0644 "$repo"/packaging/systemd/*.service "$stage/lib/systemd/system/"
 install -m 0644 "$repo/packaging/config/manager.toml" "$repo/packaging/config/agent.toml" \
     "$stage/usr/share/trailwarden/examples/"
-for doc in README.md docs/*.md; do
-    [ -f "$repo/$doc" ] && install -m 0644 "$repo/$doc" "$stage/usr/share/doc/trailwarden/"
-done
+# docs/ keeps its own folder: docs/README.md (the index) must not replace the project README.
+install -m 0644 "$repo/README.md" "$stage/usr/share/doc/trailwarden/"
+install -m 0644 "$repo"/docs/*.md "$stage/usr/share/doc/trailwarden/docs/"
 cat > "$stage/usr/share/doc/trailwarden/copyright" <<COPY
 TrailWarden $version
 License: Apache-2.0 (see /usr/share/common-licenses/Apache-2.0).

@@ -85,6 +85,10 @@ def test_contents_list_units_venv_command_and_examples(package: BuiltPackage) ->
     assert "/site-packages/trailwarden/manager/" in listing
     assert "/site-packages/trailwarden/common/generator/catalogue.py" in listing
     assert "/site-packages/moto/" in listing  # the demo's S3 emulator is bundled
+    # The project README and the docs index (docs/README.md) both ship, neither over the other.
+    assert "./usr/share/doc/trailwarden/README.md" in listing
+    assert "./usr/share/doc/trailwarden/docs/README.md" in listing
+    assert "./usr/share/doc/trailwarden/docs/CONFIGURATION.md" in listing
     # Everything is owned by root (the services run as their own users and only write state).
     owners = {line.split()[1] for line in listing.splitlines() if line.strip()}
     assert owners == {"root/root"}

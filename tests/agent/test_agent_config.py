@@ -1,0 +1,29 @@
+"""agent.toml: bad values are refused naming the file and key, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trailwarden.agent.config import parse_agent_config
+from trailwarden.common.errors import ConfigError
+
+BASE = {"manager": {"address": "manager.example:4750"}}
+
+
+def test_unknown_log_level_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"agent.toml: agent.log_level: expected one of"):
+        parse_agent_config({**BASE, "agent": {"log_level": "LOUD"}}, tmp_path, "agent.toml")
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"agent.toml: spool: unknown key\(s\) 'limt'"):
+        parse_agent_config({**BASE, "spool": {"limt": "1GiB"}}, tmp_path, "agent.toml")
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config = parse_agent_config(dict(BASE), tmp_path, "agent.toml")
+    assert config.spool_path == tmp_path / "spool.db"
+    assert config.spool_limit_bytes == 1024**3
+    assert config.log_level == "INFO"
