@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from trailwarden.common.errors import ConfigError, StoreError
 from trailwarden.common.timeparse import parse_duration
+from trailwarden.common.tomlconfig import parse_size as common_parse_size
 
 if TYPE_CHECKING:
     from trailwarden.manager.store.base import AlertStore
@@ -40,9 +40,6 @@ DEFAULT_MAX_DB_BYTES = 10 * 1024**3
 DEFAULT_INTERVAL_SECONDS = 3600.0
 SIZE_CAP_HEADROOM = 0.05
 """When over the cap, prune this much extra so the next pass is not immediately due again."""
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +109,12 @@ class RetentionPolicy:
 
 
 def parse_size(value: Any, where: str) -> int:
-    """Bytes from ``1048576``, ``"500MB"``, ``"10GiB"``; ConfigError naming ``where`` if bad."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: not a size: {value!r}")
-    if isinstance(value, int):
-        return _non_negative_int(value, where)
-    match = _SIZE.match(str(value))
-    if not match:
-        raise ConfigError(f"{where}: not a size: {value!r} (use e.g. 500MB or 10GB)")
-    unit = (match.group(2) or "").lower()[:1]
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    """Bytes from ``1048576``, ``"500MB"``, ``"10GiB"`` (the project's one size syntax: KB/MB/GB
+    are powers of 1000, KiB/MiB/GiB powers of 1024); ConfigError naming ``where`` if bad."""
+    try:
+        return common_parse_size(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _non_negative_int(value: Any, where: str) -> int:

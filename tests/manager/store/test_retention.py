@@ -23,7 +23,7 @@ def test_policy_defaults_and_mapping() -> None:
     assert RetentionPolicy().alerts_days == DEFAULT_ALERTS_DAYS
     assert RetentionPolicy().max_db_bytes == DEFAULT_MAX_DB_BYTES
     policy = RetentionPolicy.from_mapping(
-        {"alerts_days": 7, "archive_days": 0, "max_db_size": "500MB", "interval": "10m"},
+        {"alerts_days": 7, "archive_days": 0, "max_db_size": "500MiB", "interval": "10m"},
         "manager.toml [retention]",
     )
     assert policy == RetentionPolicy(
