@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -68,10 +69,25 @@ class InlineAnalysis:
 _worker_state: dict[str, Any] = {}
 
 
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A SIGKILLed manager cannot shut its pools down, and its workers never see EOF (each
+    holds its queue's write end too): without this they lived on as orphans, one more set per
+    crash. Exit as soon as we are reparented."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
 def _worker_init(home: str) -> None:
     from trailwarden.manager.config import load_manager_config
     from trailwarden.manager.pipeline_setup import build_analyzer, build_seen_lookup
 
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     config = load_manager_config(Path(home))
     _worker_state["analyzer"] = build_analyzer(config)
     _worker_state["seen"] = build_seen_lookup(config)
