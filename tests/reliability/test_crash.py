@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.system import ManagerProcess
+from tests.fixtures.system import ManagerProcess, make_manager_home
 from tests.reliability.processes import (
     AgentProcess,
     alert_counts,
@@ -107,4 +107,59 @@ def test_agent_killed_mid_backfill_three_times(
     finally:
         agent.stop_quietly()
     assert manager_process.terminate() == 0
+    _assert_exactly_once(database, expected)
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (the manager's analysis workers)."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_manager_with_analysis_workers_killed_leaves_no_orphans_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """The production layout (2 analysis worker processes): the manager SIGKILLed mid-stream
+    leaves no orphaned worker behind, and after a restart every record is stored once and
+    alerts once per rule."""
+    home = make_manager_home(tmp_path / "manager", analysis_workers=2)
+    manager = ManagerProcess(home, tmp_path / "manager.log")
+    manager.start()
+    agent = AgentProcess(_enrolled_agent(manager, tmp_path), tmp_path / "agent.log")
+    expected = write_trail_files(tmp_path / "trail", files=20, per_file=500)
+    write_agent_toml(agent.home, home, [_directory_source(tmp_path / "trail")])
+    database = home.path / "manager.db"
+    agent.start()
+    try:
+        wait_until(lambda: stored_count(database) >= 2_000, 120, "streaming")
+        assert manager.proc is not None
+        workers = _children(manager.proc.pid)
+        assert len(workers) >= 2
+        manager.kill()
+        wait_until(lambda: not any(_alive(w) for w in workers), 30, "orphaned workers to exit")
+        manager.start()
+        wait_until(lambda: stored_count(database) >= len(expected), 180, "every record")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+        if manager.proc is not None and manager.proc.poll() is None:
+            manager.proc.kill()
+            manager.proc.wait(10)
     _assert_exactly_once(database, expected)
