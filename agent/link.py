@@ -25,8 +25,8 @@ from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.spool import Spool
 from trailwarden.common import tls
 from trailwarden.common.errors import SpoolError
-from trailwarden.common.model import RecordBatch
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
+from trailwarden.common.wire.convert import batch_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,6 @@ class HelloInfo:
     version: str
     hostname: str
     applied_revision: Callable[[], tuple[int, str]] = lambda: (0, "")
-
-
-def batch_to_wire(batch: RecordBatch) -> link_pb2.AgentMessage:
-    s = batch.source
-    return link_pb2.AgentMessage(
-        batch=link_pb2.EventBatch(
-            sequence=batch.sequence,
-            source=link_pb2.SourceMeta(
-                source=s.source,
-                bucket=s.bucket,
-                key=s.key,
-                account_id=s.account_id,
-                region=s.region,
-                account_alias=s.account_alias,
-            ),
-            records=list(batch.records),
-        )
-    )
 
 
 class LinkClient:
@@ -235,7 +217,7 @@ class LinkClient:
             room = window - len(in_flight)
             if room > 0:
                 for batch in self.spool.pending(after_sequence=last_sent, limit=room):
-                    outbox.put(batch_to_wire(batch))
+                    outbox.put(link_pb2.AgentMessage(batch=batch_to_wire(batch)))
                     in_flight.add(batch.sequence)
                     last_sent = batch.sequence
             try:

@@ -20,8 +20,9 @@ from typing import Any
 import grpc
 
 from trailwarden.common.errors import NotFoundError, PipelineError, StoreError
-from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
+from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
+from trailwarden.common.wire.convert import batch_from_wire
 from trailwarden.manager.ingest import Ingest
 from trailwarden.manager.peer import PeerKind, peer_identity
 from trailwarden.manager.registry import Registry
@@ -31,22 +32,6 @@ log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_SECONDS = 30.0
 StatusToJson = Callable[[link_pb2.AgentStatus], str]
-
-
-def batch_from_wire(message: link_pb2.EventBatch) -> RecordBatch:
-    source = message.source
-    return RecordBatch(
-        sequence=message.sequence,
-        source=SourceMeta(
-            source=source.source,
-            bucket=source.bucket,
-            key=source.key,
-            account_id=source.account_id,
-            region=source.region,
-            account_alias=source.account_alias,
-        ),
-        records=tuple(message.records),
-    )
 
 
 def status_to_json(status: link_pb2.AgentStatus) -> str:
