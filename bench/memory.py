@@ -16,8 +16,9 @@ as a ``cloudtrail`` source with ``only_logs_after`` at the first day: a backfill
 service and runs as ``trailwarden agent run --once`` (one pass, exits when the manager has
 acknowledged every record). Its VmRSS is sampled every 100 ms from /proc and its VmHWM (the
 kernel's own peak) read with each sample. Baseline, same run: an enrolled, connected agent with
-no sources (idle) ratio = backfill peak / idle. The records stored by the manager (dedupe keys)
-are checked against the records written.
+the same source on an empty bucket (or folder): running, connected, idle; ratio = backfill
+peak / idle. The records stored by the manager (dedupe keys) are checked against the records
+written.
 
 Manager (target: RSS ≤ 500 MB with 1,000 agents). A fresh manager subprocess; ``--agents``
 agents are enrolled through its enrollment service (each makes its own key and CSR and gets its
@@ -169,25 +170,37 @@ class AgentResult:
     manager_cpu: float
 
 
-def idle_agent_rss(manager: Manager, root: Path) -> float:
-    """VmRSS of an enrolled agent with no sources, connected and settled."""
-    home = enroll_agent(manager, root / "agent-idle", "idle")
+def idle_agent_rss(manager: Manager, root: Path, source: str) -> float:
+    """VmRSS of an enrolled agent whose source has nothing to read, connected and settled."""
+    home = enroll_agent(manager, root / "agent-idle", "idle", source)
     process = start_agent(home)
+    hello = "SELECT COUNT(*) FROM agents WHERE name = 'idle' AND address <> ''"
     try:
         deadline = time.monotonic() + 60
-        while (
-            count_rows(
-                manager.db_path, "SELECT COUNT(*) FROM agents WHERE name = 'idle' AND address <> ''"
-            )
-            < 1
-        ):
+        while count_rows(manager.db_path, hello) < 1:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"idle agent never said hello; see {home / 'agent.log'}")
             time.sleep(0.2)
-        time.sleep(3.0)  # first heartbeat, status report, allocator settled
+        time.sleep(3.0)  # first (empty) pass, first heartbeat, allocator settled
         return memory(process.pid).rss
     finally:
         stop_process(process)
+
+
+def source_toml(args: argparse.Namespace, where: str, endpoint: str, start: datetime) -> str:
+    """The backfill's ``[[sources]]`` table reading bucket (s3) or folder ``where``."""
+    if args.source == "s3":
+        text = (
+            f'\n[[sources]]\ntype = "cloudtrail"\nname = "backfill"\nbucket = "{where}"\n'
+            f'aws_profile = "{AWS_PROFILE}"\nservice_endpoint = "{endpoint}"\n'
+            f'only_logs_after = "{start:%Y-%m-%d}"\ninterval = "1h"\n'
+        )
+    else:
+        text = f'\n[[sources]]\ntype = "directory"\nname = "backfill"\npath = "{where}"\n'
+        text += 'interval = "1h"\n'
+    if args.source_workers:
+        text += f"workers = {args.source_workers}\n"
+    return text
 
 
 def agent_backfill(args: argparse.Namespace, root: Path) -> AgentResult:
@@ -204,20 +217,15 @@ def agent_backfill(args: argparse.Namespace, root: Path) -> AgentResult:
             started = time.monotonic()
             uploaded = upload(data / "trail", moto.url, bucket)
             print(f"  uploaded {uploaded:,} objects in {time.monotonic() - started:.0f} s")
-            source = (
-                f'\n[[sources]]\ntype = "cloudtrail"\nname = "backfill"\nbucket = "{bucket}"\n'
-                f'aws_profile = "{AWS_PROFILE}"\nservice_endpoint = "{moto.url}"\n'
-                f'only_logs_after = "{start:%Y-%m-%d}"\ninterval = "1h"\n'
-            )
+            s3_client(moto.url).create_bucket(Bucket=f"{bucket}-empty")
+            source = source_toml(args, bucket, moto.url, start)
+            empty = source_toml(args, f"{bucket}-empty", moto.url, start)
         else:
-            source = (
-                f'\n[[sources]]\ntype = "directory"\nname = "backfill"\n'
-                f'path = "{data / "trail"}"\ninterval = "1h"\n'
-            )
-        if args.source_workers:
-            source += f"workers = {args.source_workers}\n"
+            (root / "empty").mkdir()
+            source = source_toml(args, str(data / "trail"), "", start)
+            empty = source_toml(args, str(root / "empty"), "", start)
         manager.start()
-        idle = idle_agent_rss(manager, root)
+        idle = idle_agent_rss(manager, root, empty)
         home = enroll_agent(manager, root / "agent-backfill", "backfill", source)
         started = time.monotonic()
         process = start_agent(home, "--once")
@@ -489,7 +497,7 @@ def main() -> int:
                 f" manager with its workers {a.manager_cpu:.0f} s "
                 f"({a.manager_cpu / a.records * 1e6:.0f} µs/record)"
             )
-            print(f"  baseline idle agent RSS  : {a.idle_rss:7.1f} MiB")
+            print(f"  baseline idle agent RSS  : {a.idle_rss:7.1f} MiB (same source, empty)")
             print(
                 f"  agent peak RSS (VmHWM)   : {peak:7.1f} MiB = {peak * MB:.0f} MB  "
                 f"ratio {peak / a.idle_rss:.2f} x idle — {verdict(peak, AGENT_TARGET_MB)}"
