@@ -12,16 +12,16 @@ starts after it, on the same checkpoints (they are keyed by bucket and folder, n
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trailwarden.agent.sources.config import CloudTrailSourceConfig, SourceConfig
 from trailwarden.agent.sources.directory import DirectoryRun
-from trailwarden.agent.sources.pipeline import SourceRun, WorkItem, deliver
+from trailwarden.agent.sources.pipeline import Prepared, SourceRun, WorkItem, commit, prepare
 from trailwarden.agent.sources.s3 import CloudTrailRun
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import (
@@ -37,8 +37,6 @@ from trailwarden.common.errors import SourceError, TrailWardenError
 log = logging.getLogger(__name__)
 
 TICK_S = 0.2
-IN_FLIGHT_PER_WORKER = 2
-"""Objects in flight per download worker (memory is bounded by workers x this x object size)."""
 MAX_IN_FLIGHT_BYTES = 64 << 20
 """Stored (usually gzipped) bytes of the objects in flight of one source; one larger object
 still runs, alone."""
@@ -251,15 +249,23 @@ class Collector:
             return error
 
     def _execute(self, slot: _Slot, stop: threading.Event) -> str:
-        """Dispatch the pass's items to ``workers`` threads; '' or the stopping error."""
+        """Run one pass: ``workers`` downloaders pull items from the lazy listing, read and
+        parse them, and hand them to committer threads that spool them (group-committed).
+
+        A downloader never waits for the disk unless the hand-off queue is full, so downloads
+        stay at ``workers`` in flight; objects in flight are bounded by count (downloaders +
+        queue + committers) and by bytes (``MAX_IN_FLIGHT_BYTES``). Returns '' or the error
+        that stopped the pass.
+        """
         run = slot.run
-        halt = threading.Event()  # no more dispatching: failure, stop or retirement
-        abandon = threading.Event()  # workers give up waiting on the spool: shutdown only
+        halt = threading.Event()  # take no more items: failure, stop or retirement
+        abandon = threading.Event()  # give up waiting on the spool: shutdown only
         failure: list[str] = []
-        # ``workers`` downloads at once; as many objects again may be parsing or waiting for the
-        # spool, so a download slot is never held by an object that is only waiting to be written.
-        downloads = threading.BoundedSemaphore(run.workers)
-        in_flight = run.workers * IN_FLIGHT_PER_WORKER
+        budget = _ByteBudget(MAX_IN_FLIGHT_BYTES)
+        items = run.plan(halt)
+        take = threading.Lock()
+        handoff: queue.Queue[Prepared | None] = queue.Queue(maxsize=run.workers)
+        committers_count = max(2, run.workers // 2)
 
         def propagate() -> None:
             if stop.is_set() or self._shutdown.is_set():
@@ -268,56 +274,106 @@ class Collector:
             if slot.retire.is_set():
                 halt.set()
 
-        def work(item: WorkItem) -> None:
-            try:
-                if not deliver(item, run, self.spool, abandon, downloads) and not abandon.is_set():
-                    problems = run.tracker.snapshot().problems
-                    failure.append(
-                        f"{problems[0].where}: {problems[0].reason}" if problems else "failed"
-                    )
-                    halt.set()
-            except Exception as exc:  # a bug in one object must not hang the pass
-                log.exception("collect: source %s: %s", run.name, item.meta.location)
-                failure.append(f"{item.meta.location}: internal error: {exc}")
-                halt.set()
+        def fail(message: str) -> None:
+            failure.append(message)
+            halt.set()
 
-        futures: set[Future[None]] = set()
-        sizes: dict[Future[None], int] = {}
+        def next_item() -> WorkItem | None:
+            with take:
+                if halt.is_set():
+                    return None
+                try:
+                    return next(items, None)
+                except SourceError as exc:  # listing failed: the pass stops
+                    fail(str(exc))
+                    return None
 
-        def settle() -> None:
-            nonlocal futures
-            done, futures = _wait_some(futures)
-            for future in done:
-                sizes.pop(future, None)
-            propagate()
-
-        with ThreadPoolExecutor(in_flight, thread_name_prefix=f"fetch-{run.name}") as pool:
-            try:
-                items = run.plan(halt)
-                for item in items:
-                    # Bound what is listed ahead by what is in flight, in objects and in bytes
-                    # (a huge object waits until it can run alone), so memory stays bounded.
-                    while not halt.is_set() and (
-                        len(futures) >= in_flight
-                        or (sizes and sum(sizes.values()) + item.size > MAX_IN_FLIGHT_BYTES)
-                    ):
-                        settle()
-                    propagate()
-                    if halt.is_set():
+        def downloader() -> None:
+            while (item := next_item()) is not None:
+                if not budget.acquire(item.size, halt):
+                    return
+                try:
+                    prepared = prepare(item, run)
+                except Exception as exc:  # a bug in one object must not hang the pass
+                    log.exception("collect: source %s: %s", run.name, item.meta.location)
+                    budget.release(item.size)
+                    fail(f"{item.meta.location}: internal error: {exc}")
+                    return
+                while True:
+                    try:
+                        handoff.put(prepared, timeout=TICK_S)
                         break
-                    future = pool.submit(work, item)
-                    futures.add(future)
-                    sizes[future] = item.size
-            except SourceError as exc:
-                failure.append(str(exc))
-            finally:
-                while futures:
-                    settle()
+                    except queue.Full:
+                        if abandon.is_set():
+                            budget.release(item.size)
+                            return
+
+        def committer() -> None:
+            while (prepared := handoff.get()) is not None:
+                try:
+                    if not commit(prepared, run, self.spool, abandon) and not abandon.is_set():
+                        problems = run.tracker.snapshot().problems
+                        fail(f"{problems[0].where}: {problems[0].reason}" if problems else "failed")
+                    elif abandon.is_set():
+                        halt.set()
+                except Exception as exc:
+                    log.exception("collect: source %s: %s", run.name, prepared.item.meta.location)
+                    fail(f"{prepared.item.meta.location}: internal error: {exc}")
+                finally:
+                    budget.release(prepared.item.size)
+
+        def start(target: Callable[[], None], role: str, count: int) -> list[threading.Thread]:
+            threads = [
+                threading.Thread(target=target, name=f"{role}-{run.name}-{n}", daemon=True)
+                for n in range(count)
+            ]
+            for thread in threads:
+                thread.start()
+            return threads
+
+        def join(threads: list[threading.Thread]) -> None:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(TICK_S)
+                    propagate()
+
+        committers = start(committer, "spool", committers_count)
+        join(start(downloader, "fetch", run.workers))
+        for _ in committers:
+            while True:  # committers drain the queue before they see their end marker
+                try:
+                    handoff.put(None, timeout=TICK_S)
+                    break
+                except queue.Full:
+                    propagate()
+        join(committers)
+        with take:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # ends the listing generator now, not at garbage collection
         # Safe after failures and stops too: the watermark only covers completed objects.
         run.end_pass()
         return failure[0] if failure else ""
 
 
-def _wait_some(futures: set[Future[None]]) -> tuple[set[Future[None]], set[Future[None]]]:
-    done, pending = wait(futures, timeout=TICK_S, return_when=FIRST_COMPLETED)
-    return set(done), set(pending)
+class _ByteBudget:
+    """Stored bytes of the objects in flight; one larger than the budget runs alone."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, size: int, halt: threading.Event) -> bool:
+        with self._cond:
+            while self._used and self._used + size > self._limit:
+                if halt.is_set():
+                    return False
+                self._cond.wait(TICK_S)
+            self._used += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self._used -= size
+            self._cond.notify_all()

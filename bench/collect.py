@@ -7,7 +7,8 @@ sides pay boto3's whole stack, and the server's CPU is not charged to the measur
 The bucket holds ``--objects`` gzipped ``{"Records": [...]}`` objects in CloudTrail layout,
 ``--records`` records each (real records of the invictus-ir dataset, eventIDs made unique).
 
-Measured in the same process, alternately, ``--runs`` times each:
+Measured in the same process, alternately, ``--runs`` times each, after one unmeasured round of
+both (one-time costs such as loading botocore's service models are not steady state):
 
 * baseline: plain boto3 — list every key (paginated), then ``get_object`` + gunzip + ``json.loads``
   at ``--workers`` concurrency, counting the records;
@@ -218,6 +219,10 @@ def main() -> None:
             base_rates: list[float] = []
             ours_rates: list[float] = []
             whole_rates: list[float] = []
+            # One unmeasured round first: one-time costs (botocore's service models, imports,
+            # the first connections) belong to neither side's steady state.
+            baseline(url, bucket, args.workers)
+            collect(url, bucket, args.workers, root / "agent-warmup")
             for run in range(args.runs):
 
                 def time_baseline() -> None:

@@ -1,10 +1,12 @@
 """One object's way from a source into the spool: read, parse, discard, spool + checkpoint.
 
-Every source (S3, directory) turns what it finds into ``WorkItem``s; ``deliver`` does the rest,
-the same way for all of them. The object's checkpoint update rides in the spool transaction
-that stores its records. A full spool makes the worker wait for acks (backpressure); a spool
-disk error makes it wait and retry; neither ever drops the object. Only ``stop`` abandons it,
-un-checkpointed, so it is read again next time.
+Every source (S3, directory) turns what it finds into ``WorkItem``s; ``prepare`` (read, parse,
+discard) and ``commit`` (spool + checkpoint, then bookkeeping) do the rest, the same way for
+all of them; the collector runs them on different threads so downloads never wait for the
+disk. The object's checkpoint update rides in the spool transaction that stores its records.
+A full spool makes the committer wait for acks (backpressure); a spool disk error makes it wait
+and retry; neither ever drops the object. Only ``stop`` abandons it, un-checkpointed, so it is
+read again next time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,23 +75,25 @@ class SourceRun(Protocol):
         ...
 
 
-def deliver(
-    item: WorkItem,
-    run: SourceRun,
-    spool: Spool,
-    stop: threading.Event,
-    downloads: threading.Semaphore | None = None,
-) -> bool:
-    """Collect one item. False when the pass must stop (error without skip_on_error, or stop).
+@dataclass
+class Prepared:
+    """An item read and parsed, ready to be spooled with its checkpoint update."""
 
-    ``downloads`` bounds concurrent reads (``workers``) so that parsing and spooling of some
-    objects overlap with the downloads of others.
-    """
+    item: WorkItem
+    records: list[bytes]
+    update: CheckpointUpdate
+    ok: bool
+    """False when the object could not be used (the update records why)."""
+    discarded: int = 0
+    read_bytes: int = 0
+
+
+def prepare(item: WorkItem, run: SourceRun) -> Prepared:
+    """Read, parse and filter one item (no spool yet); failures become a Prepared too."""
     tracker = run.tracker
     where = item.meta.location
     try:
-        with downloads or nullcontext():
-            data = item.read()
+        data = item.read()
         parsed = parse_object(data, where)
     except (ObjectError, AwsAccessError) as exc:
         # Unusable content is skipped for good when allowed; refused access or a network
@@ -100,10 +103,7 @@ def deliver(
         log.warning("fetch: source %s: %s (%s)", run.name, exc, "skipped" if skip else "will retry")
         tracker.object_failed(where, exc.reason)
         retryable = bool(getattr(exc, "retryable", True))
-        if not _commit(item, [], item.finish(state, exc.reason, retryable), run, spool, stop):
-            return False
-        item.completed()
-        return run.skip_on_error
+        return Prepared(item, [], item.finish(state, exc.reason, retryable), ok=False)
     for problem in parsed.problems:
         tracker.problem(where, problem)
         log.warning("fetch: source %s: %s: record skipped: %s", run.name, where, problem)
@@ -114,19 +114,36 @@ def deliver(
             discarded += 1
             continue
         records.append(parsed_record.raw)
-    del parsed
-    # Abandoned on stop: not completed, so the source's watermark cannot pass this object.
-    if not _commit(item, records, item.finish(DONE, "", True), run, spool, stop):
+    update = item.finish(DONE, "", True)
+    return Prepared(item, records, update, ok=True, discarded=discarded, read_bytes=len(data))
+
+
+def commit(prepared: Prepared, run: SourceRun, spool: Spool, stop: threading.Event) -> bool:
+    """Spool a prepared item with its checkpoint, then the source's bookkeeping.
+
+    False when the pass must stop: an unusable object without ``skip_on_error``, or ``stop``
+    (the object is then abandoned un-checkpointed, and not completed, so the source's watermark
+    cannot pass it).
+    """
+    item = prepared.item
+    if not _commit(item, prepared.records, prepared.update, run, spool, stop):
         return False
     item.completed()
-    tracker.object_done(len(records), discarded, len(data))
+    if not prepared.ok:
+        return run.skip_on_error
+    run.tracker.object_done(len(prepared.records), prepared.discarded, prepared.read_bytes)
     if item.after_spooled is not None:
         try:
             item.after_spooled()
         except SourceError as exc:
-            tracker.problem(where, exc.reason)
+            run.tracker.problem(item.meta.location, exc.reason)
             log.warning("fetch: source %s: %s", run.name, exc)
     return True
+
+
+def deliver(item: WorkItem, run: SourceRun, spool: Spool, stop: threading.Event) -> bool:
+    """``prepare`` then ``commit`` in the calling thread."""
+    return commit(prepare(item, run), run, spool, stop)
 
 
 def _commit(
