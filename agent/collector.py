@@ -1,8 +1,9 @@
 """The collector: runs every configured source on its interval, objects in parallel, into the spool.
 
 Each source gets a pass at a time (never two at once: they share its checkpoints); within a pass
-up to ``workers`` objects are read, parsed and spooled concurrently, and no more are listed ahead
-than are in flight, so memory is bounded by the objects in flight. ``run_once`` makes one pass over
+``workers`` downloaders read and parse objects while committer threads spool them, and nothing
+is listed ahead of what is in flight, so memory is bounded by the objects in flight (by count
+and by bytes). ``run_once`` makes one pass over
 every source and returns when they are done (for ``agent run --once``); ``start`` runs them in the
 background on their intervals. ``reconfigure`` swaps sources live: a removed or changed source
 stops taking new objects, lets its in-flight ones finish, and (when changed) its successor
@@ -37,10 +38,10 @@ from trailwarden.common.errors import SourceError, TrailWardenError
 log = logging.getLogger(__name__)
 
 TICK_S = 0.2
+"""How often the scheduler and waiting loops look at stop flags and due sources."""
 MAX_IN_FLIGHT_BYTES = 64 << 20
 """Stored (usually gzipped) bytes of the objects in flight of one source; one larger object
 still runs, alone."""
-"""How often the scheduler and waiting loops look at stop flags and due sources."""
 
 
 @dataclass(frozen=True)
