@@ -82,6 +82,7 @@ ODD: dict[str, dict[str, Any]] = {
     "NUL and control characters": {"userAgent": "a\u0000b\u001b[31mc"},
     "1 MB field name": {"k" * (1024**2): "v"},
     "requestParameters nested 900 deep": {"requestParameters": {}},
+    "10 MB record": {},
 }
 
 
@@ -146,6 +147,9 @@ def _odd_raw(name: str, override: dict[str, Any]) -> tuple[bytes, str]:
         deep = '{"a":' * 900 + "1" + "}" * 900
         text = json.dumps(record)[:-1] + f', "requestParameters": {deep}}}'
         return text.encode(), str(record["eventID"])
+    if name == "10 MB record":
+        record["requestParameters"] = {"policy": "x" * (10 * 1024**2)}
+        return json.dumps(record).encode(), str(record["eventID"])
     if name == "number overflowing to infinity":
         text = json.dumps({**record, "bytes": 0})[:-1].replace('"bytes": 0', '"bytes": 1e400')
         return (text + "}").encode(), str(record["eventID"])
@@ -188,8 +192,8 @@ def test_unusable_records_are_counted_and_their_neighbours_kept(manager: Manager
 
 def test_odd_records_are_analysed_without_breaking_the_batch(manager: Manager) -> None:
     """Missing or wrongly typed eventID/eventTime/eventName/userIdentity, lone surrogates,
-    numbers overflowing to infinity, control characters and huge field names: each record is
-    stored once and analysed, and every alert written is strict JSON."""
+    numbers overflowing to infinity, control characters, huge field names and a 10 MB record:
+    each record is stored once and analysed, and every alert written is strict JSON."""
     records: list[bytes] = []
     ids: list[str] = []
     for name, override in ODD.items():
