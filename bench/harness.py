@@ -297,6 +297,8 @@ class Sampler:
         """The kernel's own peak (VmHWM) at the last sample, MiB."""
         self.tree_cpu = 0.0
         """CPU seconds of the process and its descendants at the last sample."""
+        self.cpu = 0.0
+        """CPU seconds of the process alone at the last sample."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -317,6 +319,7 @@ class Sampler:
                 pids = [self.pid, *children(self.pid)]
                 self.tree_peak = max(self.tree_peak, sum(memory(p).rss for p in pids))
                 self.tree_cpu = max(self.tree_cpu, sum(cpu_seconds(p) for p in pids))
+                self.cpu = max(self.cpu, cpu_seconds(self.pid))
             self._stop.wait(self.period)
 
     @property

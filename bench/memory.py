@@ -168,6 +168,7 @@ class AgentResult:
     manager_peak: float
     agent_cpu: float
     manager_cpu: float
+    manager_main_cpu: float
 
 
 def idle_agent_rss(manager: Manager, root: Path, source: str) -> float:
@@ -260,6 +261,7 @@ def agent_backfill(args: argparse.Namespace, root: Path) -> AgentResult:
             manager_sampler.tree_peak,
             agent.tree_cpu,
             manager_sampler.tree_cpu,
+            manager_sampler.cpu,
         )
     finally:
         manager.stop()
@@ -495,7 +497,8 @@ def main() -> int:
             print(
                 f"  CPU: agent {a.agent_cpu:.0f} s ({a.agent_cpu / a.records * 1e6:.0f} µs/record),"
                 f" manager with its workers {a.manager_cpu:.0f} s "
-                f"({a.manager_cpu / a.records * 1e6:.0f} µs/record)"
+                f"({a.manager_cpu / a.records * 1e6:.0f} µs/record; main process "
+                f"{a.manager_main_cpu:.0f} s = {a.manager_main_cpu / a.seconds:.0%} of a core)"
             )
             print(f"  baseline idle agent RSS  : {a.idle_rss:7.1f} MiB (same source, empty)")
             print(
