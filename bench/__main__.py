@@ -46,6 +46,8 @@ FULL: dict[str, list[str]] = {
 
 SUMMARY = re.compile(r"baseline|ratio|scaling|target|p99|MiB|alerts/s|records/s", re.IGNORECASE)
 """Lines of a script's output repeated in the summary."""
+PROGRESS = re.compile(r"^\s+(run \d+:|[\d,]+ alerts:)")
+"""Per-run and progress lines, left out of the summary."""
 
 
 def run(name: str, arguments: list[str]) -> tuple[int, float, list[str]]:
@@ -69,7 +71,7 @@ def run(name: str, arguments: list[str]) -> tuple[int, float, list[str]]:
             lines.append(line.rstrip("\n"))
         code = process.wait()
     seconds = time.monotonic() - started
-    picked = [line for line in lines if SUMMARY.search(line) and not line.startswith("  run ")]
+    picked = [line for line in lines if SUMMARY.search(line) and not PROGRESS.match(line)]
     return code, seconds, picked
 
 
