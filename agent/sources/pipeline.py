@@ -33,6 +33,11 @@ from trailwarden.common.model import SourceMeta
 
 log = logging.getLogger(__name__)
 
+MAX_RECORD_BYTES = 64 * 1024**2 - 64 * 1024
+"""Largest record forwarded: a batch must fit the link's 64 MiB gRPC message limit
+(common/tls.py MAX_MESSAGE_BYTES). A bigger record could never be delivered, and sent anyway it
+broke every link session, so nothing more from the agent was acknowledged; it is reported and
+skipped instead. (CloudTrail's own records stay far below this.)"""
 SPOOL_RETRY_MAX_S = 30.0
 """Longest wait between retries of a spool write that failed on disk errors."""
 
@@ -110,6 +115,14 @@ def prepare(item: WorkItem, run: SourceRun) -> Prepared:
     records: list[bytes] = []
     discarded = 0
     for parsed_record in parsed.records:
+        if len(parsed_record.raw) > MAX_RECORD_BYTES:
+            problem = (
+                f"record {parsed_record.index}: {len(parsed_record.raw)} bytes, more than the "
+                f"{MAX_RECORD_BYTES} a link message can carry"
+            )
+            tracker.problem(where, problem)
+            log.warning("fetch: source %s: %s: record skipped: %s", run.name, where, problem)
+            continue
         if run.discard and first_discarding_rule(parsed_record.record, run.discard):
             discarded += 1
             continue
