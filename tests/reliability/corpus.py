@@ -28,8 +28,9 @@ RECORDS_SKIPPED = "records skipped"
 DELIVERED = "delivered"
 EMPTY = "empty"
 
-BOMB_LIMIT = 32 * 1024**2
-"""The tests lower the agent's inflate guard to this, so a bomb costs 64 MB, not 2 GiB."""
+BOMB_LIMIT = 96 * 1024**2
+"""The tests lower the agent's inflate guard to this (above the 70 MB record, below the bomb),
+so a bomb costs 192 MB, not 2 GiB."""
 
 
 def record(**fields: Any) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _corrupt_gzip() -> Built:
 
 
 def _bomb() -> Built:
-    # 64 MB of zeros inside a Records envelope: ~64 KB compressed.
+    # 192 MB of zeros inside a Records envelope: ~190 KB compressed.
     inner = b'{"Records":[{"eventID":"' + b"0" * (2 * BOMB_LIMIT) + b'"}]}'
     return Built(gzip.compress(inner, 9))
 
@@ -142,6 +143,13 @@ def _big_record() -> Built:
     return _delivered(record(requestParameters={"policy": "x" * (10 * 1024**2)}), record())
 
 
+def _record_past_the_link_limit() -> Built:
+    # One record bigger than a gRPC message may be: it can never reach the manager, and sent
+    # anyway it broke every link session, so nothing from the agent was acknowledged again.
+    big, small = record(requestParameters={"policy": "x" * (70 * 1024**2)}), record()
+    return Built(_gz(envelope([big, small])), [small["eventID"]])
+
+
 def _huge_json_key() -> Built:
     return _delivered(record(**{"k" * (1024**2): "v"}))
 
@@ -176,7 +184,7 @@ CORPUS: tuple[BadObject, ...] = (
     ),
     BadObject(
         "gzip-bomb",
-        "64 MB of zeros in 64 KB of gzip (past the inflate guard, lowered to 32 MB here)",
+        "192 MB of zeros in 190 KB of gzip (past the inflate guard, lowered to 96 MB here)",
         REFUSED,
         _bomb,
     ),
@@ -299,6 +307,12 @@ CORPUS: tuple[BadObject, ...] = (
     BadObject("empty-gzip", "gzip of nothing", EMPTY, lambda: Built(_gz(b""))),
     BadObject("empty-records", '{"Records": []}', EMPTY, lambda: Built(_gz(b'{"Records": []}'))),
     BadObject("record-10mb", "one 10 MB record beside a small one", DELIVERED, _big_record),
+    BadObject(
+        "record-70mb",
+        "one 70 MB record (past the link's 64 MB message limit) beside a small one",
+        RECORDS_SKIPPED,
+        _record_past_the_link_limit,
+    ),
     BadObject("huge-json-key", "a record with a 1 MB field name", DELIVERED, _huge_json_key),
     BadObject(
         "duplicate-keys",

@@ -66,6 +66,7 @@ def test_malformed_objects_are_counted_and_good_ones_delivered(
     monkeypatch.setattr(logfile, "MAX_DECOMPRESSED_BYTES", BOMB_LIMIT)
     bucket = new_bucket()
     expected: set[str] = set()
+    owner: dict[str, str] = {}  # eventID -> the corpus kind whose object holds it
     keys: dict[str, str] = {}
     for index, bad in enumerate(CORPUS):
         # A good object sorts before and after every bad one.
@@ -82,6 +83,7 @@ def test_malformed_objects_are_counted_and_good_ones_delivered(
         s3.put_object(Bucket=bucket, Key=key, Body=built.body)
         keys[bad.kind] = key
         expected |= set(built.good_ids)
+        owner.update(dict.fromkeys(built.good_ids, bad.kind))
     tail = [record()]
     tail_key = cloudtrail_key(ACCOUNT, REGION, DAY, unique="999-good")
     s3.put_object(Bucket=bucket, Key=tail_key, Body=envelope(tail))
@@ -104,6 +106,11 @@ def test_malformed_objects_are_counted_and_good_ones_delivered(
     spool.close()
 
     assert result.ok, result.errors  # no bad object stops the pass
+    lost = {owner.get(event_id, "good object") for event_id in expected - set(delivered)}
+    states = _object_states(spool_path, bucket)
+    assert not lost, f"good records lost from: {sorted(lost)} " + str(
+        [states.get(keys[k]) for k in lost]
+    )
     assert set(delivered) == expected
     assert max(delivered.values()) == 1
     refused = [bad for bad in CORPUS if bad.outcome == REFUSED]

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from tests.fixtures.system import RunningManager
+from trailwarden.agent.collector import Collector
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import SourceMeta
 
@@ -217,3 +219,30 @@ def test_odd_records_are_analysed_without_breaking_the_batch(manager: Manager) -
 
 def _refuse(name: str) -> Any:
     raise AssertionError(f"{name} written to alerts.json (not JSON)")
+
+
+def test_a_record_too_big_for_the_link_is_reported_and_does_not_block_delivery(
+    manager: Manager, tmp_path: Path
+) -> None:
+    """A file holding a 70 MB record (past the 64 MB link message limit) between small ones,
+    collected and sent over the real link: the big record is reported and skipped, every other
+    record of every file is acknowledged (before, the oversized batch broke every session and
+    nothing more was acknowledged)."""
+    folder = tmp_path / "trail"
+    folder.mkdir()
+    small = [root_login() for _ in range(6)]
+    big = root_login(requestParameters={"policy": "x" * (70 * 1024**2)})
+    (folder / "a.json").write_text(json.dumps({"Records": [small[0], big, small[1]]}))
+    (folder / "b.json").write_text(json.dumps({"Records": small[2:]}))
+    table = {"type": "directory", "name": "dir", "path": str(folder)}
+    collector = Collector(parse_sources([table], "test"), manager.spool, state_dir=tmp_path)
+    result = collector.run_once()
+    assert result.ok and result.records_spooled == len(small)
+    problems = collector.status()[0].problems
+    assert any("record 1:" in p.reason and "link message" in p.reason for p in problems)
+    deadline = time.monotonic() + 30
+    while manager.spool.stats().batches and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert manager.spool.stats().batches == 0
+    assert {r["eventID"] for r in small} <= _seen(manager.database)
+    assert big["eventID"] not in _seen(manager.database)
