@@ -117,7 +117,6 @@ def test_malformed_objects_are_counted_and_good_ones_delivered(
     status = collector.status()[0]
     assert status.objects_failed == len(refused)
     assert status.objects_done == len(CORPUS) - len(refused) + len(CORPUS) + 1
-    states = _object_states(spool_path, bucket)
     log_text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("trailwarden"))
     for bad in CORPUS:
         key = keys[bad.kind]
