@@ -109,7 +109,7 @@ def test_malformed_objects_are_counted_and_good_ones_delivered(
     lost = {owner.get(event_id, "good object") for event_id in expected - set(delivered)}
     states = _object_states(spool_path, bucket)
     assert not lost, f"good records lost from: {sorted(lost)} " + str(
-        [states.get(keys[k]) for k in lost]
+        [states.get(keys.get(k, "")) for k in lost]
     )
     assert set(delivered) == expected
     assert max(delivered.values()) == 1
