@@ -67,6 +67,38 @@ def parse_record(raw: bytes) -> Any:
     value = _DECODER.decode(raw.decode("utf-8"))
     if b"\\u" in raw and _has_surrogate(value):
         value = _without_surrogates(value)
+    # Counting brackets is C-speed; only a record that could be that deep pays for a walk,
+    # and only one that is pays for a copy.
+    if raw.count(b"{") + raw.count(b"[") > MAX_NESTING and _deeper_than(value, MAX_NESTING):
+        value = _limit_depth(value, 0)
+    return value
+
+
+MAX_NESTING = 256
+"""Deeper parts of a record are replaced by a marker string. A record a few levels short of
+Python's recursion limit could be read but its alert could not be written (RecursionError in
+the store commit): the batch was never acknowledged and the agent's link stalled on it. Real
+CloudTrail records nest a few levels; the rest of such a record is still analysed."""
+DEEPER = f"[nested deeper than {MAX_NESTING} levels]"
+
+
+def _deeper_than(value: Any, levels: int) -> bool:
+    if isinstance(value, dict):
+        return levels <= 0 or any(_deeper_than(v, levels - 1) for v in value.values())
+    if isinstance(value, list):
+        return levels <= 0 or any(_deeper_than(v, levels - 1) for v in value)
+    return False
+
+
+def _limit_depth(value: Any, depth: int) -> Any:
+    if isinstance(value, dict):
+        if depth >= MAX_NESTING:
+            return DEEPER
+        return {k: _limit_depth(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        if depth >= MAX_NESTING:
+            return DEEPER
+        return [_limit_depth(v, depth + 1) for v in value]
     return value
 
 
