@@ -246,3 +246,20 @@ def test_a_record_too_big_for_the_link_is_reported_and_does_not_block_delivery(
     assert manager.spool.stats().batches == 0
     assert {r["eventID"] for r in small} <= _seen(manager.database)
     assert big["eventID"] not in _seen(manager.database)
+
+
+def test_records_nested_near_the_parsers_limit_never_stall_the_link(manager: Manager) -> None:
+    """Records nested 900, 901, ... 1,000 levels deep (around Python's recursion limit, where
+    a record could be read but its alert could not be written) between good ones: each is
+    analysed or counted bad, the batch is acknowledged, the good records are stored."""
+    good = [root_login() for _ in range(2)]
+    records = [raw(good[0])]
+    for depth in range(900, 1001):
+        text = json.dumps(root_login())[:-1]
+        text += ', "requestParameters": ' + '{"a":' * depth + "1" + "}" * depth + "}"
+        records.append(text.encode())
+    records.append(raw(good[1]))
+    manager.deliver(records)
+    counters = manager.counters
+    assert counters["analysed"] + counters["bad_records"] == len(records)
+    assert {r["eventID"] for r in good} <= _seen(manager.database)
