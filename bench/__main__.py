@@ -44,7 +44,9 @@ FULL: dict[str, list[str]] = {
 }
 """Script → arguments of ``--full``: each script's own defaults, the issue's sizes."""
 
-SUMMARY = re.compile(r"baseline|ratio|scaling|target|p99|MiB|alerts/s|records/s", re.IGNORECASE)
+SUMMARY = re.compile(
+    r"baseline|ratio|scaling|target|p99|MiB|alerts/s|records/s|ok \(|SLOW", re.IGNORECASE
+)
 """Lines of a script's output repeated in the summary."""
 PROGRESS = re.compile(r"^\s+(run \d+:|[\d,]+ alerts:)")
 """Per-run and progress lines, left out of the summary."""
