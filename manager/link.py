@@ -225,6 +225,21 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                 )
                 session.close(f"batch {batch.sequence} not acknowledged: {exc}")
                 return
+            except Exception as exc:
+                # A bug on one batch (e.g. the RecursionError a record nested ~955 deep raised
+                # in the store commit) used to end this task silently: the stream stayed open
+                # and nothing more was ever acknowledged. Log it and close; the agent resends.
+                log.exception(
+                    "stage=store agent=%s where=%s seq=%d failed, no ack",
+                    session.agent.id,
+                    batch.source.location,
+                    batch.sequence,
+                )
+                session.close(
+                    f"batch {batch.sequence} not acknowledged: internal error "
+                    f"({type(exc).__name__}); see the manager log"
+                )
+                return
             finally:
                 session.busy = False
                 session.queued -= 1
