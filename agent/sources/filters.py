@@ -50,7 +50,13 @@ class DiscardRule:
         value = field_value(record, self.field)
         if value is _MISSING or value is None:
             return False
-        return self.pattern.search(_as_text(value)) is not None
+        try:
+            text = _as_text(value)
+        except RecursionError:
+            # Nested too deep to render (a crafted record): it raised out of the collector and
+            # stopped the source's pass at this object, every pass. Keep what cannot be matched.
+            return False
+        return self.pattern.search(text) is not None
 
 
 def field_value(record: Mapping[str, Any], dotted: str) -> Any:
