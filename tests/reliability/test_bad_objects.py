@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
@@ -160,3 +161,44 @@ def test_unusable_object_without_skip_on_error_is_retried_not_taken(
     assert second.ok
     assert {r["eventID"] for r in _drain(spool)} == {r["eventID"] for r in fixed}
     spool.close()
+
+
+def test_discard_rule_on_a_deeply_nested_field_keeps_the_record_and_the_pass_going(
+    tmp_path: Path,
+) -> None:
+    """A discard rule on requestParameters and files whose requestParameters nest 900 to
+    1,000 levels deep: the pass completes, every readable record is kept (what cannot be
+    matched is never dropped), the unreadable ones are reported."""
+    folder = tmp_path / "trail"
+    folder.mkdir()
+    readable: set[str] = set()
+    for depth in range(900, 1001):
+        event = record()
+        text = json.dumps(event)[:-1]
+        text += ', "requestParameters": ' + '{"a":' * depth + "1" + "}" * depth + "}"
+        (folder / f"deep-{depth}.json").write_text(text)
+        try:
+            json.loads(text)
+            readable.add(event["eventID"])
+        except RecursionError:
+            pass
+    table = {
+        "type": "directory",
+        "name": "deep",
+        "path": str(folder),
+        "discard": [{"field": "requestParameters", "regex": "^never$"}],
+    }
+    spool = Spool(tmp_path / "spool.db", 1 << 30)
+    collector = Collector(parse_sources([table], "test"), spool, state_dir=tmp_path)
+    result = collector.run_once()
+    kept: set[str] = set()
+    while batches := spool.pending(0, 1000):  # eventIDs by pattern: too deep for json here
+        for raw in (r for b in batches for r in b.records):
+            match = re.search(rb'"eventID": "([^"]+)"', raw)
+            assert match is not None
+            kept.add(match.group(1).decode())
+        spool.ack(b.sequence for b in batches)
+    spool.close()
+    assert result.ok, result.errors
+    assert readable and readable <= kept
+    assert collector.status()[0].objects_done + result.objects_failed == 101
