@@ -7,6 +7,7 @@ Vector or Fluent Bit pipelines built for Wazuh read our alerts file unchanged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,17 @@ class Alert:
     full_log: str = ""
     """The raw record, as Wazuh's ``full_log``; may be empty to save space."""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    rendered: str = ""
+    """The alerts.json line, once ``document()`` has built it (then reused by store and file)."""
+
+    def document(self) -> str:
+        """``to_wazuh()`` as compact JSON, built once: the store row and the alerts file line
+        are the same text, and an analysis worker renders it before handing the alert over."""
+        if not self.rendered:
+            self.rendered = json.dumps(
+                self.to_wazuh(), separators=(",", ":"), ensure_ascii=False, default=str
+            )
+        return self.rendered
 
     def to_wazuh(self) -> dict[str, Any]:
         """The alert in Wazuh's alerts.json shape."""

@@ -94,7 +94,13 @@ def _worker_init(home: str) -> None:
 
 
 def _worker_run(agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
-    return analyse_batch(_worker_state["analyzer"], _worker_state["seen"], agent, source, records)
+    result = analyse_batch(_worker_state["analyzer"], _worker_state["seen"], agent, source, records)
+    # Render each alert's document here, on the worker's core, and send only that across:
+    # the manager process (the pipeline's single committer) then never serialises an event.
+    for alert in result.alerts:
+        alert.document()
+        alert.data = {}
+    return result
 
 
 class ProcessAnalysis:

@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples every run (a red build must be reproducible); developers'
+# runs keep exploring new ones, and what they find becomes a regression test.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 pytest_plugins = [
     "tests.fixtures.aws",

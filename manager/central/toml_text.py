@@ -27,7 +27,8 @@ def render_toml(data: Mapping[str, Any]) -> str:
 
 
 def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _string(key)
+    # fullmatch: with match(), "$" also matches before a trailing newline ("0\n" is not bare)
+    return key if _BARE_KEY.fullmatch(key) else _string(key)
 
 
 def _string(text: str) -> str:

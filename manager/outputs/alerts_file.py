@@ -20,7 +20,6 @@ restart continues it (and rotates it first if it was last written on an earlier 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -122,11 +121,7 @@ class AlertsFile:
         """Append the alerts at or above ``min_level``; returns how many lines were written."""
         if not self.config.enabled:
             return 0
-        lines = [
-            json.dumps(a.to_wazuh(), separators=(",", ":"), ensure_ascii=False, default=str)
-            for a in alerts
-            if a.rule.level >= self.config.min_level
-        ]
+        lines = [a.document() for a in alerts if a.rule.level >= self.config.min_level]
         if not lines:
             return 0
         data = ("\n".join(lines) + "\n").encode()

@@ -147,7 +147,7 @@ T = TypeVar("T")
 
 def alert_row(alert: Alert) -> tuple[Any, ...]:
     """The ``alerts`` row for an Alert, in ``ALERT_COLUMNS`` order."""
-    document = json.dumps(alert.to_wazuh(), separators=(",", ":"), ensure_ascii=False, default=str)
+    document = alert.document()
     ts_ms = _ms(alert.timestamp)
     return (
         alert.id,
