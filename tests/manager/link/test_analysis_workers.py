@@ -67,4 +67,9 @@ def test_two_workers_keep_per_agent_correlation(tmp_path: Path) -> None:
     failures = db.execute("SELECT COUNT(*) FROM alerts WHERE rule_id = '80254'").fetchone()[0]
     db.close()
     assert sorted(bursts) == [(a.id, 1) for a in agents]
+    # The worker sends the rendered document: the stored alert still carries the whole event.
+    db = sqlite3.connect(home.path / "manager.db")
+    (document,) = db.execute("SELECT json FROM alerts WHERE rule_id = '80255' LIMIT 1").fetchone()
+    db.close()
+    assert json.loads(document)["data"]["aws"]["eventName"] == "ConsoleLogin"
     assert failures == 4 * 4  # the 5th failure of each agent became the burst alert
