@@ -79,3 +79,21 @@ def test_agent_refuses_a_malformed_agent_toml_naming_file_and_key(
         assert str(config) in output and key.split(".")[-1] in output, (key, output)
         assert "wJalrXUtnFEMI" not in output
         assert "Traceback" not in output
+
+
+def test_agent_refuses_a_corrupt_spool_file_naming_it(
+    running_manager: object, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """A spool file overwritten with garbage (with and without SQLite's header): `agent run`
+    exits non-zero naming the spool file and the reason, without a traceback, and leaves the
+    file as it was (for inspection, never silently replaced)."""
+    home = enrolled_agent("web-1")
+    spool = home / "spool.db"
+    for garbage in (b"SQLite format 3\x00" + bytes(range(256)) * 32, bytes(range(256)) * 32):
+        spool.write_bytes(garbage)
+        result = run_cli("agent", "run", "--home", str(home), "--once", timeout=60)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert f"cannot open spool {spool}" in output and "not a database" in output, output
+        assert "Traceback" not in output
+        assert spool.read_bytes() == garbage
