@@ -97,3 +97,19 @@ def test_agent_refuses_a_corrupt_spool_file_naming_it(
         assert f"cannot open spool {spool}" in output and "not a database" in output, output
         assert "Traceback" not in output
         assert spool.read_bytes() == garbage
+
+
+def test_manager_refuses_a_corrupt_database_naming_it(manager_home: ManagerHome) -> None:
+    """manager.db overwritten with garbage: `manager run` exits non-zero naming the database
+    and the reason, without a traceback, and leaves the file as it was."""
+    database = manager_home.path / "manager.db"
+    for side in manager_home.path.glob("manager.db-*"):
+        side.unlink()
+    garbage = b"SQLite format 3\x00" + bytes(range(256)) * 32
+    database.write_bytes(garbage)
+    result = run_cli("manager", "run", "--home", str(manager_home.path), timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"cannot open database {database}" in output and "not a database" in output, output
+    assert "Traceback" not in output
+    assert database.read_bytes() == garbage
