@@ -39,7 +39,7 @@ FULL: dict[str, list[str]] = {
     "collect": [],
     "store": [],
     "fanout": ["--agents", "100", "1000"],
-    "memory": [],
+    "memory": ["--records", "1000000"],
     "latency": ["--objects", "100"],
 }
 """Script → arguments of ``--full``: each script's own defaults, the issue's sizes."""
