@@ -25,6 +25,7 @@ BENCH = Path(__file__).resolve().parent
 QUICK: dict[str, list[str]] = {
     "analysis": ["--records", "50000", "--runs", "3"],
     "scaling": ["--records", "50000", "--runs", "3"],
+    "worker_cost": ["--records", "50000"],
     "collect": ["--objects", "100", "--records", "100", "--runs", "3"],
     "store": ["--alerts", "100000", "--repeat", "5"],
     "fanout": ["--agents", "100", "--pushes", "3"],
@@ -36,6 +37,7 @@ QUICK: dict[str, list[str]] = {
 FULL: dict[str, list[str]] = {
     "analysis": [],
     "scaling": [],
+    "worker_cost": [],
     "collect": [],
     "store": [],
     "fanout": ["--agents", "100", "1000"],
@@ -45,7 +47,7 @@ FULL: dict[str, list[str]] = {
 """Script → arguments of ``--full``: each script's own defaults, the issue's sizes."""
 
 SUMMARY = re.compile(
-    r"baseline|ratio|scaling|target|p99|MiB|alerts/s|records/s|ok \(|SLOW", re.IGNORECASE
+    r"baseline|ratio|scaling|target|p99|MiB|alerts/s|records/s|µs/record|ok \(|SLOW", re.IGNORECASE
 )
 """Lines of a script's output repeated in the summary."""
 PROGRESS = re.compile(r"^\s+(run \d+:|[\d,]+ alerts:)")
