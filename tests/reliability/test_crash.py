@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.fixtures.aws import fill_bucket_from_dataset
 from tests.fixtures.system import ManagerProcess, make_manager_home
 from tests.reliability.processes import (
     AgentProcess,
@@ -163,3 +165,50 @@ def test_manager_with_analysis_workers_killed_leaves_no_orphans_and_loses_nothin
             manager.proc.kill()
             manager.proc.wait(10)
     _assert_exactly_once(database, expected)
+
+
+@pytest.mark.slow
+def test_agent_reading_s3_killed_three_times_delivers_a_real_trail_once(
+    manager_process: ManagerProcess,
+    s3: Any,
+    new_bucket: Any,
+    aws_profile: Any,
+    tmp_path: Path,
+) -> None:
+    """The invictus-ir CloudTrail dataset (2,900 real events, 55 files) in a moto bucket, read
+    by an agent process through its AWS profile and SIGKILLed three times mid-backfill: after a
+    restart every eventID is stored once and no alert is duplicated."""
+    bucket = new_bucket()
+    expected = fill_bucket_from_dataset(s3, bucket)
+    manager_process.start()
+    home = _enrolled_agent(manager_process, tmp_path)
+    source = {
+        "type": "cloudtrail",
+        "bucket": bucket,
+        "aws_profile": aws_profile.name,
+        "service_endpoint": aws_profile.endpoint,
+        "only_logs_after": "2023-07-01",
+        "workers": 2,
+    }
+    write_agent_toml(home, manager_process.home, [source])
+    database = manager_process.home.path / "manager.db"
+    agent = AgentProcess(home, tmp_path / "agent.log")
+    try:
+        for kill in range(1, 4):
+            agent.start()
+            wait_until(
+                lambda k=kill: stored_count(database) >= k * len(expected) // 5,
+                120,
+                f"{kill}/5 of the trail",
+            )
+            agent.kill()
+        assert stored_count(database) < len(expected)
+        agent.start()
+        wait_until(lambda: stored_count(database) >= len(expected), 120, "the whole trail")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+    assert manager_process.terminate() == 0
+    assert stored_ids(database) >= expected
+    duplicates = [key for key, count in alert_counts(database).items() if count > 1]
+    assert not duplicates, duplicates[:3]
