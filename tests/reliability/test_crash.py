@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,8 @@ def test_manager_killed_while_an_agent_streams_50k_records(
     manager_process: ManagerProcess, tmp_path: Path
 ) -> None:
     """Manager SIGKILLed twice while an agent process streams 50,000 records, restarted each
-    time: every eventID is stored exactly once and alerts exactly once per rule."""
+    time: every eventID is stored exactly once and alerts exactly once per rule, in the
+    database and in alerts.json."""
     manager_process.start()
     home = _enrolled_agent(manager_process, tmp_path)
     expected = write_trail_files(tmp_path / "trail", files=50, per_file=STREAM_RECORDS // 50)
@@ -78,6 +81,13 @@ def test_manager_killed_while_an_agent_streams_50k_records(
     assert manager_process.terminate() == 0
     _assert_exactly_once(database, expected)
     assert "reconnecting" in agent.log  # it noticed, and came back by itself
+    # alerts.json (what Filebeat/Vector read) never repeats an alert across the crashes.
+    written: Counter[tuple[str, str]] = Counter()
+    for file in (manager_process.home.path / "alerts").rglob("*.json"):
+        for line in file.read_text().splitlines():
+            alert = json.loads(line)
+            written[(alert["data"]["aws"]["eventID"], alert["rule"]["id"])] += 1
+    assert written and max(written.values()) == 1
 
 
 @pytest.mark.slow
