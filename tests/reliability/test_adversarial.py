@@ -24,6 +24,8 @@ from tests.fixtures.system import (
 )
 from trailwarden.agent.enroll import enroll
 from trailwarden.agent.identity import KEY_FILE, AgentIdentity
+from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.spool import Spool
 from trailwarden.common import tls
 from trailwarden.common.errors import (
     EnrollmentError,
@@ -482,3 +484,46 @@ def test_the_connection_limit_holds_and_frees_up(manager_home: Any, tmp_path: Pa
         for channel in channels:
             channel.close()
         background.stop()
+
+
+def test_revoking_a_streaming_agent_cuts_it_off_at_once(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """`admin revoke` while an agent streams: its open link is closed at once, nothing it sends
+    afterwards is stored, its reconnects are refused (the records wait in its spool)."""
+    home = enrolled_agent("web-1")
+    spool = Spool(tmp_path / "spool.db", 1 << 30)
+    client = LinkClient(
+        AgentIdentity.load(home),
+        running_manager.home.link_address,
+        spool,
+        HelloInfo(version="t", hostname="h"),
+        server_name="localhost",
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
+    thread.start()
+    database = running_manager.home.path / "manager.db"
+    try:
+        before = _record()
+        spool.put(SOURCE, [before])
+        deadline = time.monotonic() + 20
+        while spool.stats().batches and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _alert_agents(database, {_event_id(before)})
+        result = run_cli(
+            "admin", "revoke", client.identity.agent_id,
+            env={"TRAILWARDEN_CREDENTIALS": str(running_manager.home.credentials)},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        after = _record()
+        spool.put(SOURCE, [after])
+        time.sleep(3)
+        assert not client.connected.is_set()
+        assert "revoked" in client.last_error
+        assert spool.stats().batches == 1  # kept, not acknowledged
+        assert not _alert_agents(database, {_event_id(after)})
+    finally:
+        stop.set()
+        thread.join(10)
+        spool.close()
