@@ -23,10 +23,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 
 QUICK: dict[str, list[str]] = {
-    "analysis": ["--records", "50000", "--runs", "3"],
-    "scaling": ["--records", "50000", "--runs", "3"],
+    "analysis": ["--records", "100000", "--runs", "3"],
+    "scaling": ["--records", "100000", "--runs", "3"],
     "worker_cost": ["--records", "50000"],
-    "collect": ["--objects", "100", "--records", "100", "--runs", "3"],
+    "collect": [],
     "store": ["--alerts", "100000", "--repeat", "5"],
     "fanout": ["--agents", "100", "--pushes", "3"],
     "memory": ["--records", "200000", "--agents", "200"],
@@ -50,8 +50,9 @@ SUMMARY = re.compile(
     r"baseline|ratio|scaling|target|p99|MiB|alerts/s|records/s|µs/record|ok \(|SLOW", re.IGNORECASE
 )
 """Lines of a script's output repeated in the summary."""
-PROGRESS = re.compile(r"^\s+(run \d+:|[\d,]+ alerts:)")
+PROGRESS = re.compile(r"^\s+(run \d+:|[\d,]+ alerts:|\d+ s |timeline:)")
 """Per-run and progress lines, left out of the summary."""
+TABLE_ROW = re.compile(r"^[\s\d.,]+$")
 
 
 def run(name: str, arguments: list[str]) -> tuple[int, float, list[str]]:
@@ -75,7 +76,15 @@ def run(name: str, arguments: list[str]) -> tuple[int, float, list[str]]:
             lines.append(line.rstrip("\n"))
         code = process.wait()
     seconds = time.monotonic() - started
-    picked = [line for line in lines if SUMMARY.search(line) and not PROGRESS.match(line)]
+    picked: list[str] = []
+    previous_picked = False
+    for line in lines:
+        take = bool(SUMMARY.search(line)) and not PROGRESS.match(line)
+        # Rows of numbers under a picked table header (fanout's table) go with it.
+        take = take or (previous_picked and bool(TABLE_ROW.match(line)))
+        if take:
+            picked.append(line)
+        previous_picked = take
     return code, seconds, picked
 
 
@@ -102,7 +111,7 @@ def main() -> int:
         status = "ok" if code == 0 else f"exit {code}: a target missed or an error, see above"
         print(f"{name} ({seconds:.0f} s, {status})")
         for line in lines:
-            print(f"    {line.strip()}")
+            print(f"    {line}")
     return 0 if all(code == 0 for code, _, _ in results.values()) else 1
 
 
