@@ -4,12 +4,14 @@ Ctrl-C and on SIGTERM in the middle)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,20 @@ def processes_mentioning(text: str) -> list[str]:
         if text in command:
             found.append(f"{entry.name}: {command}")
     return found
+
+
+def kill_leftovers(text: str) -> None:
+    """A failed test must not leave the demo's manager and agent running (nor hang CI)."""
+    for line in processes_mentioning(text):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """Whatever a test asserted, nothing it started outlives it."""
+    yield
+    kill_leftovers(str(tmp_path))
 
 
 def wait_gone(text: str, timeout: float = 10.0) -> list[str]:
