@@ -99,7 +99,18 @@ def prepare(item: WorkItem, run: SourceRun) -> Prepared:
     where = item.meta.location
     try:
         data = item.read()
-        parsed = parse_object(data, where)
+        try:
+            parsed = parse_object(data, where)
+        except (ObjectError, AwsAccessError):
+            raise
+        except Exception as exc:  # one object must not wedge the source
+            # An unforeseen failure on one object (a parser bug, MemoryError on a huge file)
+            # would otherwise stop every pass at this same object. Treat it as unusable
+            # content: reported with bucket/key, skipped under skip_on_error, else retried.
+            log.exception("fetch: source %s: %s: unexpected error while parsing", run.name, where)
+            raise ObjectError(
+                f"internal error while parsing: {type(exc).__name__}: {exc}", where=where
+            ) from exc
     except (ObjectError, AwsAccessError) as exc:
         # Unusable content is skipped for good when allowed; refused access or a network
         # failure is retried on the next pass (ERROR), never silently dropped.
