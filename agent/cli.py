@@ -58,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     from trailwarden.agent.identity import AgentIdentity
     from trailwarden.agent.runner import AgentRunner
 
+    limit_malloc_arenas()
     home = args.home.expanduser().resolve()
     config = load_agent_config(home)
     if not args.debug:
@@ -81,3 +82,21 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if result.failed or result.errors else 0
     runner.run()
     return 0
+
+
+MALLOC_ARENAS = 2
+"""glibc gives each fetch thread its own malloc arena (up to 8 per core) and keeps what they
+free; two arenas took ~54 MiB off a backfill's peak RSS (docs/PERFORMANCE.md)."""
+
+
+def limit_malloc_arenas() -> None:
+    """Same effect as MALLOC_ARENA_MAX=2, set from inside before the worker threads start."""
+    import ctypes
+    import ctypes.util
+
+    m_arena_max = -8  # from glibc's malloc.h
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(m_arena_max, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        pass  # not glibc (e.g. musl): nothing to tune
