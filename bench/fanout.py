@@ -311,12 +311,19 @@ def main() -> int:
     parser.add_argument("--agents", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--pushes", type=int, default=3)
     parser.add_argument("--processes", type=int, default=4, help="simulated-agent processes")
-    parser.add_argument("--dir", type=Path, help="where manager homes go (default: temp)")
+    parser.add_argument(
+        "--dir", type=Path, help="where manager homes go, kept (default: a temp dir, removed)"
+    )
     args = parser.parse_args()
-    root = args.dir or Path(tempfile.mkdtemp(prefix="tw-fanout-"))
+    temporary = None if args.dir else tempfile.TemporaryDirectory(prefix="tw-fanout-")
+    root = args.dir or Path(temporary.name if temporary else ".")
     print(f"fan-out benchmark in {root} ({os.cpu_count()} CPUs)")
-    baseline = measure(1, args.pushes, 1, root)
-    results = [measure(k, args.pushes, args.processes, root) for k in args.agents]
+    try:
+        baseline = measure(1, args.pushes, 1, root)
+        results = [measure(k, args.pushes, args.processes, root) for k in args.agents]
+    finally:
+        if temporary is not None:  # the manager homes hold keys: not left in /tmp
+            temporary.cleanup()
     header = (
         f"{'agents':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'ratio p99':>10} "
         f"{'RSS idle MiB':>13} {'RSS after MiB':>14} {'enroll s':>9} {'connect s':>10}"
