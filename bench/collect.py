@@ -33,13 +33,10 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,7 +47,14 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import count_rows, enroll_agent, init_manager, start_agent, stop_process
+from bench.harness import (
+    count_rows,
+    enroll_agent,
+    init_manager,
+    start_agent,
+    start_moto,
+    stop_process,
+)
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
@@ -65,32 +69,6 @@ DATASET = (
 ACCOUNT = "123456789012"
 KEY = "AKIABENCHBENCHBENCH0"
 SECRET = "bench-secret-not-real"  # noqa: S105 - moto accepts any key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310
-                return process, url
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.1)
 
 
 def client(url: str, workers: int) -> Any:
@@ -211,7 +189,8 @@ def main() -> None:
         os.environ["AWS_CONFIG_FILE"] = str(root / "aws" / "config")
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(root / "aws" / "credentials")
         os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-        moto, url = start_moto()
+        moto = start_moto()
+        url = moto.url
         try:
             bucket = f"bench-{uuid.uuid4().hex[:8]}"
             total = fill(client(url, 8), bucket, args.objects, args.records)
@@ -251,8 +230,7 @@ def main() -> None:
                     line += f", agent --once → manager {whole_rates[-1]:,.0f} records/s"
                 print(line, flush=True)
         finally:
-            moto.terminate()
-            moto.wait(10)
+            moto.stop()
     base, ours = statistics.median(base_rates), statistics.median(ours_rates)
     print(f"baseline (boto3 list+get+gunzip+json, {args.workers} threads): {base:,.0f} records/s")
     print(f"collector (S3 → parse → durable spool):             {ours:,.0f} records/s")

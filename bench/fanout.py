@@ -34,6 +34,9 @@ from typing import Any
 
 import grpc
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import free_port, wait_for_port
 from trailwarden.agent.applier import config_hash, parse_central_config
 from trailwarden.common import tls
 from trailwarden.common.wire import (
@@ -58,26 +61,6 @@ class AgentCert:
     agent_id: str
     cert_pem: bytes
     key_pem: bytes
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"manager not listening on {port}")
 
 
 def rss_mib(pid: int) -> float:
