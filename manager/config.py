@@ -20,6 +20,7 @@ DEFAULT_ENROLL_PORT = 4751
 """Server-authenticated TLS port for enrollment (Wazuh uses 1515 for the same purpose)."""
 DEFAULT_ACK_WINDOW = 32
 DEFAULT_MAX_CONNECTIONS = 5000
+DEFAULT_ALERTS_FILE_MAX_BYTES = 256 * 1024**2
 CONFIG_FILE = "manager.toml"
 DATABASE_FILE = "manager.db"
 CREDENTIALS_FILE = "admin.credentials"
@@ -60,6 +61,11 @@ class ManagerConfig:
     """`[store]` table, handed to the alert store's own parser (retention, archive)."""
     alerts_file: bool = True
     """Write alerts/alerts.json (Wazuh alerts.json shape) for Filebeat/Vector/Fluent Bit."""
+    alerts_file_min_level: int = 0
+    """Only alerts at this level or above go to the alerts file (Wazuh's log_alert_level);
+    every alert is stored in the database whatever this says."""
+    alerts_file_max_bytes: int = DEFAULT_ALERTS_FILE_MAX_BYTES
+    """Rotate alerts/alerts.json before it grows past this size (it also rotates daily)."""
     log_level: str = "INFO"
     analysis_workers: int = 0
     """Analysis worker processes; 0 = one per core, 1 = analyse in the manager process."""
@@ -107,6 +113,10 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         raise top.error("store", "expected a table")
     outputs = top.section("outputs")
     alerts_file = outputs.bool("alerts_file", True)
+    alerts_file_min_level = outputs.int("alerts_file_min_level", 0, minimum=0, maximum=16)
+    alerts_file_max_bytes = outputs.size("alerts_file_max_size", DEFAULT_ALERTS_FILE_MAX_BYTES)
+    if alerts_file_max_bytes < 1:
+        raise outputs.error("alerts_file_max_size", "must be at least 1 byte")
     outputs.done()
     top.done()
     return ManagerConfig(
@@ -119,6 +129,8 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         analysis=analysis,
         store=dict(store),
         alerts_file=alerts_file,
+        alerts_file_min_level=alerts_file_min_level,
+        alerts_file_max_bytes=alerts_file_max_bytes,
         log_level=log_level,
         analysis_workers=analysis_workers,
     )
@@ -163,6 +175,8 @@ lists_root = ""               # where relative <list> paths resolve (e.g. /var/o
 
 [outputs]
 alerts_file = true            # alerts/alerts.json, Wazuh alerts.json shape, JSON lines
+alerts_file_min_level = 0     # only alerts at this level or above go to the file
+alerts_file_max_size = "256MiB"  # rotate the live file at this size (and daily)
 
 [store]
 # retention and raw-event archive; see docs/CONFIGURATION.md

@@ -15,7 +15,7 @@ from trailwarden.manager.analysis.rules import default_ruleset_paths, load_rules
 from trailwarden.manager.batch_analysis import SeenLookup
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.ingest import AlertSink
-from trailwarden.manager.outputs.alerts_file import AlertsFile
+from trailwarden.manager.outputs.alerts_file import AlertsFile, AlertsFileConfig
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
@@ -72,4 +72,9 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
 def build_alert_sinks(config: ManagerConfig) -> Sequence[AlertSink]:
     if not config.alerts_file:
         return ()
-    return (AlertsFile(config.home / "alerts"),)
+    file_config = AlertsFileConfig(
+        enabled=True,
+        max_bytes=config.alerts_file_max_bytes,
+        min_level=config.alerts_file_min_level,
+    )
+    return (AlertsFile(config.home / "alerts", file_config),)
