@@ -21,10 +21,10 @@ from tests.fixtures.system import (
     ManagerProcess,
     RunningManager,
     run_cli,
+    start_link,
 )
 from trailwarden.agent.enroll import enroll
 from trailwarden.agent.identity import KEY_FILE, AgentIdentity
-from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.spool import Spool
 from trailwarden.common import tls
 from trailwarden.common.errors import (
@@ -493,16 +493,8 @@ def test_revoking_a_streaming_agent_cuts_it_off_at_once(
     afterwards is stored, its reconnects are refused (the records wait in its spool)."""
     home = enrolled_agent("web-1")
     spool = Spool(tmp_path / "spool.db", 1 << 30)
-    client = LinkClient(
-        AgentIdentity.load(home),
-        running_manager.home.link_address,
-        spool,
-        HelloInfo(version="t", hostname="h"),
-        server_name="localhost",
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
-    thread.start()
+    link = start_link(home, running_manager.home.link_address, spool)
+    client = link.client
     database = running_manager.home.path / "manager.db"
     try:
         before = _record()
@@ -524,6 +516,5 @@ def test_revoking_a_streaming_agent_cuts_it_off_at_once(
         assert spool.stats().batches == 1  # kept, not acknowledged
         assert not _alert_agents(database, {_event_id(after)})
     finally:
-        stop.set()
-        thread.join(10)
+        link.close()
         spool.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.system import RunningManager
+from tests.fixtures.system import RunningManager, start_link
 from trailwarden.agent.collector import Collector
-from trailwarden.agent.identity import AgentIdentity
-from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.link import LinkClient
 from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import SourceMeta
@@ -125,21 +123,12 @@ def manager(
 ) -> Iterator[Manager]:
     home = enrolled_agent("web-1")
     spool = Spool(tmp_path / "spool.db", 1 << 30)
-    client = LinkClient(
-        AgentIdentity.load(home),
-        running_manager.home.link_address,
-        spool,
-        HelloInfo(version="test", hostname="web-1"),
-        server_name="localhost",
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
-    thread.start()
+    link = start_link(home, running_manager.home.link_address, spool)
+    client = link.client
     try:
         yield Manager(running_manager, spool, client)
     finally:
-        stop.set()
-        thread.join(10)
+        link.close()
         spool.close()
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.fixtures.system import ManagerProcess, RunningManager
-from trailwarden.agent.identity import AgentIdentity
-from trailwarden.agent.link import HelloInfo, LinkClient
+from tests.fixtures.system import ManagerProcess, RunningManager, start_link
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import SourceMeta
 
@@ -54,23 +51,6 @@ def _stored_ids(db_path: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _start_link(
-    home: Path, address: str, spool: Spool
-) -> tuple[LinkClient, threading.Event, threading.Thread]:
-    client = LinkClient(
-        AgentIdentity.load(home),
-        address,
-        spool,
-        HelloInfo(version="test", hostname="host"),
-        server_name="localhost",
-        heartbeat_seconds=1,
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=client.run, args=(stop,), daemon=True)
-    thread.start()
-    return client, stop, thread
-
-
 def _wait(predicate: Callable[[], bool], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,7 +72,8 @@ def test_ack_only_after_commit(
     blocker.execute("BEGIN IMMEDIATE")
     raws, ids = _records(20)
     spool.put(SOURCE, raws)
-    client, stop, thread = _start_link(home, running_manager.home.link_address, spool)
+    link = start_link(home, running_manager.home.link_address, spool, heartbeat_seconds=1)
+    client = link.client
     try:
         _wait(client.connected.is_set)
         time.sleep(1.5)
@@ -103,8 +84,7 @@ def test_ack_only_after_commit(
         assert ids <= _stored_ids(db_path)
     finally:
         blocker.close()
-        stop.set()
-        thread.join(10)
+        link.close()
         spool.close()
 
 
@@ -132,7 +112,8 @@ def test_unacked_batches_are_resent_after_manager_restart(
     spool = Spool(tmp_path / "spool.db", 50 * 1024**2)
     first, first_ids = _records(300)
     spool.put(SOURCE, first)
-    client, stop, thread = _start_link(agent_home, home.link_address, spool)
+    link = start_link(agent_home, home.link_address, spool, heartbeat_seconds=1)
+    client = link.client
     try:
         _wait(lambda: spool.stats().batches == 0)
         manager_process.kill()  # SIGKILL: no drain, no goodbye
@@ -145,8 +126,7 @@ def test_unacked_batches_are_resent_after_manager_restart(
         _wait(lambda: spool.stats().batches == 0, timeout=60)
         assert client.sessions > sessions_before  # it reconnected by itself
     finally:
-        stop.set()
-        thread.join(10)
+        link.close()
         spool.close()
     assert manager_process.terminate() == 0
     stored = _stored_ids(home.path / "manager.db")
