@@ -256,11 +256,3 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             if session.draining and not session.queued:
                 session.close("manager shutting down")
                 return
-
-
-def send_to(sessions: Sessions, agent_id: str, message: Any) -> bool:
-    session = sessions.get(agent_id)
-    if session is None:
-        return False
-    session.send(message)
-    return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -91,6 +91,3 @@ def admin_stream_rpc(
             await context.abort(status_for(exc), str(exc))
 
     return wrapper
-
-
-AsyncUnary = Callable[..., Awaitable[Any]]
