@@ -12,7 +12,9 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+import orjson
 
 from trailwarden.common.errors import DecodeError
 from trailwarden.common.model import AgentRef, SourceMeta
@@ -25,9 +27,11 @@ class AnalyzerLike(Protocol):
     def analyse(self, record: Any, raw: bytes, source: Any, agent: AgentRef) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    index: int
+class NewEvent(NamedTuple):
+    """A record not stored before (a tuple: one per record crosses back from a worker, and a
+    frozen dataclass costs several times as much to unpickle)."""
+
+    position: int
     """Position of the record in its batch (the raw bytes stay with the caller)."""
     event_key: str
     recipient_account: str
@@ -60,6 +64,39 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite
 def parse_record(raw: bytes) -> Any:
     """One record's JSON; ValueError/RecursionError when it is not JSON.
 
+    orjson reads the common record about three times faster than the standard library. The
+    records it would read differently from what we promise take the strict standard-library
+    path instead (only they pay for it): those it refuses (lone UTF-16 surrogates, numbers
+    beyond a double, BOMs, invalid JSON — which then fails here too, with the standard
+    library's message) and those with a run of 19+ digits, an integer orjson might turn into
+    a float (a false alarm inside a string only costs the slower parse).
+    """
+    shape = raw.translate(_SHAPE)
+    if shape.find(_LONG_NUMBER) < 0:
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            value = _strict_parse(raw)
+    else:
+        value = _strict_parse(raw)
+    # Counting brackets is C-speed; only a record that could be that deep pays for a walk,
+    # and only one that is pays for a copy.
+    if shape.count(b"{") > MAX_NESTING and _deeper_than(value, MAX_NESTING):
+        value = _limit_depth(value, 0)
+    return value
+
+
+_SHAPE = bytes(
+    0x30 if 0x30 <= byte <= 0x39 else 0x7B if byte in b"{[" else 0x20 for byte in range(256)
+)
+"""A record's shape in one C-speed pass: digits become ``0``, openings ``{``, the rest blank."""
+_LONG_NUMBER = b"0" * 19
+"""orjson keeps integers in [-2**63, 2**64) exact; 19 digits is the shortest that may not be."""
+
+
+def _strict_parse(raw: bytes) -> Any:
+    """The standard library's strict parse: NaN/Infinity refused, 1e400 kept as its text.
+
     Lone UTF-16 surrogates (``"\\ud800"`` is valid JSON but not encodable as UTF-8) become
     U+FFFD: left in, the alert store's commit raised UnicodeEncodeError and the batch was never
     acknowledged (the agent's link stalled on it).
@@ -67,10 +104,6 @@ def parse_record(raw: bytes) -> Any:
     value = _DECODER.decode(raw.decode("utf-8"))
     if b"\\u" in raw and _has_surrogate(value):
         value = _without_surrogates(value)
-    # Counting brackets is C-speed; only a record that could be that deep pays for a walk,
-    # and only one that is pays for a copy.
-    if raw.count(b"{") + raw.count(b"[") > MAX_NESTING and _deeper_than(value, MAX_NESTING):
-        value = _limit_depth(value, 0)
     return value
 
 

@@ -109,7 +109,7 @@ class Ingest:
                 agent_id=agent.id,
                 event_time=e.event_time,
                 location=where,
-                raw=batch.records[e.index],
+                raw=batch.records[e.position],
             )
             for e in analysed.new_events
         ]
