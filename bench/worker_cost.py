@@ -37,6 +37,7 @@ from trailwarden.manager.batch_analysis import analyse_batch
 from trailwarden.manager.config import load_manager_config
 from trailwarden.manager.home import init_home
 from trailwarden.manager.pipeline_setup import build_analyzer, build_seen_lookup
+from trailwarden.manager.workers import relax_gc
 
 SOURCE = SourceMeta(
     "bench",
@@ -77,6 +78,7 @@ def main() -> int:
         init_home(home, ["localhost"], listen_host="127.0.0.1", link_port=0, enroll_port=0)
         config = load_manager_config(home)
         analyzer, seen = build_analyzer(config), build_seen_lookup(config)
+        relax_gc()  # as the worker process does after loading its ruleset
         for batch in batches:
             t0 = time.process_time()
             result = analyse_batch(analyzer, seen, AGENT, SOURCE, batch)
