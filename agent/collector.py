@@ -2,8 +2,9 @@
 
 Each source gets a pass at a time (never two at once: they share its checkpoints); within a pass
 ``workers`` downloaders read and parse objects while committer threads spool them, and nothing
-is listed ahead of what is in flight, so memory is bounded by the objects in flight (by count
-and by bytes). ``run_once`` makes one pass over
+is listed ahead of what is in flight, so memory is bounded by the objects in flight: by count,
+by stored bytes while downloading, and by inflated bytes from parsing until spooled (see
+``_execute``). ``run_once`` makes one pass over
 every source and returns when they are done (for ``agent run --once``); ``start`` runs them in the
 background on their intervals. ``reconfigure`` swaps sources live: a removed or changed source
 stops taking new objects, lets its in-flight ones finish, and (when changed) its successor
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from trailwarden.agent.sources.config import CloudTrailSourceConfig, SourceConfig
 from trailwarden.agent.sources.directory import DirectoryRun
-from trailwarden.agent.sources.pipeline import Prepared, SourceRun, WorkItem, commit, prepare
+from trailwarden.agent.sources.pipeline import Prepared, SourceRun, WorkItem, commit, parse, read
+from trailwarden.agent.sources.records import inflated_size
 from trailwarden.agent.sources.s3 import CloudTrailRun
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import (
@@ -39,9 +41,20 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.2
 """How often the scheduler and waiting loops look at stop flags and due sources."""
-MAX_IN_FLIGHT_BYTES = 64 << 20
-"""Stored (usually gzipped) bytes of the objects in flight of one source; one larger object
-still runs, alone."""
+MAX_IN_FLIGHT_BYTES = 16 << 20
+"""Stored (usually gzipped) bytes of the objects being downloaded by one source; one larger
+object still runs, alone."""
+MAX_PARSED_BYTES = 8 << 20
+"""Memory for the objects of one source between download and spool, counted in inflated bytes
+(an object of D bytes takes ~3 D while it is split, 2 D while it waits for and goes into the
+spool: its records and the spool's batch blobs). One larger object still runs, alone. CloudTrail
+objects inflate ~10 x, so a budget on stored bytes alone let 20 objects in flight hold ~100 MiB;
+parsing is CPU under one GIL, so more in flight would not go faster."""
+PARSE_FACTOR = 3
+"""Memory while an object is split, per inflated byte: the inflated bytes, their text, and
+the records sliced out of it."""
+HOLD_FACTOR = 2
+"""Memory from parsed to spooled, per byte of records: the records and the spool's batches."""
 
 
 @dataclass(frozen=True)
@@ -254,15 +267,18 @@ class Collector:
         parse them, and hand them to committer threads that spool them (group-committed).
 
         A downloader never waits for the disk unless the hand-off queue is full, so downloads
-        stay at ``workers`` in flight; objects in flight are bounded by count (downloaders +
-        queue + committers) and by bytes (``MAX_IN_FLIGHT_BYTES``). Returns '' or the error
-        that stopped the pass.
+        stay at ``workers`` in flight. Memory is bounded twice: stored bytes while downloading
+        (``MAX_IN_FLIGHT_BYTES``), then inflated bytes from parsing until spooled
+        (``MAX_PARSED_BYTES``). A downloader holds its download budget until its object is
+        parsed; holders of the parse budget never wait for the download budget, so neither
+        can deadlock the other. Returns '' or the error that stopped the pass.
         """
         run = slot.run
         halt = threading.Event()  # take no more items: failure, stop or retirement
         abandon = threading.Event()  # give up waiting on the spool: shutdown only
         failure: list[str] = []
-        budget = _ByteBudget(MAX_IN_FLIGHT_BYTES)
+        downloads = _ByteBudget(MAX_IN_FLIGHT_BYTES)
+        parsed = _ByteBudget(MAX_PARSED_BYTES)
         items = run.plan(halt)
         take = threading.Lock()
         handoff: queue.Queue[Prepared | None] = queue.Queue(maxsize=run.workers)
@@ -287,18 +303,39 @@ class Collector:
                     return next(items, None)
                 except SourceError as exc:  # listing failed: the pass stops
                     fail(str(exc))
+                except Exception as exc:  # a bug must not end the pass as if it were complete
+                    log.exception("collect: source %s: listing failed", run.name)
+                    fail(f"listing: internal error: {type(exc).__name__}: {exc}")
+                return None
+
+        def fetch(item: WorkItem) -> Prepared | None:
+            """Read and parse ``item`` within the budgets; None when the pass halts."""
+            if not downloads.acquire(item.size, halt):
+                return None
+            try:
+                data = read(item, run)
+                if isinstance(data, Prepared):
+                    return data
+                need = PARSE_FACTOR * inflated_size(data)
+                if not parsed.acquire(need, halt):
                     return None
+                prepared = parse(item, run, data)
+                del data
+                prepared.held = min(need, HOLD_FACTOR * sum(map(len, prepared.records)))
+                parsed.release(need - prepared.held)
+                return prepared
+            finally:
+                downloads.release(item.size)
 
         def downloader() -> None:
             while (item := next_item()) is not None:
-                if not budget.acquire(item.size, halt):
-                    return
                 try:
-                    prepared = prepare(item, run)
+                    prepared = fetch(item)
                 except Exception as exc:  # a bug in one object must not hang the pass
                     log.exception("collect: source %s: %s", run.name, item.meta.location)
-                    budget.release(item.size)
                     fail(f"{item.meta.location}: internal error: {exc}")
+                    return
+                if prepared is None:
                     return
                 while True:
                     try:
@@ -306,8 +343,11 @@ class Collector:
                         break
                     except queue.Full:
                         if abandon.is_set():
-                            budget.release(item.size)
+                            parsed.release(prepared.held)
                             return
+                # Not kept while the next object downloads and waits for the budget: the
+                # budget no longer counts it once a committer has released it.
+                del prepared
 
         def committer() -> None:
             while (prepared := handoff.get()) is not None:
@@ -321,7 +361,8 @@ class Collector:
                     log.exception("collect: source %s: %s", run.name, prepared.item.meta.location)
                     fail(f"{prepared.item.meta.location}: internal error: {exc}")
                 finally:
-                    budget.release(prepared.item.size)
+                    parsed.release(prepared.held)
+                    prepared.records = []  # freed now, not when the next item arrives
 
         def start(target: Callable[[], None], role: str, count: int) -> list[threading.Thread]:
             threads = [
@@ -358,7 +399,7 @@ class Collector:
 
 
 class _ByteBudget:
-    """Stored bytes of the objects in flight; one larger than the budget runs alone."""
+    """Bytes in flight under a limit; one request larger than the limit runs alone."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from trailwarden.agent.checkpoint import DONE, ERROR, FAILED, CheckpointUpdate
-from trailwarden.agent.sources.filters import DiscardRule, first_discarding_rule
+from trailwarden.agent.sources.filters import DiscardRule
+from trailwarden.agent.sources.records import split
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceTracker
 from trailwarden.common.errors import (
@@ -28,16 +29,10 @@ from trailwarden.common.errors import (
     SpoolError,
     SpoolFullError,
 )
-from trailwarden.common.logfile import parse_object
 from trailwarden.common.model import SourceMeta
 
 log = logging.getLogger(__name__)
 
-MAX_RECORD_BYTES = 64 * 1024**2 - 64 * 1024
-"""Largest record forwarded: a batch must fit the link's 64 MiB gRPC message limit
-(common/tls.py MAX_MESSAGE_BYTES). A bigger record could never be delivered, and sent anyway it
-broke every link session, so nothing more from the agent was acknowledged; it is reported and
-skipped instead. (CloudTrail's own records stay far below this.)"""
 SPOOL_RETRY_MAX_S = 30.0
 """Longest wait between retries of a spool write that failed on disk errors."""
 
@@ -91,16 +86,31 @@ class Prepared:
     """False when the object could not be used (the update records why)."""
     discarded: int = 0
     read_bytes: int = 0
+    held: int = 0
+    """Bytes of the collector's memory budget this item holds until it is committed."""
 
 
 def prepare(item: WorkItem, run: SourceRun) -> Prepared:
     """Read, parse and filter one item (no spool yet); failures become a Prepared too."""
-    tracker = run.tracker
+    data = read(item, run)
+    return data if isinstance(data, Prepared) else parse(item, run, data)
+
+
+def read(item: WorkItem, run: SourceRun) -> bytes | Prepared:
+    """The item's bytes, or its failed outcome."""
+    try:
+        return item.read()
+    except (ObjectError, AwsAccessError) as exc:
+        return _failed(item, run, exc)
+
+
+def parse(item: WorkItem, run: SourceRun, data: bytes) -> Prepared:
+    """Split read bytes into the records to spool (see records.split); failures become a
+    Prepared too."""
     where = item.meta.location
     try:
-        data = item.read()
         try:
-            parsed = parse_object(data, where)
+            out = split(data, where, run.discard)
         except (ObjectError, AwsAccessError):
             raise
         except Exception as exc:  # one object must not wedge the source
@@ -112,34 +122,25 @@ def prepare(item: WorkItem, run: SourceRun) -> Prepared:
                 f"internal error while parsing: {type(exc).__name__}: {exc}", where=where
             ) from exc
     except (ObjectError, AwsAccessError) as exc:
-        # Unusable content is skipped for good when allowed; refused access or a network
-        # failure is retried on the next pass (ERROR), never silently dropped.
-        skip = run.skip_on_error and isinstance(exc, ObjectError)
-        state = FAILED if skip else ERROR
-        log.warning("fetch: source %s: %s (%s)", run.name, exc, "skipped" if skip else "will retry")
-        tracker.object_failed(where, exc.reason)
-        retryable = bool(getattr(exc, "retryable", True))
-        return Prepared(item, [], item.finish(state, exc.reason, retryable), ok=False)
-    for problem in parsed.problems:
-        tracker.problem(where, problem)
+        return _failed(item, run, exc)
+    for problem in out.problems:
+        run.tracker.problem(where, problem)
         log.warning("fetch: source %s: %s: record skipped: %s", run.name, where, problem)
-    records: list[bytes] = []
-    discarded = 0
-    for parsed_record in parsed.records:
-        if len(parsed_record.raw) > MAX_RECORD_BYTES:
-            problem = (
-                f"record {parsed_record.index}: {len(parsed_record.raw)} bytes, more than the "
-                f"{MAX_RECORD_BYTES} a link message can carry"
-            )
-            tracker.problem(where, problem)
-            log.warning("fetch: source %s: %s: record skipped: %s", run.name, where, problem)
-            continue
-        if run.discard and first_discarding_rule(parsed_record.record, run.discard):
-            discarded += 1
-            continue
-        records.append(parsed_record.raw)
     update = item.finish(DONE, "", True)
-    return Prepared(item, records, update, ok=True, discarded=discarded, read_bytes=len(data))
+    return Prepared(
+        item, out.records, update, ok=True, discarded=out.discarded, read_bytes=len(data)
+    )
+
+
+def _failed(item: WorkItem, run: SourceRun, exc: ObjectError | AwsAccessError) -> Prepared:
+    # Unusable content is skipped for good when allowed; refused access or a network failure
+    # is retried on the next pass (ERROR), never silently dropped.
+    skip = run.skip_on_error and isinstance(exc, ObjectError)
+    state = FAILED if skip else ERROR
+    log.warning("fetch: source %s: %s (%s)", run.name, exc, "skipped" if skip else "will retry")
+    run.tracker.object_failed(item.meta.location, exc.reason)
+    retryable = bool(getattr(exc, "retryable", True))
+    return Prepared(item, [], item.finish(state, exc.reason, retryable), ok=False)
 
 
 def commit(prepared: Prepared, run: SourceRun, spool: Spool, stop: threading.Event) -> bool:

@@ -122,10 +122,11 @@ def test_background_schedule_and_live_reconfigure(tmp_path: Path, spool: Spool) 
         collector.stop()
 
 
+@pytest.mark.parametrize("budget", ["MAX_IN_FLIGHT_BYTES", "MAX_PARSED_BYTES"])
 def test_objects_larger_than_the_byte_budget_run_one_at_a_time(
-    tmp_path: Path, spool: Spool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, spool: Spool, monkeypatch: pytest.MonkeyPatch, budget: str
 ) -> None:
-    monkeypatch.setattr("trailwarden.agent.collector.MAX_IN_FLIGHT_BYTES", 1)
+    monkeypatch.setattr(f"trailwarden.agent.collector.{budget}", 1)
     folder = tmp_path / "logs"
     ids = write_layouts(folder)
     collector = Collector(sources(directory_source(folder, workers=4)), spool, state_dir=tmp_path)
