@@ -1,7 +1,8 @@
 """The agent's link to the manager: spool → manager, acks → spool.
 
 One mutual-TLS bidirectional stream at a time. After the manager's welcome, the sender keeps at
-most ``ack_window`` batches in flight, oldest first; an ack deletes the batch from the spool.
+most ``ack_window`` batches, and ``MAX_UNACKED_BYTES`` of records, in flight, oldest first; an
+ack deletes the batch from the spool.
 When the stream breaks, everything unacked is simply sent again on the next stream (the
 manager drops duplicates by CloudTrail eventID), so a crash or restart on either side loses
 nothing. Reconnects back off exponentially with full jitter, so a fleet does not stampede a
@@ -35,6 +36,11 @@ BACKOFF_MAX_SECONDS = 30.0
 HEALTHY_SESSION_SECONDS = 10.0
 """A session that lasted this long resets the backoff."""
 WELCOME_TIMEOUT_SECONDS = 30.0
+MAX_UNACKED_BYTES = 4 << 20
+"""Record bytes sent and not yet acknowledged (one larger batch still goes, alone). Until gRPC
+has written them, they are held as messages (and the spool's reads of them) in this process:
+with the manager's window of 32 batches of up to 1 MiB that was up to ~100 MiB of the agent's
+memory when a backfill starts. A few batches in flight keep the manager busy."""
 _END = object()
 
 StatusProvider = Callable[[], link_pb2.AgentStatus]
@@ -200,7 +206,9 @@ class LinkClient:
             value.agent_id,
             window,
         )
-        in_flight: set[int] = set()
+        in_flight: dict[int, int] = {}
+        """sequence -> record bytes, of the batches sent and not yet acknowledged"""
+        unacked_bytes = 0
         last_sent = 0
         next_heartbeat = time.monotonic()
         while not stop.is_set():
@@ -214,21 +222,30 @@ class LinkClient:
                     )
                 )
                 next_heartbeat = time.monotonic() + self.heartbeat_seconds
-            room = window - len(in_flight)
-            if room > 0:
-                for batch in self.spool.pending(after_sequence=last_sent, limit=room):
-                    outbox.put(link_pb2.AgentMessage(batch=batch_to_wire(batch)))
-                    in_flight.add(batch.sequence)
-                    last_sent = batch.sequence
+            room = False
+            while len(in_flight) < window and (not in_flight or unacked_bytes < MAX_UNACKED_BYTES):
+                room = True
+                # One at a time: a batch is read from the spool only when it may be sent.
+                batches = self.spool.pending(after_sequence=last_sent, limit=1)
+                if not batches:
+                    break
+                batch = batches[0]
+                size = sum(map(len, batch.records))
+                outbox.put(link_pb2.AgentMessage(batch=batch_to_wire(batch)))
+                in_flight[batch.sequence] = size
+                unacked_bytes += size
+                last_sent = batch.sequence
+                room = False
             try:
-                kind, value = acks.get(timeout=0.05 if room > 0 else 0.5)
+                kind, value = acks.get(timeout=0.05 if room else 0.5)
             except queue.Empty:
-                if room > 0:
+                if room:
                     self.spool.wait_for_batches(last_sent, 0.2)
                 continue
             if kind == "ack":
                 self.spool.ack(value)
-                in_flight.difference_update(value)
+                for sequence in value:
+                    unacked_bytes -= in_flight.pop(sequence, 0)
                 self.acked_batches += len(value)
             elif kind == "error":
                 raise value
