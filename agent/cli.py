@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     from trailwarden.agent.identity import AgentIdentity
     from trailwarden.agent.runner import AgentRunner
 
-    limit_malloc_arenas()
+    tune_malloc()
     home = args.home.expanduser().resolve()
     config = load_agent_config(home)
     if not args.debug:
@@ -87,16 +87,24 @@ def _run(args: argparse.Namespace) -> int:
 MALLOC_ARENAS = 2
 """glibc gives each fetch thread its own malloc arena (up to 8 per core) and keeps what they
 free; two arenas took ~54 MiB off a backfill's peak RSS (docs/PERFORMANCE.md)."""
+MMAP_THRESHOLD = 64 << 10
+"""Blocks from this size on get a mapping of their own, returned to the system when freed.
+glibc otherwise raises this threshold (up to 32 MiB) each time such a block is freed, after
+which the ~1 MiB buffers every object passes through (its inflated bytes and text, batch blobs,
+link messages) come from the heap, where the holes they leave stay in RSS: on a 100k-record
+backfill the collector's peak went from +35 MiB to +14 MiB over idle, and it ran faster."""
 
 
-def limit_malloc_arenas() -> None:
-    """Same effect as MALLOC_ARENA_MAX=2, set from inside before the worker threads start."""
+def tune_malloc() -> None:
+    """Same effect as MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536, set from inside before
+    the worker threads start."""
     import ctypes
     import ctypes.util
 
-    m_arena_max = -8  # from glibc's malloc.h
+    m_mmap_threshold, m_arena_max = -3, -8  # from glibc's malloc.h
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(m_arena_max, MALLOC_ARENAS)
+        libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)
     except (OSError, AttributeError):
         pass  # not glibc (e.g. musl): nothing to tune
