@@ -45,8 +45,8 @@ class EventView:
         """The event's time in epoch seconds, once someone needed it (correlation)."""
         # Keyed by the dotted name: str hashes are cached, tuple hashes are not. Decoding sets
         # the envelope fields every ruleset tests first, so they start known.
-        self._values: dict[str, str | None] = dict(_ENVELOPE) if decoded else {}
-        self._lowered: dict[str, str | None] = dict(_ENVELOPE) if decoded else {}
+        self._values: dict[str, str | None] = _ENVELOPE.copy() if decoded else {}
+        self._lowered: dict[str, str | None] = _ENVELOPE.copy() if decoded else {}
 
     def value(self, name: str) -> str | None:
         """The field ``name`` (dotted) as Wazuh sees it: a string, or None if absent/an object."""
@@ -76,7 +76,7 @@ class EventView:
 
 
 _PATHS: dict[str, tuple[str, ...]] = {}
-_ENVELOPE = {"integration": "aws", "aws.source": "cloudtrail"}
+_ENVELOPE: dict[str, str | None] = {"integration": "aws", "aws.source": "cloudtrail"}
 """Fields ``decode_record`` always sets to these (lower-case) values."""
 
 
