@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -167,7 +167,11 @@ def analyse_batch(
     agent: AgentRef,
     source: SourceMeta,
     records: Sequence[bytes],
+    also_seen: Collection[tuple[str, str]] = frozenset(),
 ) -> BatchAnalysis:
+    """``also_seen``: dedupe keys of the agent's earlier batches that are analysed but not yet
+    committed (the link analyses the next batch while the previous one commits); their events
+    count as seen, as they would once that commit is done."""
     out = BatchAnalysis()
     candidates: list[tuple[int, tuple[str, str], dict[str, Any]]] = []
     in_batch: set[tuple[str, str]] = set()
@@ -185,7 +189,7 @@ def analyse_batch(
             event_key(record, raw),
             recipient if isinstance(recipient, str) else source.account_id,
         )
-        if key in in_batch:
+        if key in in_batch or key in also_seen:
             out.duplicates += 1
             continue
         in_batch.add(key)

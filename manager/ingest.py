@@ -1,8 +1,11 @@
 """One batch from an agent, from raw records to committed alerts — before the ack.
 
-    analysis (parse → dedupe key → drop already-stored events → decode + rules + correlation,
-    in the ingest thread or an analysis worker) → commit events and alerts in one
-    transaction → alerts file
+    analyse: parse → dedupe key → drop already-stored events → decode + rules + correlation,
+    in the ingest thread or an analysis worker
+    commit: events and alerts in one transaction → alerts file
+
+The link runs the two steps of consecutive batches of an agent overlapped (the next batch is
+analysed while the previous one commits), still committing and acknowledging in order.
 
 A record that cannot be parsed or decoded is counted and logged with agent, bucket/key and
 index; the good records around it go on. A StoreError (or a dead worker) propagates so the
@@ -16,13 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.manager.alert import Alert
+from trailwarden.manager.batch_analysis import BatchAnalysis
 from trailwarden.manager.store.base import AlertStore, EventRow
 from trailwarden.manager.workers import Analysis
 
@@ -96,12 +100,30 @@ class Ingest:
         self._commit_lock = threading.Lock()
 
     def process(self, agent: AgentRef, batch: RecordBatch) -> IngestResult:
+        """Analyse and commit one batch (the link runs the two steps apart, overlapped)."""
+        return self.commit(agent, batch, self.analyse(agent, batch))
+
+    def analyse(
+        self,
+        agent: AgentRef,
+        batch: RecordBatch,
+        also_seen: Collection[tuple[str, str]] = frozenset(),
+    ) -> BatchAnalysis:
+        """The batch's new events and alerts, nothing stored yet; bad records are reported.
+
+        ``also_seen``: dedupe keys of the agent's batches analysed but not committed yet."""
         where = batch.source.location
-        analysed = self.analysis.run(agent, batch.source, batch.records)
+        analysed = self.analysis.run(agent, batch.source, batch.records, also_seen)
         for index, reason in analysed.bad:
             message = f"agent={agent.id} where={where} record={index}: {reason}"
             log.warning("stage=decode bad record %s", message)
             self.counters.problem(message)
+        return analysed
+
+    def commit(self, agent: AgentRef, batch: RecordBatch, analysed: BatchAnalysis) -> IngestResult:
+        """Store the analysed batch (events and alerts in one transaction), then the outputs.
+        Commits are serialised, in the order they are called."""
+        where = batch.source.location
         rows = [
             EventRow(
                 event_key=e.event_key,

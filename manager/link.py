@@ -3,9 +3,9 @@
 Identity comes from the verified client certificate (URI SAN) and is checked against the
 registry on every new stream — unknown, revoked or re-issued certificates are refused, which is
 how revocation works without CRLs. The agent may have at most ``ack_window`` batches
-unacknowledged; batches are processed in order by the ingest thread and acknowledged after
-their transaction commits. If the store fails, the stream is closed without an ack and the
-agent resends when it reconnects.
+unacknowledged; batches are analysed and committed in order (the next batch's analysis
+overlapping the previous batch's commit) and acknowledged after their transaction commits. If
+the store fails, the stream is closed without an ack and the agent resends when it reconnects.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -23,6 +24,7 @@ from trailwarden.common.errors import NotFoundError, PipelineError, StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_from_wire
+from trailwarden.manager.batch_analysis import BatchAnalysis
 from trailwarden.manager.ingest import Ingest
 from trailwarden.manager.peer import PeerKind, peer_identity
 from trailwarden.manager.registry import Registry
@@ -205,54 +207,102 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             log.warning("stage=link registry update skipped: %s", exc)
 
     async def _process(self, pending: asyncio.Queue[RecordBatch | None], session: Session) -> None:
+        """Analyse the agent's batches in order and hand them to ``_commit_in_order``.
+
+        The next batch is analysed while the previous one commits, so one agent's backfill keeps
+        an analysis worker and the committing thread busy at once; commits and acks still follow
+        the agent's order. Events of batches analysed but not yet committed count as seen when
+        the next batch is analysed, as they will once committed: a record resent in the next
+        batch is not analysed (or correlated) twice. If a commit fails the link closes, and
+        every batch after it is dropped unacknowledged, to be resent.
+        """
         loop = asyncio.get_running_loop()
-        while True:
-            batch = await pending.get()
-            if batch is None:
-                return
+        analysed: asyncio.Queue[tuple[RecordBatch, BatchAnalysis] | None] = asyncio.Queue(1)
+        uncommitted: deque[frozenset[tuple[str, str]]] = deque()
+        committer = asyncio.create_task(self._commit_in_order(analysed, uncommitted, session))
+        try:
+            while not session.closed.is_set():
+                batch = await pending.get()
+                if batch is None:
+                    break
+                also_seen = frozenset().union(*uncommitted) if uncommitted else frozenset()
+                try:
+                    result = await loop.run_in_executor(
+                        self.ingest_executor, self.ingest.analyse, session.agent, batch, also_seen
+                    )
+                except Exception as exc:
+                    _not_acknowledged(session, batch, exc)
+                    break
+                uncommitted.append(
+                    frozenset((e.event_key, e.recipient_account) for e in result.new_events)
+                )
+                await analysed.put((batch, result))
+            await analysed.put(None)
+            await committer
+        finally:
+            committer.cancel()
+
+    async def _commit_in_order(
+        self,
+        analysed: asyncio.Queue[tuple[RecordBatch, BatchAnalysis] | None],
+        uncommitted: deque[frozenset[tuple[str, str]]],
+        session: Session,
+    ) -> None:
+        """Commit each analysed batch and acknowledge it; after a failure, only drain."""
+        loop = asyncio.get_running_loop()
+        while (item := await analysed.get()) is not None:
+            batch, result = item
+            if session.closed.is_set():
+                continue  # an earlier batch failed: the agent resends this one too
             session.busy = True
             try:
-                result = await loop.run_in_executor(
-                    self.ingest_executor, self.ingest.process, session.agent, batch
+                stored = await loop.run_in_executor(
+                    self.ingest_executor, self.ingest.commit, session.agent, batch, result
                 )
-            except (StoreError, PipelineError) as exc:
-                log.error(
-                    "stage=store agent=%s where=%s seq=%d not committed, no ack: %s",
-                    session.agent.id,
-                    batch.source.location,
-                    batch.sequence,
-                    exc,
-                )
-                session.close(f"batch {batch.sequence} not acknowledged: {exc}")
-                return
             except Exception as exc:
-                # A bug on one batch (e.g. the RecursionError a record nested ~955 deep raised
-                # in the store commit) used to end this task silently: the stream stayed open
-                # and nothing more was ever acknowledged. Log it and close; the agent resends.
-                log.exception(
-                    "stage=store agent=%s where=%s seq=%d failed, no ack",
-                    session.agent.id,
-                    batch.source.location,
-                    batch.sequence,
-                )
-                session.close(
-                    f"batch {batch.sequence} not acknowledged: internal error "
-                    f"({type(exc).__name__}); see the manager log"
-                )
-                return
+                _not_acknowledged(session, batch, exc)
+                continue
             finally:
                 session.busy = False
-                session.queued -= 1
+            session.queued -= 1
+            uncommitted.popleft()
             log.debug(
                 "stage=store agent=%s seq=%d records=%d new=%d dup=%d alerts=%d",
                 session.agent.id,
                 batch.sequence,
-                result.records,
-                result.new_events,
-                result.duplicates,
-                result.alerts,
+                stored.records,
+                stored.new_events,
+                stored.duplicates,
+                stored.alerts,
             )
             session.send(link_pb2.ManagerMessage(ack=link_pb2.Ack(sequences=[batch.sequence])))
             if session.draining and not session.queued:
                 session.close("manager shutting down")
-                return
+
+
+def _not_acknowledged(session: Session, batch: RecordBatch, exc: Exception) -> None:
+    """Close the link without acknowledging ``batch``: the agent resends it on reconnecting."""
+    if isinstance(exc, StoreError | PipelineError):
+        log.error(
+            "stage=store agent=%s where=%s seq=%d not committed, no ack: %s",
+            session.agent.id,
+            batch.source.location,
+            batch.sequence,
+            exc,
+        )
+        session.close(f"batch {batch.sequence} not acknowledged: {exc}")
+        return
+    # A bug on one batch (e.g. the RecursionError a record nested ~955 deep raised in the
+    # store commit) used to end the link's task silently: the stream stayed open and nothing
+    # more was ever acknowledged. Log it and close; the agent resends.
+    log.error(
+        "stage=store agent=%s where=%s seq=%d failed, no ack",
+        session.agent.id,
+        batch.source.location,
+        batch.sequence,
+        exc_info=exc,
+    )
+    session.close(
+        f"batch {batch.sequence} not acknowledged: internal error "
+        f"({type(exc).__name__}); see the manager log"
+    )

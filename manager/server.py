@@ -51,10 +51,11 @@ class ManagerServer:
         self.analysis = build_analysis(config, self.store)
         self.alert_sinks = build_alert_sinks(config)
         self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
-        # One ingest thread per analysis worker: batches of agents mapped to different workers
-        # are analysed in parallel; commits are serialised inside Ingest.
+        # Two ingest threads per analysis worker: batches of agents mapped to different workers
+        # are analysed in parallel, and each link analyses its next batch while the previous
+        # one commits (commits are serialised inside Ingest).
         self.ingest_executor = ThreadPoolExecutor(
-            max_workers=self.analysis.parallelism, thread_name_prefix="ingest"
+            max_workers=2 * self.analysis.parallelism, thread_name_prefix="ingest"
         )
         self.link_port = 0
         self.enroll_port = 0

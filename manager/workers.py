@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -38,7 +38,11 @@ def worker_count(setting: int) -> int:
 
 class Analysis(Protocol):
     def run(
-        self, agent: AgentRef, source: SourceMeta, records: Sequence[bytes]
+        self,
+        agent: AgentRef,
+        source: SourceMeta,
+        records: Sequence[bytes],
+        also_seen: Collection[tuple[str, str]] = frozenset(),
     ) -> BatchAnalysis: ...
 
     @property
@@ -57,9 +61,17 @@ class InlineAnalysis:
         self.store = store
         self._lock = threading.Lock()
 
-    def run(self, agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
+    def run(
+        self,
+        agent: AgentRef,
+        source: SourceMeta,
+        records: Sequence[bytes],
+        also_seen: Collection[tuple[str, str]] = frozenset(),
+    ) -> BatchAnalysis:
         with self._lock:
-            return analyse_batch(self.analyzer, self.store.seen_events, agent, source, records)
+            return analyse_batch(
+                self.analyzer, self.store.seen_events, agent, source, records, also_seen
+            )
 
     def close(self) -> None:
         pass
@@ -109,8 +121,14 @@ def relax_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
-def _worker_run(agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
-    result = analyse_batch(_worker_state["analyzer"], _worker_state["seen"], agent, source, records)
+def _worker_run(
+    agent: AgentRef,
+    source: SourceMeta,
+    records: Sequence[bytes],
+    also_seen: Collection[tuple[str, str]],
+) -> BatchAnalysis:
+    state = _worker_state
+    result = analyse_batch(state["analyzer"], state["seen"], agent, source, records, also_seen)
     # Render each alert's document here, on the worker's core, and send only that across:
     # the manager process (the pipeline's single committer) then never serialises an event.
     for alert in result.alerts:
@@ -146,11 +164,17 @@ class ProcessAnalysis:
     def _slot(self, agent: AgentRef) -> int:
         return zlib.crc32(agent.id.encode()) % self.parallelism
 
-    def run(self, agent: AgentRef, source: SourceMeta, records: Sequence[bytes]) -> BatchAnalysis:
+    def run(
+        self,
+        agent: AgentRef,
+        source: SourceMeta,
+        records: Sequence[bytes],
+        also_seen: Collection[tuple[str, str]] = frozenset(),
+    ) -> BatchAnalysis:
         slot = self._slot(agent)
         pool = self._pools[slot]
         try:
-            return pool.submit(_worker_run, agent, source, tuple(records)).result()
+            return pool.submit(_worker_run, agent, source, tuple(records), also_seen).result()
         except BrokenProcessPool as exc:
             with self._lock:
                 if self._pools[slot] is pool:

@@ -66,18 +66,19 @@ def test_ack_only_after_commit(
     home = enrolled_agent("web-1")
     spool = Spool(tmp_path / "spool.db", 10 * 1024**2)
     db_path = running_manager.home.path / "manager.db"
-    # Hold the manager's database write lock: the batch cannot be committed, so it must not
-    # be acknowledged.
+    # Hold the manager's database write lock: no batch can be committed, so none may be
+    # acknowledged — also not the later ones the link analyses while the first waits to commit.
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
-    raws, ids = _records(20)
-    spool.put(SOURCE, raws)
+    raws, ids = _records(60)
+    for start in range(0, 60, 20):
+        spool.put(SOURCE, raws[start : start + 20])
     link = start_link(home, running_manager.home.link_address, spool, heartbeat_seconds=1)
     client = link.client
     try:
         _wait(client.connected.is_set)
         time.sleep(1.5)
-        assert spool.stats().batches == 1, "acknowledged while the database was locked"
+        assert spool.stats().batches == 3, "acknowledged while the database was locked"
         assert not (ids & _stored_ids_uncommitted_view(db_path))
         blocker.execute("ROLLBACK")
         _wait(lambda: spool.stats().batches == 0, timeout=40)
@@ -131,3 +132,32 @@ def test_unacked_batches_are_resent_after_manager_restart(
     assert manager_process.terminate() == 0
     stored = _stored_ids(home.path / "manager.db")
     assert first_ids | second_ids <= stored
+
+
+def test_overlapping_batches_store_and_write_each_event_once(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Each batch repeats the last records of the one before (as a resend after a lost ack
+    does). The link analyses a batch while the previous one is still committing; an event of
+    both must still be stored once and written to alerts.json once."""
+    home = enrolled_agent("web-1")
+    spool = Spool(tmp_path / "spool.db", 10 * 1024**2)
+    raws, ids = _records(400)
+    for start in range(0, 400, 40):
+        spool.put(SOURCE, raws[max(0, start - 20) : start + 40])
+    link = start_link(home, running_manager.home.link_address, spool, heartbeat_seconds=1)
+    try:
+        _wait(lambda: spool.stats().batches == 0, timeout=60)
+    finally:
+        link.close()
+        spool.close()
+    db = sqlite3.connect(running_manager.home.path / "manager.db")
+    try:
+        stored = [r[0] for r in db.execute("SELECT event_id FROM alerts WHERE rule_id = '80202'")]
+    finally:
+        db.close()
+    assert sorted(stored) == sorted(ids)
+    alerts_json = running_manager.home.path / "alerts" / "alerts.json"
+    lines = alerts_json.read_text().splitlines()
+    written = [json.loads(line)["data"]["aws"]["eventID"] for line in lines]
+    assert sorted(written) == sorted(ids)
