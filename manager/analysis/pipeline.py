@@ -162,14 +162,16 @@ class Analyzer:
         get = record.get
         identity = get("userIdentity")
         timestamp = self._timestamp()
+        # Positional arguments, in field order: two dataclass constructions per record, and
+        # keywords cost about twice as much to bind.
         hit = RuleHit(
-            id=rule.id,
-            level=rule.level,
-            description=self._describe[rule.id](view),
-            groups=rule.groups,
-            mitre_ids=rule.mitre_ids,
-            firedtimes=fired[rule.id],
-            frequency=rule.frequency if rule.is_correlation else 0,
+            rule.id,
+            rule.level,
+            self._describe[rule.id](view),
+            rule.groups,
+            rule.mitre_ids,
+            fired[rule.id],
+            rule.frequency if rule.is_correlation else 0,
         )
         account = get("recipientAccountId")
         account = account if type(account) is str else _text(account)
@@ -183,23 +185,23 @@ class Analyzer:
         event_name = get("eventName")
         source_ip = get("sourceIPAddress")
         return Alert(
-            id=f"{self._stamp_second}.{next(self._alert_ids)}",
-            timestamp=timestamp,
-            rule=hit,
-            agent=agent,
-            manager_name=self.manager_name,
-            location=self._last_location,
-            data=view.event,
-            event_id=event_id if type(event_id) is str else _text(event_id),
-            recipient_account=account,
-            event_time=event_time if type(event_time) is str else _text(event_time),
-            account=account or source.account_id,
-            region=(region if type(region) is str else _text(region)) or source.region,
-            event_source=event_source if type(event_source) is str else _text(event_source),
-            event_name=event_name if type(event_name) is str else _text(event_name),
-            user=principal_name(identity) if type(identity) is dict else "",
-            source_ip=source_ip if type(source_ip) is str else _text(source_ip),
-            full_log="" if "no_full_log" in rule.options else view.full_log(),
+            f"{self._stamp_second}.{next(self._alert_ids)}",  # id
+            timestamp,
+            hit,
+            agent,
+            self.manager_name,
+            self._last_location,  # location
+            view.event,  # data
+            event_id if type(event_id) is str else _text(event_id),
+            account,  # recipient_account
+            event_time if type(event_time) is str else _text(event_time),
+            account or source.account_id,  # account
+            (region if type(region) is str else _text(region)) or source.region,
+            event_source if type(event_source) is str else _text(event_source),
+            event_name if type(event_name) is str else _text(event_name),
+            principal_name(identity) if type(identity) is dict else "",  # user
+            source_ip if type(source_ip) is str else _text(source_ip),
+            "" if "no_full_log" in rule.options else view.full_log(),
         )
 
     def stats(self) -> dict[str, Any]:
