@@ -36,7 +36,7 @@ BACKOFF_MAX_SECONDS = 30.0
 HEALTHY_SESSION_SECONDS = 10.0
 """A session that lasted this long resets the backoff."""
 WELCOME_TIMEOUT_SECONDS = 30.0
-MAX_UNACKED_BYTES = 4 << 20
+MAX_UNACKED_BYTES = 2 << 20
 """Record bytes sent and not yet acknowledged (one larger batch still goes, alone). Until gRPC
 has written them, they are held as messages (and the spool's reads of them) in this process:
 with the manager's window of 32 batches of up to 1 MiB that was up to ~100 MiB of the agent's

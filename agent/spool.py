@@ -42,6 +42,9 @@ BUSY_TIMEOUT_S = 30.0
 CHECKPOINT_EVERY_BYTES = 8 << 20
 """Background WAL checkpoint after this much new payload (or CHECKPOINT_EVERY_S)."""
 CHECKPOINT_EVERY_S = 5.0
+CACHE_KIB = 512
+"""SQLite's page cache of the spool's connection (its default is 2,000 KiB). Batches are written
+once and read back once, so a cache buys little, and it counts in the agent's memory."""
 _FORMAT = b"\x01"
 """First byte of every batch blob: the blob layout's version."""
 _ACK_CHUNK = 500
@@ -116,6 +119,7 @@ class Spool:
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             # WAL checkpoints (copy + fsync) run in a background thread, not in the commit that
             # happens to cross the threshold while holding the spool lock.
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
@@ -415,6 +419,7 @@ class Spool:
         """Fold the WAL into the database file off the writers' path (PASSIVE: never blocks)."""
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         except sqlite3.Error as exc:  # pragma: no cover - the main connection opened fine
             log.warning("spool: no background checkpoints for %s: %s", self.path, exc)
             return

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from trailwarden.agent.sources.filters import DiscardRule, first_discarding_rule
+from trailwarden.common import logfile
 from trailwarden.common.logfile import GZIP_MAGIC, decompress, parse_object
 
 MAX_RECORD_BYTES = 64 * 1024**2 - 64 * 1024
@@ -64,7 +66,7 @@ def inflated_size(data: bytes) -> int:
 
 def split(data: bytes, where: str, discard: Sequence[DiscardRule] = ()) -> Split:
     """The records of a log object (gzipped or not) to forward; ObjectError when unusable."""
-    fast = _split_envelope(decompress(data, where), discard)
+    fast = _split_envelope(_inflate(data, where), discard)
     if fast is not None:
         return fast
     parsed = parse_object(data, where)  # every other layout, and every error's wording
@@ -72,6 +74,24 @@ def split(data: bytes, where: str, discard: Sequence[DiscardRule] = ()) -> Split
     for record in parsed.records:
         _take(out, record.raw, record.index, record.record, discard)
     return out
+
+
+def _inflate(data: bytes, where: str) -> bytes:
+    """``logfile.decompress`` without its copy for the usual single gzip member: the inflated
+    bytes come straight from zlib. Anything else (several members, truncated, corrupt, past
+    the bomb guard) is left to ``decompress``, which also words the error."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    limit = logfile.MAX_DECOMPRESSED_BYTES
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        return decompress(data, where)
+    if inflater.eof and not inflater.unused_data and len(out) <= limit:
+        return out
+    del out
+    return decompress(data, where)
 
 
 def _take(
@@ -147,18 +167,22 @@ def _split_array(
     pos = _skip_ws(text, pos + 1)
     if pos < n and text[pos] == "]":
         return out, pos + 1
+    records = out.records
     index = 0
-    while True:
+    while True:  # once per record: the agent's hottest loop, kept to C-level calls
         value, end = _SCAN(text, pos)
         if type(value) is not dict:
             return None
         raw = source[pos:end] if source is not None else text[pos:end].encode()
-        _take(out, raw, index, value, discard)
+        if discard or len(raw) > MAX_RECORD_BYTES:
+            _take(out, raw, index, value, discard)
+        else:
+            records.append(raw)
         del value  # only the bytes stay
         index += 1
-        pos = _skip_ws(text, end)
+        pos = _WS_RUN(text, end).end()  # type: ignore[union-attr]  # `*` always matches
         if text.startswith(",", pos):
-            pos = _skip_ws(text, pos + 1)
+            pos = _WS_RUN(text, pos + 1).end()  # type: ignore[union-attr]
         elif text.startswith("]", pos):
             return out, pos + 1
         else:

@@ -11,6 +11,7 @@ import pytest
 from trailwarden.agent.sources import records as records_module
 from trailwarden.agent.sources.filters import DiscardRule
 from trailwarden.agent.sources.records import inflated_size, split
+from trailwarden.common import logfile
 from trailwarden.common.errors import ObjectError
 from trailwarden.common.logfile import parse_object
 
@@ -81,6 +82,34 @@ def test_split_matches_parse_object(name: str, gzipped: bool) -> None:
     assert all(type(r) is bytes for r in out.records)
     assert out.discarded == 0
     assert out.payload == sum(map(len, out.records))
+
+
+_ENVELOPE = CASES["compact envelope"]
+GZIP_CASES: dict[str, bytes] = {
+    "two gzip members": gzip.compress(b'{"Records": [') + gzip.compress(_ENVELOPE[13:]),
+    "truncated gzip": gzip.compress(_ENVELOPE)[:-9],
+    "corrupt gzip": gzip.compress(_ENVELOPE)[:40] + b"\x00" * 20 + gzip.compress(_ENVELOPE)[60:],
+    "garbage after the member": gzip.compress(_ENVELOPE) + b"junk",
+}
+
+
+@pytest.mark.parametrize("name", list(GZIP_CASES))
+def test_unusual_gzip_matches_parse_object(name: str) -> None:
+    data = GZIP_CASES[name]
+    expected = _expected(data)
+    if isinstance(expected, str):
+        with pytest.raises(ObjectError) as caught:
+            split(data, "s3://b/k")
+        assert caught.value.reason == expected
+    else:
+        out = split(data, "s3://b/k")
+        assert (out.records, out.problems) == expected
+
+
+def test_inflating_past_the_guard_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logfile, "MAX_DECOMPRESSED_BYTES", 1000)
+    with pytest.raises(ObjectError, match="gzip bomb"):
+        split(gzip.compress(_ENVELOPE * 10), "s3://b/k")
 
 
 def test_discard_rules_see_each_record_and_only_kept_bytes_remain() -> None:
