@@ -152,7 +152,7 @@ def parse_central_config(text: str, origin: str) -> CentralSettings:
 
 def check_on_host(sources: Sequence[SourceConfig], origin: str) -> None:
     """What only this host can check: folders exist, AWS profiles are configured here."""
-    from trailwarden.agent.sources.aws import open_bucket  # the boto3 adapter
+    from trailwarden.agent.sources.aws import open_bucket  # the AWS SDK adapter
 
     for index, source in enumerate(sources):
         where = f"{origin}: sources[{index}] ({source.name})"

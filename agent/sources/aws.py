@@ -1,10 +1,11 @@
-"""The boto3 adapter: sessions, assumed roles, endpoints, and S3 calls with errors translated.
+"""The AWS SDK adapter: sessions, assumed roles, endpoints, and S3 calls with errors translated.
 
-The only module of the agent that imports boto3/botocore. Credentials come from the host: a
-named profile (``~/.aws/config``, ``AWS_CONFIG_FILE``) or the default chain, optionally topped
-with an assumed role whose temporary credentials botocore refreshes before they expire
-(``DeferredRefreshableCredentials`` over an ``AssumeRoleCredentialFetcher``). Retries use
-botocore's adaptive mode, which also rate-limits the client when S3 throttles.
+The only module of the agent that imports botocore; it uses it directly (boto3's additions,
+such as its S3 transfer manager, would cost an idle agent ~2.5 MiB for nothing). Credentials
+come from the host: a named profile (``~/.aws/config``, ``AWS_CONFIG_FILE``) or the default
+chain, optionally topped with an assumed role whose temporary credentials botocore refreshes
+before they expire (``DeferredRefreshableCredentials`` over an ``AssumeRoleCredentialFetcher``).
+Retries use botocore's adaptive mode, which also rate-limits the client when S3 throttles.
 
 Errors leave as ours, naming bucket/key and the reason: listing problems and refused access as
 AwsAccessError (retried on a later pass), unusable objects as ObjectError. Neither credentials
@@ -22,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
@@ -239,7 +239,7 @@ def _settled(error: AwsAccessError) -> AwsAccessError:
     return error
 
 
-def _new_session(profile: str) -> boto3.Session:
+def _new_session(profile: str) -> botocore.session.Session:
     """A session of its own (credentials differ per source) sharing botocore's model loader,
     so a new or reconfigured source does not parse the S3/STS service models again."""
     global _shared_loader
@@ -250,7 +250,7 @@ def _new_session(profile: str) -> boto3.Session:
         if _shared_loader is None:
             _shared_loader = _lean_loader(core)
         core.register_component("data_loader", _shared_loader)
-    return boto3.Session(botocore_session=core)
+    return core
 
 
 def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
@@ -258,14 +258,14 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
     where = f"s3://{config.bucket}"
     _quiet_sdk_loggers()
     try:
-        session = _new_session(config.aws_profile)
+        core = _new_session(config.aws_profile)
     except ProfileNotFound as exc:
         raise AwsAccessError(
             f"AWS profile {config.aws_profile!r} not found in this host's AWS config files",
             source=config.name,
             where=where,
         ) from exc
-    region = session.region_name or DEFAULT_REGION
+    region = core.get_config_variable("region") or DEFAULT_REGION
     client_config = Config(
         retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=max(10, config.workers * 2),
@@ -274,13 +274,12 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
         user_agent_extra="trailwarden-agent",
     )
     if config.iam_role_arn:
-        _assume_role(session, config, region, client_config)
-    core = session._session  # botocore session: where its components live
+        _assume_role(core, config, region, client_config)
     s3_parsers = ResponseParserFactory()
     s3_parsers.set_parser_defaults(timestamp_parser=_timestamp_text)
     core.register_component("response_parser_factory", s3_parsers)
     try:
-        client = session.client(
+        client = core.create_client(
             "s3",
             region_name=region,
             endpoint_url=config.service_endpoint or None,
@@ -306,10 +305,12 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
 
 
 def _assume_role(
-    session: boto3.Session, config: CloudTrailSourceConfig, region: str, client_config: Config
+    core: botocore.session.Session,
+    config: CloudTrailSourceConfig,
+    region: str,
+    client_config: Config,
 ) -> None:
     """Replace the session's credentials by the role's, refreshed automatically."""
-    core = session._session  # botocore session: where credentials live
     source_credentials = core.get_credentials()
     if source_credentials is None:
         raise AwsAccessError(
