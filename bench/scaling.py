@@ -3,10 +3,12 @@
     python bench/scaling.py [--records 100000] [--agents 8] [--batch 500] [--runs 3]
 
 Feeds the shared datasets' records, as batches from several agents at once, into the
-manager's analysis stage exactly as the ingest threads do (`ProcessAnalysis.run`: parse,
-dedupe lookup, decode, rules, correlation in the worker; results pickled back), with 1 and then
-2 worker processes. Prints records/s for each (median of --runs), the same-run baseline of plain
-json.loads of the same records in one process, and the 2-worker/1-worker scaling ratio.
+manager's analysis stage as the links do (`ProcessAnalysis.submit`: parse, dedupe lookup,
+decode, rules, correlation, alert documents in the worker; results pickled back): one thread
+per agent, each sending its batches in order and waiting for each result, as an agent's link
+does; with 1 and then 2 worker processes. Prints records/s for each (median of --runs), the
+same-run baseline of plain json.loads of the same records in one process, and the
+2-worker/1-worker scaling ratio.
 The store commit is not included (bench/store.py measures it).
 """
 
@@ -57,13 +59,21 @@ def run_pool(
 ) -> float:
     pool = ProcessAnalysis(home, workers)
     pool.warm_up()
+    by_agent: dict[AgentRef, list[tuple[bytes, ...]]] = {}
+    for agent, records in batches:
+        by_agent.setdefault(agent, []).append(records)
+
+    def link(agent: AgentRef) -> None:
+        for records in by_agent[agent]:
+            pool.submit(agent, SOURCE, records).result()
+
     rates = []
     try:
         for _ in range(runs):
             total = sum(len(b) for _, b in batches)
             start = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=workers * 2) as threads:
-                list(threads.map(lambda item: pool.run(item[0], SOURCE, item[1]), batches))
+            with ThreadPoolExecutor(max_workers=len(by_agent)) as threads:
+                list(threads.map(link, by_agent))
             rates.append(total / (time.perf_counter() - start))
     finally:
         pool.close()

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.manager.alert import Alert
 from trailwarden.manager.batch_analysis import BatchAnalysis
 from trailwarden.manager.store.base import AlertStore, EventRow
-from trailwarden.manager.workers import Analysis
+from trailwarden.manager.workers import Analysis, EventKeys
 
 log = logging.getLogger(__name__)
 
@@ -101,29 +102,27 @@ class Ingest:
 
     def process(self, agent: AgentRef, batch: RecordBatch) -> IngestResult:
         """Analyse and commit one batch (the link runs the two steps apart, overlapped)."""
-        return self.commit(agent, batch, self.analyse(agent, batch))
+        return self.commit(agent, batch, self.analyse(agent, batch).result())
 
     def analyse(
         self,
         agent: AgentRef,
         batch: RecordBatch,
-        also_seen: Collection[tuple[str, str]] = frozenset(),
-    ) -> BatchAnalysis:
-        """The batch's new events and alerts, nothing stored yet; bad records are reported.
+        also_seen: EventKeys = frozenset(),
+    ) -> Future[BatchAnalysis]:
+        """Start analysing the batch (new events and alerts, nothing stored yet).
 
         ``also_seen``: dedupe keys of the agent's batches analysed but not committed yet."""
+        return self.analysis.submit(agent, batch.source, batch.records, also_seen)
+
+    def commit(self, agent: AgentRef, batch: RecordBatch, analysed: BatchAnalysis) -> IngestResult:
+        """Report the batch's bad records, store the rest (events and alerts in one
+        transaction), then the outputs. Commits are serialised, in the order they are called."""
         where = batch.source.location
-        analysed = self.analysis.run(agent, batch.source, batch.records, also_seen)
         for index, reason in analysed.bad:
             message = f"agent={agent.id} where={where} record={index}: {reason}"
             log.warning("stage=decode bad record %s", message)
             self.counters.problem(message)
-        return analysed
-
-    def commit(self, agent: AgentRef, batch: RecordBatch, analysed: BatchAnalysis) -> IngestResult:
-        """Store the analysed batch (events and alerts in one transaction), then the outputs.
-        Commits are serialised, in the order they are called."""
-        where = batch.source.location
         rows = [
             EventRow(
                 event_key=e.event_key,

@@ -216,7 +216,6 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
         batch is not analysed (or correlated) twice. If a commit fails the link closes, and
         every batch after it is dropped unacknowledged, to be resent.
         """
-        loop = asyncio.get_running_loop()
         analysed: asyncio.Queue[tuple[RecordBatch, BatchAnalysis] | None] = asyncio.Queue(1)
         uncommitted: deque[frozenset[tuple[str, str]]] = deque()
         committer = asyncio.create_task(self._commit_in_order(analysed, uncommitted, session))
@@ -227,8 +226,8 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                     break
                 also_seen = frozenset().union(*uncommitted) if uncommitted else frozenset()
                 try:
-                    result = await loop.run_in_executor(
-                        self.ingest_executor, self.ingest.analyse, session.agent, batch, also_seen
+                    result = await asyncio.wrap_future(
+                        self.ingest.analyse(session.agent, batch, also_seen)
                     )
                 except Exception as exc:
                     _not_acknowledged(session, batch, exc)

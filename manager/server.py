@@ -51,12 +51,10 @@ class ManagerServer:
         self.analysis = build_analysis(config, self.store)
         self.alert_sinks = build_alert_sinks(config)
         self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
-        # Two ingest threads per analysis worker: batches of agents mapped to different workers
-        # are analysed in parallel, and each link analyses its next batch while the previous
-        # one commits (commits are serialised inside Ingest).
-        self.ingest_executor = ThreadPoolExecutor(
-            max_workers=2 * self.analysis.parallelism, thread_name_prefix="ingest"
-        )
+        # Commits only: analysis runs in the workers (or InlineAnalysis's own thread) and the
+        # links await it without holding a thread. Commits are serialised inside Ingest; a
+        # second thread has the next commit ready the moment the lock is free.
+        self.ingest_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
         self.link_port = 0
         self.enroll_port = 0
         self._servers: list[grpc.aio.Server] = []

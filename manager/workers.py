@@ -1,9 +1,10 @@
-"""Where batches are analysed: in the ingest thread, or in N worker processes.
+"""Where batches are analysed: on one thread of the manager process, or in N worker processes.
 
 With N > 1, each worker process holds its own Analyzer (and so its own correlation state) and
 every agent is always sent to the same worker, which keeps Wazuh's per-agent correlation
 semantics while several agents are analysed in parallel on several cores. The worker only
 computes; the manager process still commits and acknowledges, so acks still follow commits.
+``submit`` returns a future, so a link waiting for its batch holds no thread.
 A worker that dies takes no data with it: the batch is not acknowledged, the pool is rebuilt
 and the agent resends.
 """
@@ -18,7 +19,7 @@ import threading
 import time
 import zlib
 from collections.abc import Collection, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,14 +37,20 @@ def worker_count(setting: int) -> int:
     return setting if setting > 0 else max(1, os.cpu_count() or 1)
 
 
+EventKeys = Collection[tuple[str, str]]
+"""Dedupe keys (eventID, recipientAccountId) of events analysed but not committed yet."""
+
+
 class Analysis(Protocol):
-    def run(
+    def submit(
         self,
         agent: AgentRef,
         source: SourceMeta,
         records: Sequence[bytes],
-        also_seen: Collection[tuple[str, str]] = frozenset(),
-    ) -> BatchAnalysis: ...
+        also_seen: EventKeys = frozenset(),
+    ) -> Future[BatchAnalysis]:
+        """Start analysing a batch; the future fails with PipelineError if a worker died."""
+        ...
 
     @property
     def parallelism(self) -> int: ...
@@ -52,29 +59,28 @@ class Analysis(Protocol):
 
 
 class InlineAnalysis:
-    """One Analyzer, used from the ingest thread (one batch at a time)."""
+    """One Analyzer in the manager process, on its own thread (one batch at a time)."""
 
     parallelism = 1
 
     def __init__(self, analyzer: AnalyzerLike, store: AlertStore) -> None:
         self.analyzer = analyzer
         self.store = store
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
 
-    def run(
+    def submit(
         self,
         agent: AgentRef,
         source: SourceMeta,
         records: Sequence[bytes],
-        also_seen: Collection[tuple[str, str]] = frozenset(),
-    ) -> BatchAnalysis:
-        with self._lock:
-            return analyse_batch(
-                self.analyzer, self.store.seen_events, agent, source, records, also_seen
-            )
+        also_seen: EventKeys = frozenset(),
+    ) -> Future[BatchAnalysis]:
+        return self._thread.submit(
+            analyse_batch, self.analyzer, self.store.seen_events, agent, source, records, also_seen
+        )
 
     def close(self) -> None:
-        pass
+        self._thread.shutdown(wait=True, cancel_futures=True)
 
 
 # ---- worker processes ----------------------------------------------------------------------
@@ -125,7 +131,7 @@ def _worker_run(
     agent: AgentRef,
     source: SourceMeta,
     records: Sequence[bytes],
-    also_seen: Collection[tuple[str, str]],
+    also_seen: EventKeys,
 ) -> BatchAnalysis:
     state = _worker_state
     result = analyse_batch(state["analyzer"], state["seen"], agent, source, records, also_seen)
@@ -164,23 +170,47 @@ class ProcessAnalysis:
     def _slot(self, agent: AgentRef) -> int:
         return zlib.crc32(agent.id.encode()) % self.parallelism
 
-    def run(
+    def submit(
         self,
         agent: AgentRef,
         source: SourceMeta,
         records: Sequence[bytes],
-        also_seen: Collection[tuple[str, str]] = frozenset(),
-    ) -> BatchAnalysis:
+        also_seen: EventKeys = frozenset(),
+    ) -> Future[BatchAnalysis]:
+        """Queue the batch on the agent's worker. Nothing waits on a thread meanwhile: with
+        callers blocked on one busy worker, the other workers used to sit idle while their
+        agents' batches queued behind."""
         slot = self._slot(agent)
         pool = self._pools[slot]
+        result: Future[BatchAnalysis] = Future()
         try:
-            return pool.submit(_worker_run, agent, source, tuple(records), also_seen).result()
+            work = pool.submit(_worker_run, agent, source, tuple(records), also_seen)
         except BrokenProcessPool as exc:
-            with self._lock:
-                if self._pools[slot] is pool:
-                    log.error("stage=match analysis worker %d died; restarting it", slot)
-                    self._pools[slot] = self._new_pool()
-            raise PipelineError(f"analysis worker {slot} died; batch not acknowledged") from exc
+            result.set_exception(self._worker_died(slot, pool, exc))
+            return result
+
+        def finished(work: Future[BatchAnalysis]) -> None:
+            error = work.exception()
+            if error is None:
+                result.set_result(work.result())
+            elif isinstance(error, BrokenProcessPool):
+                result.set_exception(self._worker_died(slot, pool, error))
+            else:
+                result.set_exception(error)
+
+        work.add_done_callback(finished)
+        return result
+
+    def _worker_died(
+        self, slot: int, pool: ProcessPoolExecutor, exc: BaseException
+    ) -> PipelineError:
+        with self._lock:
+            if self._pools[slot] is pool:
+                log.error("stage=match analysis worker %d died; restarting it", slot)
+                self._pools[slot] = self._new_pool()
+        error = PipelineError(f"analysis worker {slot} died; batch not acknowledged")
+        error.__cause__ = exc
+        return error
 
     def close(self) -> None:
         for pool in self._pools:

@@ -4,10 +4,16 @@ correlation holds), and acks still follow commits."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.system import make_manager_home
+from trailwarden.common.errors import PipelineError
 from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
 from trailwarden.manager.server import BackgroundManager
 
@@ -73,3 +79,29 @@ def test_two_workers_keep_per_agent_correlation(tmp_path: Path) -> None:
     db.close()
     assert json.loads(document)["data"]["aws"]["eventName"] == "ConsoleLogin"
     assert failures == 4 * 4  # the 5th failure of each agent became the burst alert
+
+
+def test_a_killed_worker_fails_its_batch_then_is_replaced(tmp_path: Path) -> None:
+    """SIGKILL one analysis worker: its batch fails with PipelineError (not acknowledged, so
+    the agent resends), the worker is restarted, and the resent batch is stored once."""
+    home = make_manager_home(tmp_path / "m", analysis_workers=2)
+    background = BackgroundManager(home.path)
+    server = background.start()
+    agent = AgentRef("agent00", "a0")
+    batch = RecordBatch(1, SOURCE, (_failed_login(1, "bob"),))
+    try:
+        before = set(multiprocessing.active_children())
+        assert len(before) >= 2
+        for child in before:
+            os.kill(child.pid, signal.SIGKILL)
+        for child in before:
+            child.join(10)
+        with pytest.raises(PipelineError, match=r"analysis worker \d+ died"):
+            server.ingest.process(agent, batch)
+        result = server.ingest.process(agent, batch)  # the agent's resend
+        assert (result.new_events, result.alerts) == (1, 1)
+        assert not before & set(multiprocessing.active_children())
+        again = server.ingest.process(agent, batch)
+        assert (again.new_events, again.duplicates) == (0, 1)
+    finally:
+        background.stop()
