@@ -44,7 +44,7 @@ TICK_S = 0.2
 MAX_IN_FLIGHT_BYTES = 16 << 20
 """Stored (usually gzipped) bytes of the objects being downloaded by one source; one larger
 object still runs, alone."""
-MAX_PARSED_BYTES = 6 << 20
+MAX_PARSED_BYTES = 4 << 20
 """Memory for the objects of one source between download and spool, counted in inflated bytes
 (an object of D bytes takes ~3 D while it is split, 2 D while it waits for and goes into the
 spool: its records and the spool's batch blobs). One larger object still runs, alone. CloudTrail
