@@ -16,6 +16,7 @@ from trailwarden.manager.batch_analysis import SeenLookup
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.ingest import AlertSink
 from trailwarden.manager.outputs.alerts_file import AlertsFile, AlertsFileConfig
+from trailwarden.manager.store.checkpoint import SAFETY_NET_PAGES
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
@@ -66,7 +67,14 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
     retention = RetentionPolicy.from_mapping(
         config.store.get("retention", {}), f"{origin}.retention"
     )
-    return SqliteAlertStore(database, archive=archive, retention=retention)
+    return SqliteAlertStore(
+        database,
+        archive=archive,
+        retention=retention,
+        # The manager checkpoints on its own thread (store/checkpoint.py); commits only past
+        # the safety net.
+        wal_autocheckpoint_pages=SAFETY_NET_PAGES,
+    )
 
 
 def build_alert_sinks(config: ManagerConfig) -> Sequence[AlertSink]:

@@ -29,6 +29,7 @@ from trailwarden.manager.link import LinkService
 from trailwarden.manager.pipeline_setup import build_alert_sinks, build_analysis, build_store
 from trailwarden.manager.registry import Registry
 from trailwarden.manager.sessions import Sessions
+from trailwarden.manager.store.checkpoint import WalCheckpointer
 from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.retention import retention_loop
 
@@ -48,6 +49,7 @@ class ManagerServer:
         self.distributor = ConfigDistributor(self.config_store, self.sessions)
         self.counters = PipelineCounters()
         self.store = build_store(config, self.database)
+        self.checkpointer = WalCheckpointer(self.database)
         self.analysis = build_analysis(config, self.store)
         self.alert_sinks = build_alert_sinks(config)
         self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
@@ -106,6 +108,7 @@ class ManagerServer:
         self._retention = asyncio.create_task(
             retention_loop(self.store, self.store.retention.interval_seconds)
         )
+        self.checkpointer.start()
         log.info(
             "stage=start manager=%s link=%s (port %d) enrollment=%s (port %d) ca_sha256=%s",
             self.config.name,
@@ -138,6 +141,7 @@ class ManagerServer:
         await asyncio.to_thread(self.analysis.close)
         for sink in self.alert_sinks:
             sink.close()
+        await asyncio.to_thread(self.checkpointer.stop)
         # Registry bookkeeping of the last links (asyncio.to_thread) may still be running on
         # its database connection; closing the database under it crashed the process (SIGSEGV).
         await asyncio.get_running_loop().shutdown_default_executor()

@@ -206,8 +206,12 @@ class SqliteAlertStore:
         *,
         archive: bool = False,
         retention: RetentionPolicy | None = None,
+        wal_autocheckpoint_pages: int = WAL_AUTOCHECKPOINT_PAGES,
     ) -> None:
+        """``wal_autocheckpoint_pages``: log pages after which a commit checkpoints by itself
+        (larger when a ``WalCheckpointer`` does it on its own thread)."""
         self._db = database
+        self._autocheckpoint = wal_autocheckpoint_pages
         self.archive = archive
         self.retention = retention or RetentionPolicy()
         self._tuned = threading.local()
@@ -233,7 +237,7 @@ class SqliteAlertStore:
         conn = self._db.connection()
         if getattr(self._tuned, "conn", None) is not conn:
             conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
             self._tuned.conn = conn
         return conn
 
