@@ -1,6 +1,6 @@
 """Collection benchmark: gzip CloudTrail objects in a moto S3 bucket → collector → spool.
 
-    /work/venv/bin/python bench/collect.py [--objects 200] [--records 100] [--workers 8] [--runs 3]
+    /work/venv/bin/python bench/collect.py [--objects 200] [--records 100] [--workers 8] [--runs 5]
                                            [--fresh-spool] [--manager]
 
 A moto server runs in its own process on a free loopback port (a real HTTP endpoint, so both
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=200)
     parser.add_argument("--records", type=int, default=100, help="records per object")
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--fresh-spool",
         action="store_true",
