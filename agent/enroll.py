@@ -12,7 +12,7 @@ import grpc
 from trailwarden import agent as agent_package
 from trailwarden.agent.config import CONFIG_FILE, render_agent_toml
 from trailwarden.agent.identity import CERT_FILE, AgentIdentity
-from trailwarden.common import tls
+from trailwarden.common import channels, tls
 from trailwarden.common.errors import EnrollmentError, TokenError
 from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
 
@@ -60,7 +60,7 @@ def enroll(
         force=force,
     )
     channel = grpc.secure_channel(
-        manager, tls.client_channel_credentials(ca_pem), options=tls.channel_options()
+        manager, channels.client_channel_credentials(ca_pem), options=channels.channel_options()
     )
     try:
         response = enrollment_pb2_grpc.EnrollmentStub(channel).Enroll(

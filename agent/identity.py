@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trailwarden.common import tls
+from trailwarden.common import keyfiles
 from trailwarden.common.errors import CredentialsError
 
 KEY_FILE = "agent.key"
@@ -27,7 +27,7 @@ class AgentIdentity:
     def load(cls, home: Path) -> AgentIdentity:
         try:
             info = json.loads((home / IDENTITY_FILE).read_text())
-            key_pem = tls.read_private_file(home / KEY_FILE)
+            key_pem = keyfiles.read_private_file(home / KEY_FILE)
             cert_pem = (home / CERT_FILE).read_bytes()
             ca_pem = (home / CA_FILE).read_bytes()
         except FileNotFoundError as exc:
@@ -46,9 +46,9 @@ class AgentIdentity:
         )
 
     def save(self, home: Path, manager_enroll: str) -> None:
-        tls.write_private_file(home / KEY_FILE, self.key_pem)
-        tls.write_public_file(home / CERT_FILE, self.cert_pem)
-        tls.write_public_file(home / CA_FILE, self.ca_pem)
+        keyfiles.write_private_file(home / KEY_FILE, self.key_pem)
+        keyfiles.write_public_file(home / CERT_FILE, self.cert_pem)
+        keyfiles.write_public_file(home / CA_FILE, self.ca_pem)
         (home / IDENTITY_FILE).write_text(
             json.dumps(
                 {"agent_id": self.agent_id, "name": self.name, "enrolled_with": manager_enroll},

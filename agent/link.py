@@ -24,7 +24,7 @@ import grpc
 
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.spool import Spool
-from trailwarden.common import tls
+from trailwarden.common import channels
 from trailwarden.common.errors import SpoolError
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_to_wire
@@ -82,7 +82,7 @@ class LinkClient:
         self.sessions = 0
         self.acked_batches = 0
         self._report = threading.Event()
-        self._credentials = tls.client_channel_credentials(
+        self._credentials = channels.client_channel_credentials(
             identity.ca_pem, identity.cert_pem, identity.key_pem
         )
 
@@ -134,7 +134,7 @@ class LinkClient:
         outbox: queue.Queue[Any] = queue.Queue()
         acks: queue.Queue[Any] = queue.Queue()
         channel = grpc.secure_channel(
-            self.address, self._credentials, options=tls.channel_options(self.server_name)
+            self.address, self._credentials, options=channels.channel_options(self.server_name)
         )
         try:
             revision, config_hash = self.hello.applied_revision()

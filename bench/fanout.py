@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import free_port, wait_for_port
 from trailwarden.agent.applier import config_hash, parse_central_config
-from trailwarden.common import tls
+from trailwarden.common import channels, tls
 from trailwarden.common.wire import (
     admin_pb2,
     admin_pb2_grpc,
@@ -85,9 +85,9 @@ async def _worker(
 
     async def one(cert: AgentCert) -> None:
         nonlocal connected
-        credentials = tls.client_channel_credentials(ca_pem, cert.cert_pem, cert.key_pem)
+        credentials = channels.client_channel_credentials(ca_pem, cert.cert_pem, cert.key_pem)
         async with grpc.aio.secure_channel(
-            address, credentials, options=tls.channel_options("localhost")
+            address, credentials, options=channels.channel_options("localhost")
         ) as channel:
             outbox: asyncio.Queue[Any] = asyncio.Queue()
             await outbox.put(link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="bench")))
@@ -141,8 +141,8 @@ def enroll_all(home: Path, enroll_port: int, count: int) -> list[AgentCert]:
     ca_pem = (home / "pki" / "ca.pem").read_bytes()
     channel = grpc.secure_channel(
         f"127.0.0.1:{enroll_port}",
-        tls.client_channel_credentials(ca_pem),
-        options=tls.channel_options("localhost"),
+        channels.client_channel_credentials(ca_pem),
+        options=channels.channel_options("localhost"),
     )
     stub = enrollment_pb2_grpc.EnrollmentStub(channel)
 
@@ -168,8 +168,8 @@ def admin_stub(home: Path) -> tuple[grpc.Channel, admin_pb2_grpc.AdminStub]:
     bundle = tls.AdminBundle.load(home / "admin.credentials")
     channel = grpc.secure_channel(
         bundle.address,
-        tls.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
-        options=tls.channel_options(bundle.server_name or "localhost"),
+        channels.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
+        options=channels.channel_options(bundle.server_name or "localhost"),
     )
     return channel, admin_pb2_grpc.AdminStub(channel)
 

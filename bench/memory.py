@@ -294,7 +294,7 @@ async def _agents(
 ) -> None:
     import grpc
 
-    from trailwarden.common import tls
+    from trailwarden.common import channels
     from trailwarden.common.wire import link_pb2, link_pb2_grpc
 
     acked = 0
@@ -302,9 +302,9 @@ async def _agents(
 
     async def one(cert: AgentCert, records: list[bytes]) -> None:
         nonlocal acked
-        credentials = tls.client_channel_credentials(ca_pem, cert.cert_pem, cert.key_pem)
+        credentials = channels.client_channel_credentials(ca_pem, cert.cert_pem, cert.key_pem)
         async with grpc.aio.secure_channel(
-            address, credentials, options=tls.channel_options("localhost")
+            address, credentials, options=channels.channel_options("localhost")
         ) as channel:
             outbox: asyncio.Queue[Any] = asyncio.Queue()
             await outbox.put(

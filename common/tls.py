@@ -3,10 +3,13 @@
 - The manager's CA (EC P-256), its server certificate, admin and agent certificates.
 - Identities live in a certificate's URI SAN: ``spiffe://trailwarden/agent/<id>`` for agents,
   ``spiffe://trailwarden/admin/<name>`` for admins. Nothing else is ever trusted for identity.
-- Private keys are written 0600 and refused when group/others can read them.
-- gRPC credentials and channel options (keepalive settings that never trip ``too_many_pings``).
+- Private keys are serialised here; common/keyfiles.py writes them 0600 and refuses loose ones.
+- The admin credentials bundle (address, CA, admin certificate and key in one 0600 file).
 - CA pinning for enrollment: the agent reads the manager's chain over TLS, keeps the
   certificate whose SHA-256 matches ``--ca-sha256``, and only then trusts it.
+
+Handing the PEM bytes to gRPC is common/channels.py's job: a running agent needs that and its
+key file, never this module, which loads cryptography (~10 MiB of RSS).
 """
 
 from __future__ import annotations
@@ -14,17 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import socket
 import ssl
-import stat
-import uuid
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,29 +35,12 @@ from trailwarden.common.errors import (
     InsecureKeyFileError,
     PkiError,
 )
+from trailwarden.common.keyfiles import read_private_file, write_private_file
 
 URI_PREFIX = "spiffe://trailwarden/"
 CA_VALIDITY_DAYS = 3650
 LEAF_VALIDITY_DAYS = 825
 CLOCK_SKEW = dt.timedelta(minutes=5)
-
-# Client pings every 30 s; the server allows pings every 10 s, so keepalive never earns a
-# GOAWAY "too_many_pings", while dead peers are still noticed within a minute.
-CLIENT_KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-)
-SERVER_KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_time_ms", 60_000),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-    ("grpc.http2.max_ping_strikes", 0),
-)
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Largest gRPC message either side accepts (a batch of big records)."""
 
 
 class Role(Enum):
@@ -79,46 +61,6 @@ def key_to_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write a secret file that is 0600 from its first byte (no window where others can read)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_public_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def check_private_file(path: Path) -> None:
-    """Refuse a key (or credentials) file that group or others can access."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError as exc:
-        raise CredentialsError(f"{path}: missing") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InsecureKeyFileError(
-            f"{path}: permissions {stat.filemode(mode)} let others read a private key; "
-            f"run: chmod 600 {path}"
-        )
-
-
-def read_private_file(path: Path) -> bytes:
-    check_private_file(path)
-    return path.read_bytes()
 
 
 def load_private_key(pem: bytes, where: str) -> ec.EllipticCurvePrivateKey:
@@ -315,47 +257,6 @@ def load_csr(pem: bytes) -> x509.CertificateSigningRequest:
     if not isinstance(csr.public_key(), ec.EllipticCurvePublicKey):
         raise PkiError("certificate request must carry an EC public key")
     return csr
-
-
-# ---- gRPC credentials -----------------------------------------------------------------------
-
-
-def server_credentials(
-    key_pem: bytes, cert_pem: bytes, ca_pem: bytes, *, require_client_auth: bool
-) -> grpc.ServerCredentials:
-    # The chain includes the CA so that enrolling agents can pin it by fingerprint.
-    return grpc.ssl_server_credentials(
-        [(key_pem, cert_pem + ca_pem)],
-        root_certificates=ca_pem if require_client_auth else None,
-        require_client_auth=require_client_auth,
-    )
-
-
-def client_channel_credentials(
-    ca_pem: bytes, cert_pem: bytes | None = None, key_pem: bytes | None = None
-) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
-    )
-
-
-def channel_options(server_name: str = "") -> list[tuple[str, Any]]:
-    options: list[tuple[str, Any]] = list(CLIENT_KEEPALIVE_OPTIONS)
-    options += [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ]
-    if server_name:
-        options.append(("grpc.ssl_target_name_override", server_name))
-    return options
-
-
-def server_options() -> list[tuple[str, Any]]:
-    return [
-        *SERVER_KEEPALIVE_OPTIONS,
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ]
 
 
 # ---- CA pinning for enrollment ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trailwarden.common import tls
+from trailwarden.common import keyfiles, tls
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.config import (
     CONFIG_FILE,
@@ -63,10 +63,10 @@ def init_home(
     pki = home / "pki"
     ca_key, ca_cert = tls.create_ca(f"TrailWarden CA ({hostname})")
     server_key, server_cert = tls.issue_server_cert(ca_key, ca_cert, names)
-    tls.write_private_file(pki / "ca.key", tls.key_to_pem(ca_key))
-    tls.write_public_file(pki / "ca.pem", tls.cert_to_pem(ca_cert))
-    tls.write_private_file(pki / "server.key", tls.key_to_pem(server_key))
-    tls.write_public_file(pki / "server.pem", tls.cert_to_pem(server_cert))
+    keyfiles.write_private_file(pki / "ca.key", tls.key_to_pem(ca_key))
+    keyfiles.write_public_file(pki / "ca.pem", tls.cert_to_pem(ca_cert))
+    keyfiles.write_private_file(pki / "server.key", tls.key_to_pem(server_key))
+    keyfiles.write_public_file(pki / "server.pem", tls.cert_to_pem(server_cert))
     link = ListenConfig(f"{listen_host}:{link_port}", f"{advertise}:{link_port}")
     enrollment = ListenConfig(f"{listen_host}:{enroll_port}", f"{advertise}:{enroll_port}")
     (home / CONFIG_FILE).write_text(render_manager_toml(hostname, link, enrollment))
@@ -119,8 +119,8 @@ class ServerMaterial:
 def load_server_material(config: ManagerConfig) -> ServerMaterial:
     pki = config.pki_dir
     ca_pem = (pki / "ca.pem").read_bytes()
-    ca_key_pem = tls.read_private_file(pki / "ca.key")
-    server_key_pem = tls.read_private_file(pki / "server.key")
+    ca_key_pem = keyfiles.read_private_file(pki / "ca.key")
+    server_key_pem = keyfiles.read_private_file(pki / "server.key")
     return ServerMaterial(
         ca_pem=ca_pem,
         ca_key=tls.load_private_key(ca_key_pem, str(pki / "ca.key")),

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common import tls
+from trailwarden.common import channels
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.servicer import AdminService
 from trailwarden.manager.central.distributor import ConfigDistributor
@@ -65,7 +65,7 @@ class ManagerServer:
 
     async def start(self) -> None:
         material = self.material
-        link_server = grpc.aio.server(options=tls.server_options())
+        link_server = grpc.aio.server(options=channels.server_options())
         self.link_service = LinkService(
             self.registry,
             self.sessions,
@@ -88,17 +88,17 @@ class ManagerServer:
             distributor=self.distributor,
         )
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
-        mtls = tls.server_credentials(
+        mtls = channels.server_credentials(
             material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=True
         )
         self.link_port = link_server.add_secure_port(self.config.link.listen, mtls)
 
-        enroll_server = grpc.aio.server(options=tls.server_options())
+        enroll_server = grpc.aio.server(options=channels.server_options())
         enrollment_pb2_grpc.add_EnrollmentServicer_to_server(
             EnrollmentService(self.registry, material, self.config.link.advertise),
             enroll_server,
         )
-        server_tls = tls.server_credentials(
+        server_tls = channels.server_credentials(
             material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=False
         )
         self.enroll_port = enroll_server.add_secure_port(self.config.enrollment.listen, server_tls)

@@ -26,7 +26,7 @@ from trailwarden.common.logfile import GZIP_MAGIC, decompress, parse_object
 
 MAX_RECORD_BYTES = 64 * 1024**2 - 64 * 1024
 """Largest record forwarded: a batch must fit the link's 64 MiB gRPC message limit
-(common/tls.py MAX_MESSAGE_BYTES). A bigger record could never be delivered, and sent anyway it
+(common/channels.py MAX_MESSAGE_BYTES). A bigger record could never be delivered, and sent anyway it
 broke every link session, so nothing more from the agent was acknowledged; it is reported and
 skipped instead. (CloudTrail's own records stay far below this.)"""
 

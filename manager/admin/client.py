@@ -17,7 +17,7 @@ from pathlib import Path
 
 import grpc
 
-from trailwarden.common import tls
+from trailwarden.common import channels
 from trailwarden.common.errors import CredentialsError
 from trailwarden.common.wire import admin_pb2_grpc
 
@@ -46,12 +46,16 @@ def credentials_path(explicit: str | None) -> Path:
 @contextmanager
 def admin_stub(args: argparse.Namespace) -> Iterator[admin_pb2_grpc.AdminStub]:
     """An Admin stub over mutual TLS with the admin certificate from the bundle."""
+    # Imported here, not at the top: every `trailwarden` command (`agent run` too) registers the
+    # admin subcommands through this module, and common/tls.py loads cryptography (~10 MiB).
+    from trailwarden.common import tls
+
     path = credentials_path(getattr(args, "credentials", None))
     bundle = tls.AdminBundle.load(path)
     channel = grpc.secure_channel(
         bundle.address,
-        tls.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
-        options=tls.channel_options(bundle.server_name),
+        channels.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
+        options=channels.channel_options(bundle.server_name),
     )
     try:
         yield admin_pb2_grpc.AdminStub(channel)

@@ -20,7 +20,7 @@ import pytest
 from tests.fixtures.aws import AwsProfile, cloudtrail_key, make_record, put_cloudtrail_object
 from tests.fixtures.system import CLI, RunningManager
 from trailwarden.agent.identity import AgentIdentity
-from trailwarden.common import tls
+from trailwarden.common import channels, tls
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 
 ACCOUNT = "111122223333"
@@ -60,8 +60,8 @@ def admin(running_manager: RunningManager) -> Iterator[admin_pb2_grpc.AdminStub]
     bundle = tls.AdminBundle.load(running_manager.home.credentials)
     channel = grpc.secure_channel(
         bundle.address,
-        tls.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
-        options=tls.channel_options(bundle.server_name or "localhost"),
+        channels.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
+        options=channels.channel_options(bundle.server_name or "localhost"),
     )
     yield admin_pb2_grpc.AdminStub(channel)
     channel.close()

@@ -26,7 +26,7 @@ from tests.fixtures.system import (
 from trailwarden.agent.enroll import enroll
 from trailwarden.agent.identity import KEY_FILE, AgentIdentity
 from trailwarden.agent.spool import Spool
-from trailwarden.common import tls
+from trailwarden.common import channels, tls
 from trailwarden.common.errors import (
     EnrollmentError,
     InsecureKeyFileError,
@@ -71,9 +71,13 @@ def _event_id(raw: bytes) -> str:
 
 
 def _agent_channel(address: str, identity: AgentIdentity, **options: Any) -> grpc.Channel:
-    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    creds = channels.client_channel_credentials(
+        identity.ca_pem, identity.cert_pem, identity.key_pem
+    )
     extra = [(f"grpc.{k}", v) for k, v in options.items()]
-    return grpc.secure_channel(address, creds, options=tls.channel_options("localhost") + extra)
+    return grpc.secure_channel(
+        address, creds, options=channels.channel_options("localhost") + extra
+    )
 
 
 def _link_session(
@@ -287,7 +291,9 @@ def test_a_replayed_enrollment_request_is_refused(
         agent_version="t",
     )
     with grpc.secure_channel(
-        home.enroll_address, tls.client_channel_credentials(ca_pem), options=tls.channel_options()
+        home.enroll_address,
+        channels.client_channel_credentials(ca_pem),
+        options=channels.channel_options(),
     ) as channel:
         stub = enrollment_pb2_grpc.EnrollmentStub(channel)
         first = stub.Enroll(request, timeout=10)

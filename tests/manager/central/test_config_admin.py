@@ -20,7 +20,7 @@ from trailwarden.agent.collector import Collector
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.spool import Spool
-from trailwarden.common import tls
+from trailwarden.common import channels, tls
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.central.store import Target
 
@@ -31,8 +31,8 @@ def _stub(bundle_path: Path) -> tuple[grpc.Channel, admin_pb2_grpc.AdminStub]:
     bundle = tls.AdminBundle.load(bundle_path)
     channel = grpc.secure_channel(
         bundle.address,
-        tls.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
-        options=tls.channel_options(bundle.server_name or "localhost"),
+        channels.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
+        options=channels.channel_options(bundle.server_name or "localhost"),
     )
     return channel, admin_pb2_grpc.AdminStub(channel)
 
@@ -119,9 +119,11 @@ def test_an_agent_certificate_cannot_touch_config(
     running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
 ) -> None:
     identity = AgentIdentity.load(enrolled_agent("web-1"))
-    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    creds = channels.client_channel_credentials(
+        identity.ca_pem, identity.cert_pem, identity.key_pem
+    )
     with grpc.secure_channel(
-        running_manager.home.link_address, creds, options=tls.channel_options("localhost")
+        running_manager.home.link_address, creds, options=channels.channel_options("localhost")
     ) as channel:
         stub = admin_pb2_grpc.AdminStub(channel)
         target = admin_pb2.ConfigTarget(agent_id=identity.agent_id)

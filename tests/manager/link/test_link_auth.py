@@ -11,13 +11,15 @@ import pytest
 from tests.fixtures.pki import ForeignIdentity
 from tests.fixtures.system import RunningManager
 from trailwarden.agent.identity import AgentIdentity
-from trailwarden.common import tls
+from trailwarden.common import channels, tls
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc, link_pb2, link_pb2_grpc
 
 
 def _open_link(address: str, credentials: grpc.ChannelCredentials) -> grpc.RpcError:
     """Try a link stream; return the error the manager ends it with."""
-    channel = grpc.secure_channel(address, credentials, options=tls.channel_options("localhost"))
+    channel = grpc.secure_channel(
+        address, credentials, options=channels.channel_options("localhost")
+    )
     try:
         hello = link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t"))
         responses = link_pb2_grpc.AgentLinkStub(channel).Connect(iter([hello]), timeout=10)
@@ -31,7 +33,9 @@ def _open_link(address: str, credentials: grpc.ChannelCredentials) -> grpc.RpcEr
 
 def test_client_without_certificate_cannot_open_the_link(running_manager: RunningManager) -> None:
     ca_pem = (running_manager.home.path / "pki" / "ca.pem").read_bytes()
-    error = _open_link(running_manager.home.link_address, tls.client_channel_credentials(ca_pem))
+    error = _open_link(
+        running_manager.home.link_address, channels.client_channel_credentials(ca_pem)
+    )
     assert error.code() == grpc.StatusCode.UNAVAILABLE  # the TLS handshake itself fails
 
 
@@ -39,7 +43,7 @@ def test_certificate_from_another_ca_cannot_open_the_link(
     running_manager: RunningManager, foreign_agent_identity: ForeignIdentity
 ) -> None:
     ca_pem = (running_manager.home.path / "pki" / "ca.pem").read_bytes()
-    creds = tls.client_channel_credentials(
+    creds = channels.client_channel_credentials(
         ca_pem, foreign_agent_identity.cert_pem, foreign_agent_identity.key_pem
     )
     error = _open_link(running_manager.home.link_address, creds)
@@ -50,9 +54,11 @@ def test_revoked_agent_cannot_open_the_link(
     running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
 ) -> None:
     identity = AgentIdentity.load(enrolled_agent("web-1"))
-    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    creds = channels.client_channel_credentials(
+        identity.ca_pem, identity.cert_pem, identity.key_pem
+    )
     channel = grpc.secure_channel(
-        running_manager.home.link_address, creds, options=tls.channel_options("localhost")
+        running_manager.home.link_address, creds, options=channels.channel_options("localhost")
     )
     hello = link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t"))
     stream = link_pb2_grpc.AgentLinkStub(channel).Connect(iter([hello]), timeout=10)
@@ -71,9 +77,11 @@ def test_agent_certificate_cannot_call_admin(
     running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
 ) -> None:
     identity = AgentIdentity.load(enrolled_agent("web-1"))
-    creds = tls.client_channel_credentials(identity.ca_pem, identity.cert_pem, identity.key_pem)
+    creds = channels.client_channel_credentials(
+        identity.ca_pem, identity.cert_pem, identity.key_pem
+    )
     with grpc.secure_channel(
-        running_manager.home.link_address, creds, options=tls.channel_options("localhost")
+        running_manager.home.link_address, creds, options=channels.channel_options("localhost")
     ) as channel:
         stub = admin_pb2_grpc.AdminStub(channel)
         for call, request in (
@@ -90,7 +98,7 @@ def test_agent_certificate_cannot_call_admin(
 
 def test_admin_certificate_cannot_open_the_link(running_manager: RunningManager) -> None:
     bundle = tls.AdminBundle.load(running_manager.home.credentials)
-    creds = tls.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem)
+    creds = channels.client_channel_credentials(bundle.ca_pem, bundle.cert_pem, bundle.key_pem)
     error = _open_link(running_manager.home.link_address, creds)
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
