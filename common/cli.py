@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from trailwarden.common.errors import ConfigError, QueryError, RuleError, TrailWardenError
@@ -49,11 +51,27 @@ def _version() -> str:
         return "trailwarden (not installed)"
 
 
+def interruptible() -> None:
+    """Make SIGINT raise KeyboardInterrupt again if we were started with it ignored.
+
+    A non-interactive shell starts background jobs (``cmd &``, CI scripts, supervisors) with
+    SIGINT ignored, and the ignore is inherited: ``trailwarden demo`` then never stopped on the
+    SIGINT it tells users to send, nor ``admin alerts --follow`` on Ctrl-C. Every command here
+    treats SIGINT as "stop now" (the manager and the agent drain on it), so take it back. A
+    terminal's Ctrl-C still reaches only the foreground job."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(debug=args.debug)
+    interruptible()
     try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up: no traceback
+        return 130
+    try:
+        setup_logging(debug=args.debug)
         return int(args.func(args) or 0)
     except (ConfigError, QueryError, RuleError) as exc:
         if args.debug:

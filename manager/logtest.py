@@ -242,6 +242,9 @@ def run_rules_check(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m trailwarden.manager.logtest logtest|rules ...`` (same as ``trailwarden``)."""
+    from trailwarden.common.cli import interruptible
+
+    interruptible()
     parser = argparse.ArgumentParser(prog="trailwarden")
     register(parser.add_subparsers(dest="command", required=True))
     try:

@@ -335,6 +335,9 @@ def _call(args: argparse.Namespace, work: Callable[[Any], int]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m trailwarden.manager.admin.alerts_cli alerts|stats ...`` (same as
     ``trailwarden admin alerts|stats ...``)."""
+    from trailwarden.common.cli import interruptible
+
+    interruptible()
     parser = argparse.ArgumentParser(prog="trailwarden admin")
     register(parser.add_subparsers(dest="admin_command", required=True))
     args = parser.parse_args(argv)
