@@ -236,6 +236,9 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                     frozenset((e.event_key, e.recipient_account) for e in result.new_events)
                 )
                 await analysed.put((batch, result))
+                # Not held while waiting for the next batch: an idle link kept its last batch and
+                # its alerts' documents alive (~40 KB an agent, ~40 MiB with 1,000 agents).
+                del batch, result
             await analysed.put(None)
             await committer
         finally:
@@ -248,35 +251,45 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
         session: Session,
     ) -> None:
         """Commit each analysed batch and acknowledge it; after a failure, only drain."""
-        loop = asyncio.get_running_loop()
-        while (item := await analysed.get()) is not None:
-            batch, result = item
-            if session.closed.is_set():
-                continue  # an earlier batch failed: the agent resends this one too
-            session.busy = True
-            try:
-                stored = await loop.run_in_executor(
-                    self.ingest_executor, self.ingest.commit, session.agent, batch, result
-                )
-            except Exception as exc:
-                _not_acknowledged(session, batch, exc)
-                continue
-            finally:
-                session.busy = False
-            session.queued -= 1
-            uncommitted.popleft()
-            log.debug(
-                "stage=store agent=%s seq=%d records=%d new=%d dup=%d alerts=%d",
-                session.agent.id,
-                batch.sequence,
-                stored.records,
-                stored.new_events,
-                stored.duplicates,
-                stored.alerts,
+        while True:
+            item = await analysed.get()
+            if item is None:
+                return
+            if not session.closed.is_set():  # else an earlier batch failed: all are resent
+                await self._commit_one(session, uncommitted, *item)
+            del item  # not held while the link idles (see _process)
+
+    async def _commit_one(
+        self,
+        session: Session,
+        uncommitted: deque[frozenset[tuple[str, str]]],
+        batch: RecordBatch,
+        result: BatchAnalysis,
+    ) -> None:
+        session.busy = True
+        try:
+            stored = await asyncio.get_running_loop().run_in_executor(
+                self.ingest_executor, self.ingest.commit, session.agent, batch, result
             )
-            session.send(link_pb2.ManagerMessage(ack=link_pb2.Ack(sequences=[batch.sequence])))
-            if session.draining and not session.queued:
-                session.close("manager shutting down")
+        except Exception as exc:
+            _not_acknowledged(session, batch, exc)
+            return
+        finally:
+            session.busy = False
+        session.queued -= 1
+        uncommitted.popleft()
+        log.debug(
+            "stage=store agent=%s seq=%d records=%d new=%d dup=%d alerts=%d",
+            session.agent.id,
+            batch.sequence,
+            stored.records,
+            stored.new_events,
+            stored.duplicates,
+            stored.alerts,
+        )
+        session.send(link_pb2.ManagerMessage(ack=link_pb2.Ack(sequences=[batch.sequence])))
+        if session.draining and not session.queued:
+            session.close("manager shutting down")
 
 
 def _not_acknowledged(session: Session, batch: RecordBatch, exc: Exception) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from tests.fixtures.system import ManagerProcess, RunningManager, start_link
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import SourceMeta
+from trailwarden.manager.batch_analysis import BatchAnalysis
 
 SOURCE = SourceMeta(
     source="test",
@@ -161,3 +163,25 @@ def test_overlapping_batches_store_and_write_each_event_once(
     lines = alerts_json.read_text().splitlines()
     written = [json.loads(line)["data"]["aws"]["eventID"] for line in lines]
     assert sorted(written) == sorted(ids)
+
+
+def test_an_idle_link_holds_no_analysed_batch(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Once its batches are acknowledged, a connected but idle link keeps none of them, nor
+    their alerts: with 1,000 idle agents the last batches held ~40 MiB of the manager."""
+    home = enrolled_agent("web-1")
+    spool = Spool(tmp_path / "spool.db", 10 * 1024**2)
+    raws, _ = _records(50)
+    spool.put(SOURCE, raws)
+    link = start_link(home, running_manager.home.link_address, spool, heartbeat_seconds=1)
+    try:
+        _wait(lambda: spool.stats().batches == 0)
+        time.sleep(0.5)  # the ack is sent before the committing task finishes its step
+        gc.collect()
+        held = [o for o in gc.get_objects() if isinstance(o, BatchAnalysis)]
+        assert link.client.connected.is_set()
+        assert held == []
+    finally:
+        link.close()
+        spool.close()
