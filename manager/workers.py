@@ -190,6 +190,9 @@ class ProcessAnalysis:
             return result
 
         def finished(work: Future[BatchAnalysis]) -> None:
+            if work.cancelled():  # the pool shut down (manager stopping): not acknowledged
+                result.set_exception(PipelineError("analysis cancelled: the manager is stopping"))
+                return
             error = work.exception()
             if error is None:
                 result.set_result(work.result())

@@ -16,6 +16,7 @@ from tests.fixtures.system import make_manager_home
 from trailwarden.common.errors import PipelineError
 from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
 from trailwarden.manager.server import BackgroundManager
+from trailwarden.manager.workers import ProcessAnalysis
 
 SOURCE = SourceMeta(
     "t",
@@ -105,3 +106,23 @@ def test_a_killed_worker_fails_its_batch_then_is_replaced(tmp_path: Path) -> Non
         assert (again.new_events, again.duplicates) == (0, 1)
     finally:
         background.stop()
+
+
+def test_batches_queued_when_the_pool_closes_fail_instead_of_hanging(tmp_path: Path) -> None:
+    """Closing the workers (the manager stopping) cancels batches still queued: their futures
+    fail with PipelineError (no ack, the agent resends) instead of never completing."""
+    home = make_manager_home(tmp_path / "m", analysis_workers=1)
+    pool = ProcessAnalysis(home.path, 1)
+    pool.warm_up()
+    agent = AgentRef("agent00", "a0")
+    batches = [tuple(_failed_login(n * 100 + i, "carol") for i in range(100)) for n in range(20)]
+    futures = [pool.submit(agent, SOURCE, records) for records in batches]
+    pool.close()
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(len(future.result(timeout=30).new_events))
+        except PipelineError as exc:
+            assert "manager is stopping" in str(exc)
+            outcomes.append(-1)
+    assert -1 in outcomes  # some were still queued and were cancelled, none hung
