@@ -1,5 +1,5 @@
 """What the whole-system benchmarks share: a moto S3 server, a manager subprocess, agent homes,
-process memory from /proc, and percentiles.
+process memory from /proc, percentiles, and the shared datasets' records.
 
 Everything here runs the real programs: ``trailwarden manager run`` and ``trailwarden agent
 run`` as subprocesses (so their memory is theirs alone and measurable from /proc), moto's
@@ -20,6 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.fixtures.datasets import DATASETS
+from trailwarden.common.logfile import ParsedRecord, read_file
+from trailwarden.common.model import SourceMeta
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "trailwarden.common.cli"]
@@ -343,3 +347,21 @@ def machine_load() -> str:
     """``load average 1/5/15 min`` and the core count, for the record of a noisy machine."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+# ---- the shared datasets ----------------------------------------------------------------------
+
+DATASET_SOURCE = SourceMeta(
+    "bench",
+    "bench",
+    "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz",
+    "123456789012",
+    "us-east-1",
+)
+"""Where the analysis benchmarks say dataset records came from."""
+
+
+def dataset_records() -> list[ParsedRecord]:
+    """Every record of ``../shared/datasets`` (``.record`` parsed, ``.raw`` its exact bytes),
+    in file order."""
+    return [r for path in sorted(DATASETS.rglob("*.json")) for r in read_file(str(path)).records]

@@ -27,22 +27,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import count_rows, enroll_agent, init_manager, machine_load
-from tests.fixtures.datasets import DATASETS
+from bench.harness import DATASET_SOURCE as SOURCE
+from bench.harness import count_rows, dataset_records, enroll_agent, init_manager, machine_load
 from tests.fixtures.system import start_link
 from trailwarden.agent.spool import Spool
-from trailwarden.common.logfile import read_file
-from trailwarden.common.model import SourceMeta
 
-SOURCE = SourceMeta(
-    "bench", "bench", "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz", "123456789012"
-)
 OBJECT_RECORDS = 500
 """Records per spooled object (one batch each), as a large CloudTrail object gives."""
 
 
 def unique_records(count: int) -> list[bytes]:
-    base = [r.record for p in sorted(DATASETS.rglob("*.json")) for r in read_file(str(p)).records]
+    base = [r.record for r in dataset_records()]
     out = []
     for index in range(count):
         record = dict(base[index % len(base)])

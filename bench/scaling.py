@@ -25,26 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.datasets import DATASETS
-from trailwarden.common.logfile import read_file
-from trailwarden.common.model import AgentRef, SourceMeta
+from bench.harness import DATASET_SOURCE as SOURCE
+from bench.harness import dataset_records
+from trailwarden.common.model import AgentRef
 from trailwarden.manager.home import init_home
 from trailwarden.manager.workers import ProcessAnalysis
-
-SOURCE = SourceMeta(
-    "bench",
-    "bench",
-    "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz",
-    "123456789012",
-    "us-east-1",
-)
-
-
-def dataset_records() -> list[bytes]:
-    out: list[bytes] = []
-    for path in sorted(DATASETS.rglob("*.json")):
-        out.extend(r.raw for r in read_file(str(path)).records)
-    return out
 
 
 def baseline(records: list[bytes]) -> float:
@@ -87,7 +72,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    base = dataset_records()
+    base = [r.raw for r in dataset_records()]
     records = (base * (args.records // len(base) + 1))[: args.records]
     agents = [AgentRef(f"agent{i:03d}", f"bench-{i}") for i in range(args.agents)]
     batches = [

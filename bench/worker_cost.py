@@ -30,30 +30,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fixtures.datasets import DATASETS
-from trailwarden.common.logfile import read_file
-from trailwarden.common.model import AgentRef, SourceMeta
+from bench.harness import DATASET_SOURCE as SOURCE
+from bench.harness import dataset_records
+from trailwarden.common.model import AgentRef
 from trailwarden.manager.batch_analysis import analyse_batch
 from trailwarden.manager.config import load_manager_config
 from trailwarden.manager.home import init_home
 from trailwarden.manager.pipeline_setup import build_analyzer, build_seen_lookup
 from trailwarden.manager.workers import relax_gc
 
-SOURCE = SourceMeta(
-    "bench",
-    "bench",
-    "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz",
-    "123456789012",
-    "us-east-1",
-)
 AGENT = AgentRef("agent001", "bench")
-
-
-def dataset_records() -> list[bytes]:
-    out: list[bytes] = []
-    for path in sorted(DATASETS.rglob("*.json")):
-        out.extend(r.raw for r in read_file(str(path)).records)
-    return out
 
 
 def main() -> int:
@@ -61,7 +47,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
-    base = dataset_records()
+    base = [r.raw for r in dataset_records()]
     records = (base * (args.records // len(base) + 1))[: args.records]
     batches = [tuple(records[i : i + args.batch]) for i in range(0, len(records), args.batch)]
     count = len(records)
