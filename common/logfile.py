@@ -25,14 +25,16 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_DECOMPRESSED_BYTES = 2 * 1024**3
 """A gzip bomb guard: no real CloudTrail object inflates past this."""
 
-_DECODER = json.JSONDecoder(parse_constant=lambda name: _reject_constant(name))
+_DECODER = json.JSONDecoder(parse_constant=lambda name: reject_constant(name))
 _WHITESPACE = " \t\n\r"
 _WS_RUN = re.compile(r"[ \t\n\r]*").match
 _EVENT_FIELDS = frozenset({"eventVersion", "eventID", "eventTime", "eventName", "eventSource"})
 """A lone JSON object is taken as one record only if it has one of these (digests have none)."""
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """``parse_constant`` for strict JSON: NaN and Infinity are not JSON (and would make any
+    JSON we write from the record invalid)."""
     raise ValueError(f"{name} is not valid JSON")
 
 

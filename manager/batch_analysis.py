@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from trailwarden.common.errors import DecodeError
+from trailwarden.common.logfile import reject_constant
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.alert import Alert
 
@@ -47,17 +48,13 @@ class BatchAnalysis:
     """(record index, reason) for records that could not be parsed or decoded."""
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _finite_float(text: str) -> float | str:
     # 1e400 is valid JSON but overflows to inf, which no alert output may carry: keep the text.
     value = float(text)
     return value if math.isfinite(value) else text
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=_finite_float)
 """Strict JSON: NaN/Infinity refused (they would make alerts.json invalid JSON)."""
 
 

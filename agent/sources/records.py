@@ -18,11 +18,10 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from trailwarden.agent.sources.filters import DiscardRule, first_discarding_rule
 from trailwarden.common import logfile
-from trailwarden.common.logfile import GZIP_MAGIC, decompress, parse_object
+from trailwarden.common.logfile import GZIP_MAGIC, decompress, parse_object, reject_constant
 
 MAX_RECORD_BYTES = 64 * 1024**2 - 64 * 1024
 """Largest record forwarded: a batch must fit the link's 64 MiB gRPC message limit
@@ -31,11 +30,7 @@ broke every link session, so nothing more from the agent was acknowledged; it is
 skipped instead. (CloudTrail's own records stay far below this.)"""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")  # as parse_object: NaN, Infinity refused
-
-
-_SCAN = json.JSONDecoder(parse_constant=_reject_constant).scan_once  # type: ignore[attr-defined]
+_SCAN = json.JSONDecoder(parse_constant=reject_constant).scan_once  # type: ignore[attr-defined]
 """The C scanner behind ``raw_decode``: (value, end) of the JSON value at a position."""
 _WHITESPACE = " \t\n\r"
 _WS_RUN = re.compile(r"[ \t\n\r]*").match
