@@ -22,6 +22,8 @@ from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.alert import Alert
 
 SeenLookup = Callable[[Sequence[tuple[str, str]]], set[tuple[str, str]]]
+EventKeys = Collection[tuple[str, str]]
+"""Dedupe keys (eventID, recipientAccountId) of events analysed but not committed yet."""
 
 
 class AnalyzerLike(Protocol):
@@ -164,7 +166,7 @@ def analyse_batch(
     agent: AgentRef,
     source: SourceMeta,
     records: Sequence[bytes],
-    also_seen: Collection[tuple[str, str]] = frozenset(),
+    also_seen: EventKeys = frozenset(),
 ) -> BatchAnalysis:
     """``also_seen``: dedupe keys of the agent's earlier batches that are analysed but not yet
     committed (the link analyses the next batch while the previous one commits); their events

@@ -1,7 +1,7 @@
 """One batch from an agent, from raw records to committed alerts — before the ack.
 
     analyse: parse → dedupe key → drop already-stored events → decode + rules + correlation,
-    in the ingest thread or an analysis worker
+    in an analysis worker process (or on the manager's one analysis thread)
     commit: events and alerts in one transaction → alerts file
 
 The link runs the two steps of consecutive batches of an agent overlapped (the next batch is
@@ -27,9 +27,9 @@ from typing import Any, Protocol
 from trailwarden.common.errors import StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.manager.alert import Alert
-from trailwarden.manager.batch_analysis import BatchAnalysis
+from trailwarden.manager.batch_analysis import BatchAnalysis, EventKeys
 from trailwarden.manager.store.base import AlertStore, EventRow
-from trailwarden.manager.workers import Analysis, EventKeys
+from trailwarden.manager.workers import Analysis
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -26,7 +26,12 @@ from typing import Any, Protocol
 
 from trailwarden.common.errors import PipelineError
 from trailwarden.common.model import AgentRef, SourceMeta
-from trailwarden.manager.batch_analysis import AnalyzerLike, BatchAnalysis, analyse_batch
+from trailwarden.manager.batch_analysis import (
+    AnalyzerLike,
+    BatchAnalysis,
+    EventKeys,
+    analyse_batch,
+)
 from trailwarden.manager.store.base import AlertStore
 
 log = logging.getLogger(__name__)
@@ -35,10 +40,6 @@ log = logging.getLogger(__name__)
 def worker_count(setting: int) -> int:
     """``0`` means one worker per core."""
     return setting if setting > 0 else max(1, os.cpu_count() or 1)
-
-
-EventKeys = Collection[tuple[str, str]]
-"""Dedupe keys (eventID, recipientAccountId) of events analysed but not committed yet."""
 
 
 class Analysis(Protocol):
