@@ -71,7 +71,6 @@ def main() -> int:
             t1 = time.process_time()
             for alert in result.alerts:
                 alert.document()
-                alert.data = {}
             t2 = time.process_time()
             sent = pickle.dumps((AGENT, SOURCE, batch))
             back = pickle.dumps(result)

@@ -136,11 +136,11 @@ def _worker_run(
 ) -> BatchAnalysis:
     state = _worker_state
     result = analyse_batch(state["analyzer"], state["seen"], agent, source, records, also_seen)
-    # Render each alert's document here, on the worker's core, and send only that across:
-    # the manager process (the pipeline's single committer) then never serialises an event.
+    # Render each alert's document here, on the worker's core, and send only that across
+    # (Alert.__reduce__ leaves the event out once rendered): the manager process, the
+    # pipeline's single committer, then never serialises an event.
     for alert in result.alerts:
         alert.document()
-        alert.data = {}
     return result
 
 
