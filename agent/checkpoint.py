@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from trailwarden.agent.spool import Spool
+from typing import Protocol
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ct_streams (
@@ -177,10 +175,18 @@ class FileState:
     state: str
 
 
+class Transactions(Protocol):
+    """What checkpoints need of the spool: its connection, one transaction at a time. A protocol
+    rather than the Spool itself, since the spool applies checkpoint updates and so imports this
+    module."""
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
 class Checkpoints:
     """Reads and small writes of checkpoint state through the spool's connection."""
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: Transactions) -> None:
         self._spool = spool
 
     def stream(self, bucket: str, prefix: str) -> StreamState | None:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trailwarden.agent.sources.config import CloudTrailSourceConfig, SourceConfig
 from trailwarden.agent.sources.directory import DirectoryRun
 from trailwarden.agent.sources.pipeline import Prepared, SourceRun, WorkItem, commit, parse, read
 from trailwarden.agent.sources.records import inflated_size
@@ -36,6 +35,7 @@ from trailwarden.agent.status import (
     SourceTracker,
 )
 from trailwarden.common.errors import SourceError, TrailWardenError
+from trailwarden.common.schema.sources import CloudTrailSourceConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trailwarden.agent.sources.config import SourceConfig, parse_sources
+from trailwarden.common.schema.sources import SourceConfig, parse_sources
 from trailwarden.common.tomlconfig import Section, load_toml
 
 CONFIG_FILE = "agent.toml"

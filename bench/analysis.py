@@ -34,8 +34,8 @@ from trailwarden.common.logfile import read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
-from trailwarden.manager.batch_analysis import parse_record
-from trailwarden.manager.workers import relax_gc
+from trailwarden.manager.pipeline.batch_analysis import parse_record
+from trailwarden.manager.pipeline.workers import relax_gc
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SOURCE = SourceMeta("bench", "bench-bucket", "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz")

@@ -66,8 +66,8 @@ from bench.harness import (
     stop_process,
 )
 from trailwarden.agent.collector import Collector
-from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
+from trailwarden.common.schema.sources import parse_sources
 
 DATASET = (
     Path(__file__).resolve().parents[2]

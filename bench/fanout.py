@@ -37,8 +37,8 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import free_port, wait_for_port
-from trailwarden.agent.applier import config_hash, parse_central_config
 from trailwarden.common import channels, tls
+from trailwarden.common.schema.central import config_hash, parse_central_config
 from trailwarden.common.wire import (
     admin_pb2,
     admin_pb2_grpc,
@@ -47,9 +47,9 @@ from trailwarden.common.wire import (
     link_pb2,
     link_pb2_grpc,
 )
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.home import init_home
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 GROUP = "bench"
 TARGET_P99_SECONDS = 1.0

@@ -165,8 +165,8 @@ class Manager:
             self._log = None
 
     def token(self, uses: int = 1, group: str = "") -> str:
-        from trailwarden.manager.registry import Registry
-        from trailwarden.manager.store.database import Database
+        from trailwarden.manager.agents.registry import Registry
+        from trailwarden.manager.store.sqlite.database import Database
 
         database = Database(self.db_path)
         try:

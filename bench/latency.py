@@ -6,7 +6,7 @@
 A moto server (its own process, a real HTTP endpoint) holds the bucket; a real manager runs as
 ``trailwarden manager run`` (``--analysis-workers``, 0 = one per core) and a real agent, enrolled
 through the enrollment service, as ``trailwarden agent run`` with one ``cloudtrail`` source
-polling the bucket every ``--interval``. The sources schema (agent/sources/config.py) sets no
+polling the bucket every ``--interval``. The sources schema (common/schema/sources.py) sets no
 floor on ``interval`` beyond "more than zero", and the collector's scheduler looks at its sources
 every 0.2 s (``TICK_S``); 1 s is the default here: the shortest interval that makes sense for a
 listing pass, and what a user chasing latency would set.

@@ -29,7 +29,7 @@ from bench.harness import DATASET_SOURCE as SOURCE
 from bench.harness import dataset_records
 from trailwarden.common.model import AgentRef
 from trailwarden.manager.home import init_home
-from trailwarden.manager.workers import ProcessAnalysis
+from trailwarden.manager.pipeline.workers import ProcessAnalysis
 
 
 def baseline(records: list[bytes]) -> float:

@@ -31,12 +31,11 @@ from typing import Any
 
 from trailwarden.common.model import AgentRef
 from trailwarden.common.timeparse import to_rfc3339
-from trailwarden.manager.alert import Alert, RuleHit
+from trailwarden.manager.analysis.alert import Alert, RuleHit
 from trailwarden.manager.store.base import EventRow
-from trailwarden.manager.store.database import Database, _split_sql
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
 from trailwarden.manager.store.retention import RetentionPolicy
-from trailwarden.manager.store.sqlite_alerts import (
+from trailwarden.manager.store.sqlite.alerts import (
     CACHE_KIB,
     INSERT_ALERT_SQL,
     MIGRATIONS,
@@ -44,6 +43,7 @@ from trailwarden.manager.store.sqlite_alerts import (
     SqliteAlertStore,
     alert_row,
 )
+from trailwarden.manager.store.sqlite.database import Database, _split_sql
 
 END = datetime(2026, 11, 26, tzinfo=UTC)
 SPAN_DAYS = 30

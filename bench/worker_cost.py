@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import DATASET_SOURCE as SOURCE
 from bench.harness import dataset_records
 from trailwarden.common.model import AgentRef
-from trailwarden.manager.batch_analysis import analyse_batch
 from trailwarden.manager.config import load_manager_config
 from trailwarden.manager.home import init_home
-from trailwarden.manager.pipeline_setup import build_analyzer, build_seen_lookup
-from trailwarden.manager.workers import relax_gc
+from trailwarden.manager.pipeline.analyzer import build_analyzer, build_seen_lookup
+from trailwarden.manager.pipeline.batch_analysis import analyse_batch
+from trailwarden.manager.pipeline.workers import relax_gc
 
 AGENT = AgentRef("agent001", "bench")
 

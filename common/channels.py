@@ -66,3 +66,13 @@ def server_options() -> list[tuple[str, Any]]:
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ]
+
+
+def describe_rpc_error(exc: grpc.RpcError, address_hint: str = "") -> str:
+    """One line an admin can act on, from a failed admin call."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"manager unreachable{(' at ' + address_hint) if address_hint else ''}: {details}"
+    name = code.name if code is not None else "ERROR"
+    return f"{name}: {details}"

@@ -18,14 +18,12 @@ from collections.abc import Sequence
 from trailwarden.common.errors import ConfigError, QueryError, RuleError, TrailWardenError
 from trailwarden.common.logs import setup_logging
 
-COMPONENTS = (
-    "trailwarden.manager.cli",
-    "trailwarden.agent.cli",
-    "trailwarden.manager.admin.cli",
-    "trailwarden.manager.logtest",
-    "trailwarden.common.generator.cli",
-    "trailwarden.common.demo",
-)
+COMMANDS_GROUP = "trailwarden.commands"
+"""Entry-point group of the modules that add subcommands (``register(subparsers)``).
+
+The components are named in pyproject.toml, not here: common/ is the ground floor and imports
+neither the agent nor the manager, and the entry point is the one place that wires them all
+together. Each is listed with its position, so ``--help`` keeps a stable order."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
     parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMPONENTS:
-        importlib.import_module(name).register(subparsers)
+    for module in command_modules():
+        importlib.import_module(module).register(subparsers)
     return parser
+
+
+def command_modules() -> list[str]:
+    """The modules registered under COMMANDS_GROUP, in their declared order (``NN-name``)."""
+    from importlib.metadata import entry_points
+
+    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda point: point.name)
+    if not found:
+        raise RuntimeError(
+            f"no {COMMANDS_GROUP} entry points: install the package (pip install -e .)"
+        )
+    return [point.value for point in found]
 
 
 def _version() -> str:
@@ -89,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import grpc
 
         if isinstance(exc, grpc.RpcError) and not args.debug:
-            from trailwarden.manager.admin.client import describe_rpc_error
+            from trailwarden.common.channels import describe_rpc_error
 
             print(f"trailwarden: {describe_rpc_error(exc)}", file=sys.stderr)
             code = exc.code() if hasattr(exc, "code") else None

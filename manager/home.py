@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from trailwarden.common import keyfiles, tls
 from trailwarden.common.errors import ConfigError
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.config import (
     CONFIG_FILE,
     CREDENTIALS_FILE,
@@ -28,8 +29,7 @@ from trailwarden.manager.config import (
     ManagerConfig,
     render_manager_toml,
 )
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 ADMIN_NAME = "admin"
 

@@ -19,19 +19,19 @@ import grpc
 from trailwarden.common import channels
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.servicer import AdminService
+from trailwarden.manager.agents.enrollment import EnrollmentService
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.config import ManagerConfig, load_manager_config
-from trailwarden.manager.enrollment import EnrollmentService
 from trailwarden.manager.home import load_server_material
-from trailwarden.manager.ingest import Ingest, PipelineCounters
-from trailwarden.manager.link import LinkService
-from trailwarden.manager.pipeline_setup import build_alert_sinks, build_analysis, build_store
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.sessions import Sessions
-from trailwarden.manager.store.checkpoint import WalCheckpointer
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.link.service import LinkService
+from trailwarden.manager.link.sessions import Sessions
+from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
+from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis, build_store
 from trailwarden.manager.store.retention import retention_loop
+from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
+from trailwarden.manager.store.sqlite.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserFactory
 
-from trailwarden.agent.sources.config import CloudTrailSourceConfig
 from trailwarden.common.errors import AwsAccessError, ObjectError
+from trailwarden.common.schema.sources import CloudTrailSourceConfig
 
 log = logging.getLogger(__name__)
 

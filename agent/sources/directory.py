@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trailwarden.agent.checkpoint import ERROR, Checkpoints, CheckpointUpdate, FileTaken
-from trailwarden.agent.sources.config import DirectorySourceConfig
 from trailwarden.agent.sources.pipeline import WorkItem
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceTracker
 from trailwarden.common.errors import ObjectError, SourceError
 from trailwarden.common.model import SourceMeta
+from trailwarden.common.schema.sources import DirectorySourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from trailwarden.agent.checkpoint import DONE, ERROR, FAILED, CheckpointUpdate
-from trailwarden.agent.sources.filters import DiscardRule
 from trailwarden.agent.sources.records import split
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceTracker
@@ -30,6 +29,7 @@ from trailwarden.common.errors import (
     SpoolFullError,
 )
 from trailwarden.common.model import SourceMeta
+from trailwarden.common.schema.filters import DiscardRule
 
 log = logging.getLogger(__name__)
 

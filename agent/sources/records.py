@@ -19,9 +19,9 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from trailwarden.agent.sources.filters import DiscardRule, first_discarding_rule
 from trailwarden.common import logfile
 from trailwarden.common.logfile import GZIP_MAGIC, decompress, parse_object, reject_constant
+from trailwarden.common.schema.filters import DiscardRule, first_discarding_rule
 
 MAX_RECORD_BYTES = 64 * 1024**2 - 64 * 1024
 """Largest record forwarded: a batch must fit the link's 64 MiB gRPC message limit

@@ -31,11 +31,11 @@ from trailwarden.agent.checkpoint import (
 )
 from trailwarden.agent.sources import layout
 from trailwarden.agent.sources.aws import S3Bucket, open_bucket
-from trailwarden.agent.sources.config import CloudTrailSourceConfig
 from trailwarden.agent.sources.pipeline import WorkItem
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceTracker
 from trailwarden.common.model import SourceMeta
+from trailwarden.common.schema.sources import CloudTrailSourceConfig
 
 log = logging.getLogger(__name__)
 

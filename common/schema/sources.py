@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trailwarden.agent.sources.filters import DiscardRule, compile_regex
 from trailwarden.common.errors import ConfigError, SecretInConfigError
+from trailwarden.common.schema.filters import DiscardRule, compile_regex
 from trailwarden.common.timeparse import parse_duration, parse_timestamp
 
 DEFAULT_INTERVAL = 300.0

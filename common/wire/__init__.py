@@ -1,7 +1,7 @@
 """The wire edge: generated protobuf/gRPC modules, re-exported under stable names.
 
 Nothing outside the link/admin/enrollment edges imports these: sources, rules and storage work
-on the domain types in ``trailwarden.common.model`` and ``trailwarden.manager.alert``.
+on the domain types in ``trailwarden.common.model`` and ``trailwarden.manager.analysis.alert``.
 """
 
 from trailwarden.common.wire._generated import (

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from trailwarden.common import errors
-from trailwarden.manager.peer import PeerKind, peer_identity
+from trailwarden.manager.link.peer import PeerKind, peer_identity
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 
 from trailwarden.common import channels
+from trailwarden.common.channels import describe_rpc_error
 from trailwarden.common.errors import CredentialsError
 from trailwarden.common.wire import admin_pb2_grpc
 
@@ -61,16 +62,6 @@ def admin_stub(args: argparse.Namespace) -> Iterator[admin_pb2_grpc.AdminStub]:
         yield admin_pb2_grpc.AdminStub(channel)
     finally:
         channel.close()
-
-
-def describe_rpc_error(exc: grpc.RpcError, address_hint: str = "") -> str:
-    """One line an admin can act on, from a failed admin call."""
-    code = exc.code() if hasattr(exc, "code") else None
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return f"manager unreachable{(' at ' + address_hint) if address_hint else ''}: {details}"
-    name = code.name if code is not None else "ERROR"
-    return f"{name}: {details}"
 
 
 __all__ = [

@@ -18,11 +18,12 @@ import grpc
 
 from trailwarden.common.errors import NotFoundError
 from trailwarden.common.wire import admin_pb2
+from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import Change, ConfigStore, Revision, Target
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.sessions import Sessions
+from trailwarden.manager.link.sessions import Sessions
 
 AUDIT_DIFF_LIMIT = 4000
 """Characters of the diff kept in an audit entry."""
@@ -136,8 +137,6 @@ class ConfigAdmin:
     async def AssignGroup(
         self, request: admin_pb2.AssignGroupRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.AssignGroupResponse:
-        from trailwarden.manager.admin.servicer import agent_info  # the servicer imports us
-
         actor = f"admin:{calling_admin()}"
         record, change = await asyncio.to_thread(
             self.config_store.assign,

@@ -13,41 +13,18 @@ import grpc
 
 from trailwarden.common.errors import ConfigError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
+from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
-from trailwarden.manager.registry import AgentRecord, Registry
-from trailwarden.manager.sessions import Sessions
+from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
 
 MAX_TOKEN_TTL_SECONDS = 30 * 86400
 MAX_TOKEN_USES = 10_000
-
-
-def agent_status(record: AgentRecord, sessions: Sessions) -> str:
-    if record.revoked:
-        return "revoked"
-    if sessions.is_connected(record.id):
-        return "connected"
-    return "disconnected" if record.last_seen_ms else "never connected"
-
-
-def agent_info(record: AgentRecord, sessions: Sessions) -> admin_pb2.AgentInfo:
-    return admin_pb2.AgentInfo(
-        agent_id=record.id,
-        name=record.name,
-        status=agent_status(record, sessions),
-        last_seen_unix_ms=record.last_seen_ms,
-        address=record.address,
-        agent_version=record.agent_version,
-        groups=list(record.groups),
-        applied_config_revision=record.applied_config_revision,
-        hostname=record.hostname,
-        enrolled_unix_ms=record.enrolled_ms,
-        status_json=record.status_json,
-    )
 
 
 class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):

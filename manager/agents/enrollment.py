@@ -19,8 +19,8 @@ import grpc
 from trailwarden.common import tls
 from trailwarden.common.errors import EnrollmentError, PkiError, TokenError
 from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.home import ServerMaterial
-from trailwarden.manager.registry import Registry
 
 log = logging.getLogger(__name__)
 

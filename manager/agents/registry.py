@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trailwarden.common.errors import NotFoundError, TokenError
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 MIGRATIONS: Sequence[str] = (
     """

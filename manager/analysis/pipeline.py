@@ -21,7 +21,7 @@ from typing import Any
 
 from trailwarden.common.errors import DecodeError
 from trailwarden.common.model import AgentRef, SourceMeta
-from trailwarden.manager.alert import Alert, RuleHit
+from trailwarden.manager.analysis.alert import Alert, RuleHit
 from trailwarden.manager.analysis.correlate import Correlator, event_time
 from trailwarden.manager.analysis.decode import decode_record
 from trailwarden.manager.analysis.rules.matcher import EventView, RuleTree, TraceStep

@@ -18,7 +18,7 @@ from typing import Any
 from trailwarden.common.errors import StoreError
 from trailwarden.common.wire import link_pb2
 from trailwarden.manager.central.store import ConfigStore, Desired, StatusReport
-from trailwarden.manager.sessions import Session, Sessions
+from trailwarden.manager.link.sessions import Session, Sessions
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trailwarden.agent.applier import (
+from trailwarden.common.errors import ConfigError
+from trailwarden.common.schema.central import (
     LOG_LEVELS,
     config_hash,
     parse_central_config,
     refuse_secrets,
 )
-from trailwarden.common.errors import ConfigError
 from trailwarden.common.tomlconfig import parse_toml_text
 from trailwarden.manager.central.toml_text import render_toml
 

@@ -21,9 +21,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trailwarden.agent.applier import config_hash
 from trailwarden.common.errors import ConfigError, NotFoundError
+from trailwarden.common.schema.central import config_hash
 from trailwarden.common.tomlconfig import parse_toml_text
+from trailwarden.manager.agents.registry import AgentRecord, Registry
 from trailwarden.manager.central.document import (
     NO_CONFIG,
     EffectiveConfig,
@@ -32,8 +33,7 @@ from trailwarden.manager.central.document import (
     parse_document,
     validate_complete,
 )
-from trailwarden.manager.registry import AgentRecord, Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 log = logging.getLogger(__name__)
 

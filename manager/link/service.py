@@ -24,11 +24,11 @@ from trailwarden.common.errors import NotFoundError, PipelineError, StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_from_wire
-from trailwarden.manager.batch_analysis import BatchAnalysis
-from trailwarden.manager.ingest import Ingest
-from trailwarden.manager.peer import PeerKind, peer_identity
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.sessions import Session, Sessions
+from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.link.peer import PeerKind, peer_identity
+from trailwarden.manager.link.sessions import Session, Sessions
+from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis
+from trailwarden.manager.pipeline.ingest import Ingest
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 from trailwarden.common.errors import ConfigError, StoreError
 from trailwarden.common.timeparse import utc_now
-from trailwarden.manager.alert import Alert
+from trailwarden.manager.analysis.alert import Alert
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import orjson
 from trailwarden.common.errors import DecodeError
 from trailwarden.common.logfile import reject_constant
 from trailwarden.common.model import AgentRef, SourceMeta
-from trailwarden.manager.alert import Alert
+from trailwarden.manager.analysis.alert import Alert
 
 SeenLookup = Callable[[Sequence[tuple[str, str]]], set[tuple[str, str]]]
 EventKeys = Collection[tuple[str, str]]

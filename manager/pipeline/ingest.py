@@ -26,10 +26,10 @@ from typing import Any, Protocol
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
-from trailwarden.manager.alert import Alert
-from trailwarden.manager.batch_analysis import BatchAnalysis, EventKeys
+from trailwarden.manager.analysis.alert import Alert
+from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis, EventKeys
+from trailwarden.manager.pipeline.workers import Analysis
 from trailwarden.manager.store.base import AlertStore, EventRow
-from trailwarden.manager.workers import Analysis
 
 log = logging.getLogger(__name__)
 

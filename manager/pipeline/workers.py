@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from trailwarden.common.errors import PipelineError
 from trailwarden.common.model import AgentRef, SourceMeta
-from trailwarden.manager.batch_analysis import (
+from trailwarden.manager.pipeline.batch_analysis import (
     AnalyzerLike,
     BatchAnalysis,
     EventKeys,
@@ -103,7 +103,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def _worker_init(home: str) -> None:
     from trailwarden.manager.config import load_manager_config
-    from trailwarden.manager.pipeline_setup import build_analyzer, build_seen_lookup
+    from trailwarden.manager.pipeline.analyzer import build_analyzer, build_seen_lookup
 
     threading.Thread(
         target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True

@@ -2,7 +2,7 @@
 
 The ingest pipeline calls ``seen_events`` (dedupe before the rules) and ``commit`` (one
 transaction per batch, before the ack); the Admin API calls ``query``, ``follow`` and ``stats``;
-a timer calls ``prune``. SQLite (``sqlite_alerts.SqliteAlertStore``) is the default
+a timer calls ``prune``. SQLite (``sqlite.alerts.SqliteAlertStore``) is the default
 implementation; a PostgreSQL one can follow behind the same protocol, which is why nothing here
 mentions a driver, a connection or SQL.
 
@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
-from trailwarden.manager.alert import Alert
+from trailwarden.manager.analysis.alert import Alert
 
 DEFAULT_LIMIT = 50
 """Alerts per page when a query names no limit."""

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from trailwarden.agent.collector import Collector
-from trailwarden.agent.sources.config import SourceConfig, parse_sources
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import RecordBatch
+from trailwarden.common.schema.sources import SourceConfig, parse_sources
 
 
 def sources(*tables: dict[str, Any]) -> tuple[SourceConfig, ...]:

@@ -17,13 +17,12 @@ from trailwarden.agent.applier import (
     CENTRAL_FILE,
     FAILED,
     ConfigApplier,
-    config_hash,
-    parse_central_config,
 )
 from trailwarden.agent.collector import Collector
-from trailwarden.agent.sources.config import DirectorySourceConfig, parse_sources
 from trailwarden.agent.spool import Spool
 from trailwarden.common.errors import ConfigError, SecretInConfigError
+from trailwarden.common.schema.central import config_hash, parse_central_config
+from trailwarden.common.schema.sources import DirectorySourceConfig, parse_sources
 from trailwarden.common.wire import link_pb2
 
 

@@ -34,7 +34,7 @@ DRIVER = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from trailwarden.agent.collector import Collector
-    from trailwarden.agent.sources.config import parse_sources
+    from trailwarden.common.schema.sources import parse_sources
     from trailwarden.agent.spool import Spool
 
     table, spool_path, limit = json.loads(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from trailwarden.agent.sources import records as records_module
-from trailwarden.agent.sources.filters import DiscardRule
 from trailwarden.agent.sources.records import inflated_size, split
 from trailwarden.common import logfile
 from trailwarden.common.errors import ObjectError
 from trailwarden.common.logfile import parse_object
+from trailwarden.common.schema.filters import DiscardRule
 
 
 def _record(n: int, **fields: Any) -> dict[str, Any]:

@@ -26,9 +26,9 @@ from tests.fixtures.aws import (
 )
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.sources.aws import open_bucket
-from trailwarden.agent.sources.config import CloudTrailSourceConfig
 from trailwarden.agent.sources.s3 import GIVE_UP_AFTER
 from trailwarden.agent.spool import Spool
+from trailwarden.common.schema.sources import CloudTrailSourceConfig
 
 DAY = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 A1, A2 = "111122223333", "444455556666"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from trailwarden.agent.sources.config import (
+from trailwarden.common.errors import ConfigError, SecretInConfigError
+from trailwarden.common.schema.sources import (
     CloudTrailSourceConfig,
     DirectorySourceConfig,
     parse_sources,
 )
-from trailwarden.common.errors import ConfigError, SecretInConfigError
 
 ISSUE_EXAMPLE = """
 [[sources]]

@@ -329,9 +329,9 @@ def test_generated_bucket_is_collected_by_the_agent_and_decoded_without_errors(
 ) -> None:
     """The agent's S3 source reads a generated org trail (digests skipped), every record decodes."""
     from trailwarden.agent.collector import Collector
-    from trailwarden.agent.sources.config import parse_sources
     from trailwarden.agent.spool import Spool
     from trailwarden.common.model import AgentRef
+    from trailwarden.common.schema.sources import parse_sources
     from trailwarden.manager.analysis.decode import decode_record
 
     bucket = f"gen-{uuid.uuid4().hex[:10]}"

@@ -34,15 +34,15 @@ from typing import Any
 
 import pytest
 
-from trailwarden.agent.applier import CentralSettings, parse_central_config
 from trailwarden.agent.config import parse_agent_config
-from trailwarden.agent.sources.config import (
+from trailwarden.common.cli import build_parser
+from trailwarden.common.errors import ConfigError
+from trailwarden.common.schema.central import CentralSettings, parse_central_config
+from trailwarden.common.schema.sources import (
     CloudTrailSourceConfig,
     DirectorySourceConfig,
     parse_sources,
 )
-from trailwarden.common.cli import build_parser
-from trailwarden.common.errors import ConfigError
 from trailwarden.manager.central.document import (
     ENABLED_KEY,
     TOP_LEVEL_KEYS,
@@ -51,8 +51,8 @@ from trailwarden.manager.central.document import (
 )
 from trailwarden.manager.central.toml_text import render_toml
 from trailwarden.manager.config import parse_manager_config
-from trailwarden.manager.pipeline_setup import build_store
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.pipeline.setup import build_store
+from trailwarden.manager.store.sqlite.database import Database
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "CONFIGURATION.md"

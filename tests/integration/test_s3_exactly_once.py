@@ -14,8 +14,8 @@ from typing import Any
 from tests.fixtures.aws import AwsProfile, fill_bucket_from_dataset
 from tests.fixtures.system import CLI, ManagerProcess, run_cli
 from trailwarden.agent.enroll import enroll
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.store.sqlite.database import Database
 
 
 def _count(db_path: Path, sql: str) -> int:

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trailwarden.common.model import AgentRef
-from trailwarden.manager.alert import Alert, RuleHit, render
-from trailwarden.manager.batch_analysis import DEEPER, parse_record
+from trailwarden.manager.analysis.alert import Alert, RuleHit, render
+from trailwarden.manager.pipeline.batch_analysis import DEEPER, parse_record
 
 STRICT = json.JSONDecoder()
 

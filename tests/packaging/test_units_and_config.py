@@ -132,7 +132,7 @@ def test_reference_agent_toml_documents_every_option() -> None:
     from dataclasses import fields
 
     from trailwarden.agent.config import render_agent_toml
-    from trailwarden.agent.sources.config import CloudTrailSourceConfig
+    from trailwarden.common.schema.sources import CloudTrailSourceConfig
 
     text = (PACKAGING / "config" / "agent.toml").read_text()
     reference = tomllib.loads(text)

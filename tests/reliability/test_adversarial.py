@@ -42,10 +42,10 @@ from trailwarden.common.wire import (
     link_pb2,
     link_pb2_grpc,
 )
+from trailwarden.manager.agents.registry import Registry, hash_token
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import load_ruleset
-from trailwarden.manager.registry import Registry, hash_token
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Adversarial"
 SOURCE = SourceMeta("trail", "bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")

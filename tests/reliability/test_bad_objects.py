@@ -25,9 +25,9 @@ from tests.reliability.corpus import (
     record,
 )
 from trailwarden.agent.collector import Collector
-from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
 from trailwarden.common import logfile
+from trailwarden.common.schema.sources import parse_sources
 
 AREA = "Bad input"
 ACCOUNT, REGION = "111122223333", "us-east-1"

@@ -16,9 +16,9 @@ import pytest
 from tests.fixtures.system import RunningManager, start_link
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.link import LinkClient
-from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import SourceMeta
+from trailwarden.common.schema.sources import parse_sources
 
 AREA = "Bad input"
 SOURCE = SourceMeta("trail", "trail-bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")

@@ -21,8 +21,8 @@ from tests.reliability.processes import (
     write_trail_files,
 )
 from trailwarden.agent.enroll import enroll
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Crash and fault"
 STREAM_RECORDS = 50_000

@@ -34,10 +34,10 @@ from tests.reliability.processes import (
 )
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.enroll import enroll
-from trailwarden.agent.sources.config import parse_sources
 from trailwarden.agent.spool import Spool
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.common.schema.sources import parse_sources
+from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Crash and fault"
 

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailwarden.agent.config import parse_agent_config
-from trailwarden.agent.sources.config import parse_sources
 from trailwarden.common.errors import ConfigError, TrailWardenError
 from trailwarden.common.logfile import parse_object
 from trailwarden.common.model import AgentRef, SourceMeta
+from trailwarden.common.schema.sources import parse_sources
 from trailwarden.manager.analysis.decode import decode_record
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import (

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.timeparse import to_rfc3339, utc_now
-from trailwarden.manager.alert import Alert
+from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.store.base import (
     AlertPage,
     AlertQuery,
@@ -42,10 +42,10 @@ from trailwarden.manager.store.base import (
     StatsResult,
     StoredAlert,
 )
-from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
-from trailwarden.manager.store.sqlite_stats import alert_stats
+from trailwarden.manager.store.sqlite.database import Database
+from trailwarden.manager.store.sqlite.stats import alert_stats
 
 log = logging.getLogger(__name__)
 

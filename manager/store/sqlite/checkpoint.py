@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 from trailwarden.common.errors import StoreError
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,13 @@ import grpc
 import pytest
 
 from tests.fixtures.system import RunningManager, run_cli
-from trailwarden.agent.applier import ConfigApplier, config_hash
+from trailwarden.agent.applier import ConfigApplier
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.spool import Spool
 from trailwarden.common import channels, tls
+from trailwarden.common.schema.central import config_hash
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.central.store import Target
 

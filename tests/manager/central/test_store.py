@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trailwarden.agent.applier import config_hash
 from trailwarden.common.errors import ConfigError, NotFoundError, SecretInConfigError
+from trailwarden.common.schema.central import config_hash
+from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.store import (
     APPLIED,
     FAILED,
@@ -17,8 +18,7 @@ from trailwarden.manager.central.store import (
     StatusReport,
     Target,
 )
-from trailwarden.manager.registry import Registry
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.store.sqlite.database import Database
 
 PROD = '[[sources]]\ntype = "cloudtrail"\nname = "prod"\nbucket = "org-trail"\n'
 PROD_EU = PROD + 'regions = ["eu-west-1"]\n'

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trailwarden.agent.applier import parse_central_config
-from trailwarden.agent.sources.config import CloudTrailSourceConfig
 from trailwarden.common.errors import ConfigError
+from trailwarden.common.schema.central import parse_central_config
+from trailwarden.common.schema.sources import CloudTrailSourceConfig
 from trailwarden.manager.central.wazuh_import import import_wazuh, import_wazuh_file
 
 # The shape of Wazuh's documented example (docs: cloud-security/amazon/services/supported-

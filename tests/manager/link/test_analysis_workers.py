@@ -15,8 +15,8 @@ import pytest
 from tests.fixtures.system import make_manager_home
 from trailwarden.common.errors import PipelineError
 from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
+from trailwarden.manager.pipeline.workers import ProcessAnalysis
 from trailwarden.manager.server import BackgroundManager
-from trailwarden.manager.workers import ProcessAnalysis
 
 SOURCE = SourceMeta(
     "t",

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.fixtures.system import ManagerProcess, RunningManager, start_link
 from trailwarden.agent.spool import Spool
 from trailwarden.common.model import SourceMeta
-from trailwarden.manager.batch_analysis import BatchAnalysis
+from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis
 
 SOURCE = SourceMeta(
     source="test",
@@ -102,8 +102,8 @@ def test_unacked_batches_are_resent_after_manager_restart(
     manager_process: ManagerProcess, tmp_path: Path
 ) -> None:
     from trailwarden.agent.enroll import enroll
-    from trailwarden.manager.registry import Registry
-    from trailwarden.manager.store.database import Database
+    from trailwarden.manager.agents.registry import Registry
+    from trailwarden.manager.store.sqlite.database import Database
 
     home = manager_process.home
     database = Database(home.path / "manager.db")

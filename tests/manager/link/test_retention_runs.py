@@ -10,10 +10,10 @@ from pathlib import Path
 from tests.fixtures.system import make_manager_home
 from trailwarden.common.model import AgentRef
 from trailwarden.common.timeparse import to_rfc3339
-from trailwarden.manager.alert import Alert, RuleHit
+from trailwarden.manager.analysis.alert import Alert, RuleHit
 from trailwarden.manager.server import BackgroundManager
-from trailwarden.manager.store.database import Database
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
 
 
 def _alert(alert_id: str, when: datetime) -> Alert:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.retention import RetentionPolicy
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 from trailwarden.common.model import AgentRef
 from trailwarden.common.timeparse import to_rfc3339
-from trailwarden.manager.alert import Alert, RuleHit
+from trailwarden.manager.analysis.alert import Alert, RuleHit
 from trailwarden.manager.store.base import EventRow
 
 BASE_TIME = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -21,8 +21,8 @@ from tests.fixtures.system import RunningManager
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin import alerts_cli
 from trailwarden.manager.admin.client import admin_stub
-from trailwarden.manager.alert import Alert
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.analysis.alert import Alert
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 
 from .factory import event_for, make_alert
 

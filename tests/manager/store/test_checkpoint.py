@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.manager.store.factory import event_for, make_alert
-from trailwarden.manager.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
-from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.query import build_alert_query
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
+from trailwarden.manager.store.sqlite.database import Database
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from trailwarden.common.logfile import parse_object
 from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
-from trailwarden.manager.ingest import Ingest
 from trailwarden.manager.outputs.alerts_file import AlertsFile
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.pipeline.ingest import Ingest
+from trailwarden.manager.pipeline.workers import InlineAnalysis
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
-from trailwarden.manager.workers import InlineAnalysis
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
 
 EVENTS = Path(__file__).resolve().parents[2] / "files" / "events"
 

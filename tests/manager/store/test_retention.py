@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from trailwarden.common.errors import ConfigError
-from trailwarden.manager.store.database import Database
 from trailwarden.manager.store.query import build_alert_query
 from trailwarden.manager.store.retention import (
     DEFAULT_ALERTS_DAYS,
     DEFAULT_MAX_DB_BYTES,
     RetentionPolicy,
 )
-from trailwarden.manager.store.sqlite_alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
 
 from .factory import BASE_TIME, event_for, make_alert
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from trailwarden.common.errors import StoreError
-from trailwarden.manager.alert import Alert
-from trailwarden.manager.store.database import Database
+from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
-from trailwarden.manager.store.sqlite_alerts import MIGRATIONS, SqliteAlertStore
+from trailwarden.manager.store.sqlite.alerts import MIGRATIONS, SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
 
 from .factory import BASE_TIME, event_for, make_alert
 
@@ -427,7 +427,7 @@ def test_stats_strategies_agree(
     loaded: tuple[SqliteAlertStore, list[Alert]], database: Database, by: str
 ) -> None:
     """The loose index scan (wide ranges) and group by (narrow ones) count the same."""
-    from trailwarden.manager.store.sqlite_stats import alert_stats
+    from trailwarden.manager.store.sqlite.stats import alert_stats
 
     conn = database.connection()
     for kwargs in ({}, {"from_time": T0.isoformat(), "to_time": T1.isoformat()}):

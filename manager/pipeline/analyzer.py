@@ -1,0 +1,38 @@
+"""What one analysis process needs, built from manager.toml: the ruleset and analyzer, and a
+read-only dedupe lookup on the manager's database.
+
+Apart from ``setup`` (which builds the worker pool itself) so that a worker process can build
+its own parts without importing the pool that started it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trailwarden.common.errors import ConfigError
+from trailwarden.manager.analysis.pipeline import Analyzer
+from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+from trailwarden.manager.config import ManagerConfig
+from trailwarden.manager.pipeline.batch_analysis import SeenLookup
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
+
+
+def ruleset_paths(config: ManagerConfig) -> list[Path]:
+    paths = list(default_ruleset_paths()) if config.analysis.default_rules else []
+    paths += [config.resolve(p) for p in config.analysis.rules]
+    if not paths:
+        raise ConfigError(f"{config.home / 'manager.toml'}: [analysis] loads no rules at all")
+    return paths
+
+
+def build_analyzer(config: ManagerConfig) -> Analyzer:
+    lists_root = config.resolve(config.analysis.lists_root) if config.analysis.lists_root else None
+    ruleset = load_ruleset(ruleset_paths(config), lists_root)
+    return Analyzer(ruleset, config.name)
+
+
+def build_seen_lookup(config: ManagerConfig) -> SeenLookup:
+    """For a worker process: read-only dedupe lookups on the manager's database."""
+    database = Database(config.database_path)
+    return SqliteAlertStore(database).seen_events
