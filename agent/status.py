@@ -51,6 +51,15 @@ class SourceStatus:
     """Most recent first, at most MAX_PROBLEMS."""
     records_discarded: int = 0
     """Dropped by discard rules (not on the wire; shown locally)."""
+    records_refused: int = 0
+    """Single records skipped as unusable (broken JSON, not UTF-8, too deep, too big), each
+    reported with bucket/key and index; the rest of their object was delivered."""
+    objects_late: int = 0
+    """Objects found older than the source's ``late_window`` by a reconcile: collected, and
+    each logged with bucket/key and how late it was."""
+    objects_refused_size: int = 0
+    """Objects refused because they inflate past the size guard (gzip bombs); also counted
+    in ``objects_failed``."""
 
 
 class SourceTracker:
@@ -67,6 +76,9 @@ class SourceTracker:
         self._skipped = 0
         self._records = 0
         self._discarded = 0
+        self._refused_records = 0
+        self._late = 0
+        self._refused_size = 0
         self._bytes = 0
         self._last_error = ""
         self._last_pass_ms = 0
@@ -96,6 +108,22 @@ class SourceTracker:
         with self._lock:
             self._failed += 1
             self._problems.appendleft(Problem(where, reason, _now_ms()))
+
+    def record_refused(self, where: str, reason: str) -> None:
+        """One record of an object skipped as unusable (``reason`` names its index)."""
+        with self._lock:
+            self._refused_records += 1
+            self._problems.appendleft(Problem(where, reason, _now_ms()))
+
+    def object_late(self) -> None:
+        """An object older than the late window, found by a reconcile (it is collected)."""
+        with self._lock:
+            self._late += 1
+
+    def object_too_large(self) -> None:
+        """The object just counted failed was refused for inflating past the size guard."""
+        with self._lock:
+            self._refused_size += 1
 
     def problem(self, where: str, reason: str) -> None:
         """A problem that is not an object failure (a skipped record, a failed delete)."""
@@ -132,6 +160,9 @@ class SourceTracker:
                 last_pass_unix_ms=self._last_pass_ms,
                 problems=tuple(self._problems),
                 records_discarded=self._discarded,
+                records_refused=self._refused_records,
+                objects_late=self._late,
+                objects_refused_size=self._refused_size,
             )
 
 

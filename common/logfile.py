@@ -5,8 +5,11 @@ or JSON lines, plain or gzipped. Each record is returned parsed *and* as its exa
 (the span of the original text), so the agent can filter on fields and still forward the record
 byte for byte without re-serialising it. There is no record-size limit.
 
-A bad record in a good object is reported and skipped; the good records around it are kept.
-An object that cannot be read at all raises ObjectError naming it.
+A bad record in a good object is reported and skipped; the good records around it are kept:
+a record that is not JSON (NaN, an integer past Python's digit limit, nesting past its stack)
+or holds a byte that is not UTF-8 is stepped over by its brackets (``common.jsonspan``), so
+one such record never costs the object. An object that cannot be read at all (not gzip, not
+JSON as a whole, truncated) raises ObjectError naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trailwarden.common.errors import ObjectError
+from trailwarden.common.jsonspan import value_end
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_DECOMPRESSED_BYTES = 2 * 1024**3
@@ -28,6 +32,9 @@ MAX_DECOMPRESSED_BYTES = 2 * 1024**3
 _DECODER = json.JSONDecoder(parse_constant=lambda name: reject_constant(name))
 _WHITESPACE = " \t\n\r"
 _WS_RUN = re.compile(r"[ \t\n\r]*").match
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+"""What ``surrogateescape`` leaves for a byte that is not UTF-8 (raw text never holds these
+otherwise: a JSON ``\\udc80`` escape stays six ASCII characters)."""
 _EVENT_FIELDS = frozenset({"eventVersion", "eventID", "eventTime", "eventName", "eventSource"})
 """A lone JSON object is taken as one record only if it has one of these (digests have none)."""
 
@@ -93,15 +100,22 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
     raw = decompress(data, where)
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ObjectError(f"not UTF-8 text (byte {exc.start}): {exc.reason}", where=where) from exc
+        lossy = False
+    except UnicodeDecodeError:
+        # Kept as surrogates so the records around a bad byte can still be read; a record
+        # holding one is refused alone (``_undecodable``).
+        text = raw.decode("utf-8", "surrogateescape")
+        lossy = True
+    del raw
     start = _skip_ws(text, 0)
     if start >= len(text):
         return ParsedObject(layout="empty")
+    if lossy and _UNDECODABLE.match(text, start):
+        raise ObjectError("not UTF-8 text", where=where)
     if text[start] == "[":
-        return _parse_array(text, start, where, layout="array")
+        return _parse_array(text, start, where, layout="array", lossy=lossy)
     if text[start] == "{":
-        fast = _parse_envelope_once(text, start, where)
+        fast = _parse_envelope_once(text, start, where, lossy)
         if fast is not None:
             return fast
         try:
@@ -109,15 +123,17 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
         except (ValueError, RecursionError) as exc:
             # RecursionError: nesting deeper than Python's stack (a crafted object).
             if "\n" in text.strip():
-                return _parse_lines(text, where)
-            raise ObjectError(f"not JSON: {exc}", where=where) from exc
+                return _parse_lines(text, where, lossy)
+            raise ObjectError(f"not JSON: {_reason(exc)}", where=where) from exc
         if _skip_ws(text, end) < len(text):
-            return _parse_lines(text, where)
+            return _parse_lines(text, where, lossy)
         if isinstance(first, dict) and "Records" in first:
             records = first["Records"]
             if not isinstance(records, list):
                 raise ObjectError(f"'Records' is {type(records).__name__}, not a list", where=where)
-            return _records_from_envelope(text, start, where, records)
+            return _records_from_envelope(text, start, where, records, lossy)
+        if lossy:
+            raise ObjectError("not UTF-8 text", where=where)
         if isinstance(first, dict) and _EVENT_FIELDS & first.keys():
             # A single record on its own (one JSON object, one line).
             return ParsedObject(
@@ -128,7 +144,13 @@ def parse_object(data: bytes, where: str) -> ParsedObject:
             "AWS file?)",
             where=where,
         )
-    return _parse_lines(text, where)
+    return _parse_lines(text, where, lossy)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return str(exc)
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -138,12 +160,14 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _records_from_envelope(text: str, start: int, where: str, records: list[Any]) -> ParsedObject:
+def _records_from_envelope(
+    text: str, start: int, where: str, records: list[Any], lossy: bool
+) -> ParsedObject:
     """Re-walk the ``Records`` array to get each element's exact text span."""
     key_pos = _find_records_array(text, start)
     if key_pos < 0:  # pragma: no cover - the key exists, so the array does
         raise ObjectError("cannot locate the 'Records' array", where=where)
-    return _parse_array(text, key_pos, where, layout="records")
+    return _parse_array(text, key_pos, where, layout="records", lossy=lossy)
 
 
 def _find_records_array(text: str, start: int) -> int:
@@ -164,7 +188,7 @@ def _find_records_array(text: str, start: int) -> int:
             pos += 1
 
 
-def _parse_envelope_once(text: str, start: int, where: str) -> ParsedObject | None:
+def _parse_envelope_once(text: str, start: int, where: str, lossy: bool) -> ParsedObject | None:
     """The CloudTrail shape in one walk: each record of ``Records`` is decoded once, in place.
 
     (The general path decodes the whole document first, then every record again for its raw
@@ -183,7 +207,7 @@ def _parse_envelope_once(text: str, start: int, where: str) -> ParsedObject | No
             if key == "Records":
                 if found is not None or pos >= len(text) or text[pos] != "[":
                     return None
-                found, pos = _parse_array_at(text, pos, where, layout="records")
+                found, pos = _parse_array_at(text, pos, where, "records", lossy)
             else:
                 _, pos = _DECODER.raw_decode(text, pos)
             pos = _skip_ws(text, pos)
@@ -198,15 +222,21 @@ def _parse_envelope_once(text: str, start: int, where: str) -> ParsedObject | No
     return None
 
 
-def _parse_array(text: str, open_pos: int, where: str, layout: str) -> ParsedObject:
-    return _parse_array_at(text, open_pos, where, layout)[0]
+def _parse_array(
+    text: str, open_pos: int, where: str, layout: str, *, lossy: bool = False
+) -> ParsedObject:
+    return _parse_array_at(text, open_pos, where, layout, lossy)[0]
 
 
-def _parse_array_at(text: str, open_pos: int, where: str, layout: str) -> tuple[ParsedObject, int]:
+def _parse_array_at(
+    text: str, open_pos: int, where: str, layout: str, lossy: bool = False
+) -> tuple[ParsedObject, int]:
     """The array opening at ``open_pos`` and the position just after its closing ']'.
 
     The agent's hottest loop (once per record): the common compact ``},{`` case takes no call
-    besides the C scanner; whitespace and errors take the slower general path.
+    besides the C scanner; whitespace and errors take the slower general path. A record that
+    cannot be decoded is reported by index and stepped over; only an array that cannot be
+    walked to its end (truncated, no separator) fails the object.
     """
     out = ParsedObject(layout=layout)
     n = len(text)
@@ -223,9 +253,19 @@ def _parse_array_at(text: str, open_pos: int, where: str, layout: str) -> tuple[
             try:  # again through raw_decode, for its error message
                 value, end = _DECODER.raw_decode(text, pos)
             except (ValueError, RecursionError) as exc:
-                raise ObjectError(f"not JSON at record {index}: {exc}", where=where) from exc
+                end = value_end(text, pos)
+                if end < 0:
+                    raise ObjectError(
+                        f"not JSON at record {index}: {_reason(exc)}", where=where
+                    ) from exc
+                value = _Unreadable(_reason(exc))
         if type(value) is dict:
-            records.append(ParsedRecord(value, text[pos:end].encode(), index))
+            if lossy and _UNDECODABLE.search(text, pos, end):
+                out.problems.append(f"record {index}: not UTF-8 text")
+            else:
+                records.append(ParsedRecord(value, text[pos:end].encode(), index))
+        elif type(value) is _Unreadable:
+            out.problems.append(f"record {index}: not JSON: {value.reason}")
         else:
             out.problems.append(f"record {index}: {type(value).__name__}, not a JSON object")
         index += 1
@@ -246,16 +286,26 @@ def _parse_array_at(text: str, open_pos: int, where: str, layout: str) -> tuple[
     raise ObjectError("not JSON: unterminated array (truncated object?)", where=where)
 
 
-def _parse_lines(text: str, where: str) -> ParsedObject:
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """Stands for a record the decoder refused, with its reason."""
+
+    reason: str
+
+
+def _parse_lines(text: str, where: str, lossy: bool = False) -> ParsedObject:
     out = ParsedObject(layout="lines")
     for number, line in enumerate(_lines(text), start=1):
         stripped = line.strip()
         if not stripped:
             continue
+        if lossy and _UNDECODABLE.search(stripped):
+            out.problems.append(f"line {number}: not UTF-8 text")
+            continue
         try:
             value = _DECODER.decode(stripped)
         except (ValueError, RecursionError) as exc:
-            out.problems.append(f"line {number}: not JSON: {exc}")
+            out.problems.append(f"line {number}: not JSON: {_reason(exc)}")
             continue
         if isinstance(value, dict):
             out.records.append(ParsedRecord(value, stripped.encode(), number - 1))

@@ -124,7 +124,7 @@ def parse(item: WorkItem, run: SourceRun, data: bytes) -> Prepared:
     except (ObjectError, AwsAccessError) as exc:
         return _failed(item, run, exc)
     for problem in out.problems:
-        run.tracker.problem(where, problem)
+        run.tracker.record_refused(where, problem)
         log.warning("fetch: source %s: %s: record skipped: %s", run.name, where, problem)
     update = item.finish(DONE, "", True)
     return Prepared(

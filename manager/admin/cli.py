@@ -114,10 +114,20 @@ def _print_source_problems(agent: admin_pb2.AgentInfo) -> None:
         failed = int(source.get("objects_failed", 0))
         if source.get("last_error"):
             print(f"  {agent.name}: source {name} {state}: {source['last_error']}")
+        refused = int(source.get("records_refused", 0))
+        late = int(source.get("objects_late", 0))
         if failed:
             print(f"  {agent.name}: source {name}: {failed} object(s) could not be collected")
+        if refused:
+            print(f"  {agent.name}: source {name}: {refused} record(s) refused, their objects kept")
+        if failed or refused:
             for problem in source.get("problems", [])[:3]:
                 print(f"    {problem.get('where', '')}: {problem.get('reason', '')}")
+        if late:
+            print(
+                f"  {agent.name}: source {name}: {late} object(s) arrived later than its "
+                "late_window (collected; see the agent's log)"
+            )
     if status.get("fetching_paused"):
         print(
             f"  {agent.name}: fetching paused, spool full "

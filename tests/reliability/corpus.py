@@ -135,6 +135,13 @@ def _non_object_records() -> Built:
     return Built(envelope([1, "text", None, [a], a]), [a["eventID"]])
 
 
+def _between_good(bad: bytes) -> Built:
+    """``{"Records": [good, bad, good]}`` gzipped: the bad record alone must be refused."""
+    a, b = record(), record()
+    body = b'{"Records":[' + json.dumps(a).encode() + b"," + bad + b","
+    return Built(_gz(body + json.dumps(b).encode() + b"]}"), [a["eventID"], b["eventID"]])
+
+
 def _delivered(*records: dict[str, Any]) -> Built:
     return Built(_gz(envelope(list(records))), [r["eventID"] for r in records])
 
@@ -195,12 +202,6 @@ CORPUS: tuple[BadObject, ...] = (
         lambda: Built(_gz(_gz(_good_envelope()[0]))),
     ),
     BadObject(
-        "invalid-utf8",
-        "JSON text with bytes that are not UTF-8",
-        REFUSED,
-        lambda: Built(_gz(b'{"Records":[{"eventID":"\xff\xfe\xc3"}]}')),
-    ),
-    BadObject(
         "utf8-bom",
         "UTF-8 byte order mark before the JSON",
         REFUSED,
@@ -239,24 +240,6 @@ CORPUS: tuple[BadObject, ...] = (
         lambda: Built(_gz(b"2026-11-01 10:00:00 GET /index.html 200\nanother line\n")),
     ),
     BadObject(
-        "nan-in-records",
-        "NaN (not JSON) inside a Records document",
-        REFUSED,
-        lambda: Built(_gz(b'{"Records":[{"eventID":"n","bytes":NaN}]}')),
-    ),
-    BadObject(
-        "huge-integer",
-        "a 5,000-digit integer (past Python's int parsing limit)",
-        REFUSED,
-        lambda: Built(_gz(b'{"Records":[{"eventID":"i","n":' + b"7" * 5000 + b"}]}")),
-    ),
-    BadObject(
-        "deep-nesting",
-        "10,000 levels of nested arrays inside Records",
-        REFUSED,
-        lambda: Built(_gz(b'{"Records":[' + b"[" * 10_000 + b"]" * 10_000 + b"]}")),
-    ),
-    BadObject(
         "digest-in-log-path",
         "a CloudTrail digest file named like a log file in the log folder",
         REFUSED,
@@ -282,6 +265,36 @@ CORPUS: tuple[BadObject, ...] = (
         lambda: Built(
             _gz(json.dumps({"fileVersion": "1.0", "configurationItems": [{"a": 1}]}).encode())
         ),
+    ),
+    BadObject(
+        "invalid-utf8",
+        "one record of a Records document holds bytes that are not UTF-8, between good ones",
+        RECORDS_SKIPPED,
+        lambda: _between_good(b'{"eventID":"\xff\xfe\xc3"}'),
+    ),
+    BadObject(
+        "nan-in-records",
+        "one record of a Records document holds NaN (not JSON), between good ones",
+        RECORDS_SKIPPED,
+        lambda: _between_good(b'{"eventID":"n","bytes":NaN}'),
+    ),
+    BadObject(
+        "huge-integer",
+        "one record holds a 5,000-digit integer (past Python's int parsing limit)",
+        RECORDS_SKIPPED,
+        lambda: _between_good(b'{"eventID":"i","n":' + b"7" * 5000 + b"}"),
+    ),
+    BadObject(
+        "deep-nesting",
+        "one record nested 50,000 levels deep inside Records, between good ones",
+        RECORDS_SKIPPED,
+        lambda: _between_good(b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
+    ),
+    BadObject(
+        "deep-array-record",
+        "10,000 levels of nested arrays as one element of Records",
+        RECORDS_SKIPPED,
+        lambda: _between_good(b"[" * 10_000 + b"]" * 10_000),
     ),
     BadObject("nan-json-lines", "JSON lines, one line holds NaN", RECORDS_SKIPPED, _nan_lines),
     BadObject(

@@ -80,7 +80,7 @@ class AgentStatus(_message.Message):
     def __init__(self, spool_bytes: _Optional[int] = ..., spool_batches: _Optional[int] = ..., spool_limit_bytes: _Optional[int] = ..., fetching_paused: _Optional[bool] = ..., sources: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ...) -> None: ...
 
 class SourceStatus(_message.Message):
-    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems")
+    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,9 @@ class SourceStatus(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_PASS_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_LATE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_REFUSED_SIZE_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     state: str
@@ -103,7 +106,10 @@ class SourceStatus(_message.Message):
     last_error: str
     last_pass_unix_ms: int
     problems: _containers.RepeatedCompositeFieldContainer[Problem]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ...) -> None: ...
+    records_refused: int
+    objects_late: int
+    objects_refused_size: int
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ...) -> None: ...
 
 class Problem(_message.Message):
     __slots__ = ("where", "reason", "time_unix_ms")
