@@ -17,6 +17,7 @@ act: bucket/key, file:line, agent ID. Only the gRPC servicers map them to status
     ├── LinkError                   the agent link failed (connect, stream)
     ├── SourceError                 collecting from a source failed (source, bucket/key)
     │   ├── ObjectError             one object unusable (corrupt gzip, not JSON, bad shape)
+    │   │   └── ObjectTooLargeError inflates past the size guard (a gzip bomb)
     │   └── AwsAccessError          profile missing, AccessDenied, missing bucket, ...
     ├── SpoolError                  agent spool I/O (disk full, corrupt entry)
     │   └── SpoolFullError          spool at its byte limit
@@ -91,6 +92,10 @@ class SourceError(TrailWardenError):
 
 class ObjectError(SourceError):
     """One object (or file) cannot be used: corrupt gzip, not JSON, wrong shape."""
+
+
+class ObjectTooLargeError(ObjectError):
+    """An object inflates past the agent's size guard (``logfile.MAX_DECOMPRESSED_BYTES``)."""
 
 
 class AwsAccessError(SourceError):

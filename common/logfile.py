@@ -22,12 +22,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from trailwarden.common.errors import ObjectError
+from trailwarden.common.errors import ObjectError, ObjectTooLargeError
 from trailwarden.common.jsonspan import value_end
 
 GZIP_MAGIC = b"\x1f\x8b"
-MAX_DECOMPRESSED_BYTES = 2 * 1024**3
-"""A gzip bomb guard: no real CloudTrail object inflates past this."""
+LARGEST_EVENT_BYTES = 256 * 1024
+"""CloudTrail's documented cap on one event (event version 1.05 and newer)."""
+MAX_DECOMPRESSED_BYTES = 128 * 1024**2
+"""The gzip bomb guard: an object that inflates past this is refused (reported with
+bucket/key, counted), and inflation stops at it, so a bomb costs at most this much memory.
+
+Why 128 MiB. AWS documents no cap on a log file, only on an event (256 KB); CloudTrail writes
+one file per account and region about every five minutes and several when there is more, so real
+files are small: the largest in the public trails under tests/files and the shared datasets
+inflates to 0.5 MB, and a busy account's stay in the low megabytes. 128 MiB is 512 events of
+the largest size AWS allows and 250 times the largest file seen, so no real object comes near
+it, while one object past the agent's ~100 MB collection budget (docs/PERFORMANCE.md) costs,
+while it is split, at most ``PARSE_FACTOR`` (3) times this, ~400 MiB above an idle agent,
+instead of the 2 GiB (and 2.1 GiB RSS for a 1 GiB bomb) of the earlier guard."""
 
 _DECODER = json.JSONDecoder(parse_constant=lambda name: reject_constant(name))
 _WHITESPACE = " \t\n\r"
@@ -71,11 +83,11 @@ def decompress(data: bytes, where: str) -> bytes:
     view = memoryview(data)
     try:
         while view:
-            out += inflater.decompress(view, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+            # In steps, so a bomb is stopped one step past the guard, never inflated whole.
+            room = MAX_DECOMPRESSED_BYTES + 1 - len(out)
+            out += inflater.decompress(view, min(room, _INFLATE_STEP))
             if len(out) > MAX_DECOMPRESSED_BYTES:
-                raise ObjectError(
-                    f"gzip inflates past {MAX_DECOMPRESSED_BYTES} bytes (gzip bomb?)", where=where
-                )
+                raise too_large(where)
             view = (
                 memoryview(inflater.unconsumed_tail)
                 if inflater.unconsumed_tail
@@ -93,6 +105,18 @@ def decompress(data: bytes, where: str) -> bytes:
     except zlib.error as exc:
         raise ObjectError(f"corrupt gzip: {exc}", where=where) from exc
     return bytes(out)
+
+
+_INFLATE_STEP = 8 * 1024**2
+
+
+def too_large(where: str) -> ObjectTooLargeError:
+    """The error for an object past the guard (the wording admins see)."""
+    return ObjectTooLargeError(
+        f"gzip inflates past {MAX_DECOMPRESSED_BYTES} bytes, the agent's limit for one object "
+        "(gzip bomb?)",
+        where=where,
+    )
 
 
 def parse_object(data: bytes, where: str) -> ParsedObject:

@@ -24,6 +24,7 @@ from trailwarden.agent.status import SourceTracker
 from trailwarden.common.errors import (
     AwsAccessError,
     ObjectError,
+    ObjectTooLargeError,
     SourceError,
     SpoolError,
     SpoolFullError,
@@ -139,6 +140,8 @@ def _failed(item: WorkItem, run: SourceRun, exc: ObjectError | AwsAccessError) -
     state = FAILED if skip else ERROR
     log.warning("fetch: source %s: %s (%s)", run.name, exc, "skipped" if skip else "will retry")
     run.tracker.object_failed(item.meta.location, exc.reason)
+    if isinstance(exc, ObjectTooLargeError):
+        run.tracker.object_too_large()
     retryable = bool(getattr(exc, "retryable", True))
     return Prepared(item, [], item.finish(state, exc.reason, retryable), ok=False)
 

@@ -53,9 +53,12 @@ class Split:
 
 def inflated_size(data: bytes) -> int:
     """The object's size once inflated, from the gzip trailer (exact for one gzip member up to
-    4 GiB, a lower bound otherwise); ``len(data)`` for plain text."""
+    4 GiB, a lower bound otherwise); ``len(data)`` for plain text. Never more than one byte past
+    the inflate guard: inflation stops there, so a bigger claim must not make the object wait
+    for the whole memory budget."""
     if data.startswith(GZIP_MAGIC) and len(data) >= 18:
-        return max(len(data), int.from_bytes(data[-4:], "little"))
+        claimed = int.from_bytes(data[-4:], "little")
+        return max(len(data), min(claimed, logfile.MAX_DECOMPRESSED_BYTES + 1))
     return len(data)
 
 
@@ -78,9 +81,14 @@ def _inflate(data: bytes, where: str) -> bytes:
     if not data.startswith(GZIP_MAGIC):
         return data
     limit = logfile.MAX_DECOMPRESSED_BYTES
+    claimed = int.from_bytes(data[-4:], "little") if len(data) >= 18 else limit
+    if claimed > limit:  # a bomb, or a cut object whose "trailer" is deflate data
+        return decompress(data, where)
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        out = inflater.decompress(data, limit + 1)
+        # At most what the trailer claims (+1 to see it lie): a bomb whose trailer is forged
+        # small stops there and goes to ``decompress``, which inflates in bounded steps.
+        out = inflater.decompress(data, min(limit, max(claimed, len(data))) + 1)
     except zlib.error:
         return decompress(data, where)
     if inflater.eof and not inflater.unused_data and len(out) <= limit:

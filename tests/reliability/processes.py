@@ -14,7 +14,48 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.system import CLI, ManagerHome, ManagerProcess, wait_for_port
+from tests.fixtures.system import CLI, ManagerHome, ManagerProcess, run_cli, wait_for_port
+from trailwarden.agent.enroll import enroll
+from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.store.sqlite.database import Database
+
+
+def enroll_agent(manager: ManagerProcess, tmp_path: Path, name: str = "crash-agent") -> Path:
+    """A fresh agent home enrolled with the running manager process (a one-use token)."""
+    database = Database(manager.home.path / "manager.db")
+    token = Registry(database).create_token(600, 1, "", "test").token
+    database.close()
+    home = tmp_path / name
+    enroll(home, manager.home.enroll_address, token, manager.home.ca_fingerprint, name)
+    return home
+
+
+def admin_sources(manager: ManagerHome) -> list[dict[str, Any]]:
+    """Every source status the agents reported, as `trailwarden admin agents --json` shows it."""
+    listed = run_cli(
+        "admin", "agents", "--json", env={"TRAILWARDEN_CREDENTIALS": str(manager.credentials)}
+    )
+    assert listed.returncode == 0, listed.stderr
+    return [
+        source
+        for agent in json.loads(listed.stdout)
+        for source in ((agent.get("status_detail") or {}).get("sources") or [])
+    ]
+
+
+def admin_agents_table(manager: ManagerHome) -> str:
+    """`trailwarden admin agents` as an admin reads it (the table and the problems under it)."""
+    listed = run_cli("admin", "agents", env={"TRAILWARDEN_CREDENTIALS": str(manager.credentials)})
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set (VmHWM) so far, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for pid {pid}")
 
 
 def write_agent_toml(

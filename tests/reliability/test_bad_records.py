@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.system import RunningManager, start_link
+from tests.fixtures.aws import AwsProfile, cloudtrail_key
+from tests.fixtures.system import ManagerProcess, RunningManager, start_link
+from tests.reliability.processes import (
+    AgentProcess,
+    admin_agents_table,
+    admin_sources,
+    enroll_agent,
+    stored_count,
+    stored_ids,
+    wait_until,
+    write_agent_toml,
+)
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.link import LinkClient
 from trailwarden.agent.spool import Spool
@@ -55,6 +68,7 @@ UNUSABLE: dict[str, bytes] = {
     "JSON null": b"null",
     "invalid UTF-8": b'{"eventID":"\xff\xfe"}',
     "nesting 10,000 deep": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "nesting 50,000 deep": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
     "NaN constant": b'{"eventID":"nan-1","bytes":NaN}',
     "Infinity constant": b'{"eventID":"inf-1","bytes":Infinity}',
     "empty bytes": b"",
@@ -252,3 +266,76 @@ def test_records_nested_near_the_parsers_limit_never_stall_the_link(manager: Man
     counters = manager.counters
     assert counters["analysed"] + counters["bad_records"] == len(records)
     assert {r["eventID"] for r in good} <= _seen(manager.database)
+
+
+# One bad record inside an otherwise good CloudTrail object, as issue 20 found them.
+BAD_IN_OBJECT: dict[str, bytes] = {
+    "NaN": b'{"eventID":"nan-2","eventName":"GetObject","bytes":NaN}',
+    "nested 50,000 deep": b'{"eventID":"deep","a":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    "invalid UTF-8": b'{"eventID":"utf8","userAgent":"curl \xff\xfe"}',
+    "5,000-digit integer": b'{"eventID":"big","bytes":' + b"9" * 5000 + b"}",
+}
+
+
+@pytest.mark.slow
+def test_one_bad_record_costs_only_itself_from_s3_to_the_store(
+    manager_process: ManagerProcess,
+    s3: Any,
+    new_bucket: Callable[[], str],
+    aws_profile: AwsProfile,
+    tmp_path: Path,
+) -> None:
+    """Objects shaped {"Records": [good, bad, good]} with NaN, 50,000-deep nesting, an invalid
+    UTF-8 byte or a 5,000-digit integer in the middle record, read from a moto bucket by an
+    agent process and sent to a manager process: every good record is stored once, each bad
+    record is refused alone, logged with bucket/key and its index, and counted in `admin
+    agents` (before, each whole object was refused and its good records never arrived)."""
+    bucket = new_bucket()
+    day = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    expected: set[str] = set()
+    keys: dict[str, str] = {}
+    for index, (name, bad) in enumerate(BAD_IN_OBJECT.items()):
+        before, after = root_login(), root_login()
+        body = b'{"Records":[' + raw(before) + b"," + bad + b"," + raw(after) + b"]}"
+        key = cloudtrail_key("111122223333", "us-east-1", day, unique=f"{index:02d}-bad-record")
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body))
+        keys[name] = key
+        expected |= {before["eventID"], after["eventID"]}
+    manager_process.start()
+    home = enroll_agent(manager_process, tmp_path, "bad-records")
+    source = {
+        "type": "cloudtrail",
+        "name": "trail",
+        "bucket": bucket,
+        "aws_profile": aws_profile.name,
+        "service_endpoint": aws_profile.endpoint,
+        "only_logs_after": "2026-11-01",
+    }
+    write_agent_toml(home, manager_process.home, [source], heartbeat="1s")
+    database = manager_process.home.path / "manager.db"
+    agent = AgentProcess(home, tmp_path / "agent.log")
+    agent.start()
+    try:
+        wait_until(lambda: stored_ids(database) >= expected, 60, "the good records")
+
+        def reported() -> bool:
+            sources = admin_sources(manager_process.home)
+            return bool(sources) and int(sources[0].get("records_refused", 0)) >= len(keys)
+
+        wait_until(reported, 30, "the refused records in admin agents")
+        (status,) = admin_sources(manager_process.home)
+        table = admin_agents_table(manager_process.home)
+        assert agent.terminate() == 0
+    finally:
+        agent.stop_quietly()
+    assert manager_process.terminate() == 0
+    assert stored_ids(database) == expected
+    assert stored_count(database) == len(expected)
+    assert int(status["records_refused"]) == len(keys)
+    assert int(status.get("objects_failed", 0)) == 0
+    where = {(p["where"], p["reason"].split(":")[0]) for p in status["problems"]}
+    log = agent.log
+    for name, key in keys.items():
+        assert (f"{bucket}/{key}", "record 1") in where, name
+        assert f"{bucket}/{key}: record skipped: record 1: " in log, name
+    assert f"{len(keys)} record(s) refused" in table

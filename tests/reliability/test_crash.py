@@ -14,28 +14,17 @@ from tests.fixtures.system import ManagerProcess, make_manager_home
 from tests.reliability.processes import (
     AgentProcess,
     alert_counts,
+    enroll_agent,
     stored_count,
     stored_ids,
     wait_until,
     write_agent_toml,
     write_trail_files,
 )
-from trailwarden.agent.enroll import enroll
-from trailwarden.manager.agents.registry import Registry
-from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Crash and fault"
 STREAM_RECORDS = 50_000
 BACKFILL_RECORDS = 12_000
-
-
-def _enrolled_agent(manager: ManagerProcess, tmp_path: Path, name: str = "crash-agent") -> Path:
-    database = Database(manager.home.path / "manager.db")
-    token = Registry(database).create_token(600, 1, "", "test").token
-    database.close()
-    home = tmp_path / name
-    enroll(home, manager.home.enroll_address, token, manager.home.ca_fingerprint, name)
-    return home
 
 
 def _directory_source(folder: Path) -> dict[str, object]:
@@ -61,7 +50,7 @@ def test_manager_killed_while_an_agent_streams_50k_records(
     time: every eventID is stored exactly once and alerts exactly once per rule, in the
     database and in alerts.json."""
     manager_process.start()
-    home = _enrolled_agent(manager_process, tmp_path)
+    home = enroll_agent(manager_process, tmp_path)
     expected = write_trail_files(tmp_path / "trail", files=50, per_file=STREAM_RECORDS // 50)
     write_agent_toml(home, manager_process.home, [_directory_source(tmp_path / "trail")])
     database = manager_process.home.path / "manager.db"
@@ -97,7 +86,7 @@ def test_agent_killed_mid_backfill_three_times(
     """An agent process SIGKILLed three times during a 12,000-record backfill and restarted:
     nothing lost, no duplicate alerts, and the final run takes only what was left."""
     manager_process.start()
-    home = _enrolled_agent(manager_process, tmp_path)
+    home = enroll_agent(manager_process, tmp_path)
     expected = write_trail_files(tmp_path / "trail", files=60, per_file=BACKFILL_RECORDS // 60)
     write_agent_toml(home, manager_process.home, [_directory_source(tmp_path / "trail")])
     database = manager_process.home.path / "manager.db"
@@ -154,7 +143,7 @@ def test_manager_with_analysis_workers_killed_leaves_no_orphans_and_loses_nothin
     home = make_manager_home(tmp_path / "manager", analysis_workers=2)
     manager = ManagerProcess(home, tmp_path / "manager.log")
     manager.start()
-    agent = AgentProcess(_enrolled_agent(manager, tmp_path), tmp_path / "agent.log")
+    agent = AgentProcess(enroll_agent(manager, tmp_path), tmp_path / "agent.log")
     expected = write_trail_files(tmp_path / "trail", files=20, per_file=500)
     write_agent_toml(agent.home, home, [_directory_source(tmp_path / "trail")])
     database = home.path / "manager.db"
@@ -191,7 +180,7 @@ def test_agent_reading_s3_killed_three_times_delivers_a_real_trail_once(
     bucket = new_bucket()
     expected = fill_bucket_from_dataset(s3, bucket)
     manager_process.start()
-    home = _enrolled_agent(manager_process, tmp_path)
+    home = enroll_agent(manager_process, tmp_path)
     source = {
         "type": "cloudtrail",
         "bucket": bucket,
