@@ -10,10 +10,17 @@ CloudTrail streams (one per bucket + account/region key prefix) remember:
 * ``watermark``: the newest key such that every listed key up to it has been taken. Objects
   finish out of order (``workers``); the watermark only moves over a contiguous run, so a crash
   with objects in flight never jumps past one of them;
-* the keys taken (``done`` or, with ``skip_on_error``, ``failed``) inside the look-back window.
-  A pass re-lists from ``watermark``'s day minus the window, so a file that arrives late with a
-  key sorting before the newest one is still found, and the remembered keys make sure each file
-  is taken once. Remembered keys expire when they fall behind the window (bounded).
+* the keys taken (``done`` or, with ``skip_on_error``, ``failed``) inside the late window
+  (``late_window``, a source setting). A pass re-lists from ``watermark``'s day minus the window,
+  so a file that arrives late with a key sorting before the newest one is still found, and the
+  remembered keys make sure each file is taken once;
+* behind the window, every key taken, compactly: when keys fall behind the window their rows
+  are folded into one zlib blob per stream and day (``ct_days``, ~20 bytes a key), so the
+  reconcile (a complete listing from ``kept_from``, every ``reconcile_interval``) can tell a file
+  that arrived later than the window from one already taken, for the stream's whole life;
+* ``kept_from``: the first day ``ct_days`` is complete from (the floor for streams begun with
+  this scheme; for older spools, the window's start when they were upgraded), and
+  ``reconciled_ms``: when the last complete reconcile ended.
 * ``error`` keys (unreadable: refused, archived, network) are retried on the next passes and
   pin the window until taken; with ``skip_on_error`` a refusal that retrying does not cure is
   given up (``failed``) after ``GIVE_UP_AFTER`` passes, so one archived object cannot hold the
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import zlib
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -50,6 +59,14 @@ CREATE TABLE IF NOT EXISTS ct_objects (
     attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 );
+CREATE TABLE IF NOT EXISTS ct_days (
+    bucket TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    day TEXT NOT NULL,
+    names BLOB NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (bucket, prefix, day)
+);
 CREATE INDEX IF NOT EXISTS ct_objects_by_stream ON ct_objects (bucket, prefix, key);
 CREATE TABLE IF NOT EXISTS dir_files (
     path TEXT PRIMARY KEY,
@@ -69,12 +86,32 @@ ERROR = "error"
 """Unusable without ``skip_on_error``: not taken, retried on the next pass."""
 
 
+DAY_FOLDER_LENGTH = len("YYYY/MM/DD")
+
+
+def _pack(prefix: str, day: str, keys: Iterable[str]) -> bytes:
+    """A day's taken keys as zlib of their sorted names (what follows ``prefix + day + '/'``)."""
+    skip = len(prefix) + DAY_FOLDER_LENGTH + 1
+    return zlib.compress("\n".join(sorted(key[skip:] for key in keys)).encode(), 6)
+
+
+def _unpack(prefix: str, day: str, blob: bytes) -> frozenset[str]:
+    text = zlib.decompress(blob).decode()
+    head = f"{prefix}{day}/"
+    return frozenset(head + name for name in text.split("\n")) if text else frozenset()
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the checkpoint tables; add columns that spools made by earlier builds lack."""
     conn.executescript(SCHEMA)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ct_objects)")}
     if "attempts" not in columns:
         conn.execute("ALTER TABLE ct_objects ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    stream_columns = {row[1] for row in conn.execute("PRAGMA table_info(ct_streams)")}
+    if "kept_from" not in stream_columns:
+        conn.execute("ALTER TABLE ct_streams ADD COLUMN kept_from TEXT NOT NULL DEFAULT ''")
+    if "reconciled_ms" not in stream_columns:
+        conn.execute("ALTER TABLE ct_streams ADD COLUMN reconciled_ms INTEGER NOT NULL DEFAULT 0")
 
 
 class CheckpointUpdate(Protocol):
@@ -143,6 +180,20 @@ class WatermarkMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamReconciled:
+    """A complete listing of the stream from ``kept_from`` ended with nothing left in flight."""
+
+    bucket: str
+    prefix: str
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE ct_streams SET reconciled_ms = ? WHERE bucket = ? AND prefix = ?",
+            (_now_ms(), self.bucket, self.prefix),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class FileTaken:
     """A local file has been handled at this size and mtime."""
 
@@ -166,6 +217,10 @@ class StreamState:
     """``YYYY/MM/DD``; empty when never set."""
     watermark: str
     """Newest key with everything before it taken; empty when none yet."""
+    kept_from: str = ""
+    """``YYYY/MM/DD`` from which every taken key is remembered; empty: not yet known."""
+    reconciled_ms: int = 0
+    """When the last complete reconcile ended (0: never)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +247,29 @@ class Checkpoints:
     def stream(self, bucket: str, prefix: str) -> StreamState | None:
         with self._spool.transaction() as conn:
             row = conn.execute(
-                "SELECT floor_day, watermark FROM ct_streams WHERE bucket = ? AND prefix = ?",
+                "SELECT floor_day, watermark, kept_from, reconciled_ms FROM ct_streams "
+                "WHERE bucket = ? AND prefix = ?",
                 (bucket, prefix),
             ).fetchone()
-        return None if row is None else StreamState(row[0], row[1])
+        return None if row is None else StreamState(row[0], row[1], row[2], int(row[3]))
+
+    def set_kept_from(self, bucket: str, prefix: str, day: str) -> None:
+        with self._spool.transaction() as conn:
+            conn.execute(
+                "UPDATE ct_streams SET kept_from = ? WHERE bucket = ? AND prefix = ?",
+                (day, bucket, prefix),
+            )
+
+    def taken_on_day(self, bucket: str, prefix: str, day: str) -> frozenset[str]:
+        """Keys taken on ``day`` (``YYYY/MM/DD``, a trailing '/' allowed) that were folded
+        behind the late window."""
+        day = day.rstrip("/")
+        with self._spool.transaction() as conn:
+            row = conn.execute(
+                "SELECT names FROM ct_days WHERE bucket = ? AND prefix = ? AND day = ?",
+                (bucket, prefix, day),
+            ).fetchone()
+        return frozenset() if row is None else _unpack(prefix, day, row[0])
 
     def set_floor(self, bucket: str, prefix: str, day: str) -> None:
         with self._spool.transaction() as conn:
@@ -234,14 +308,36 @@ class Checkpoints:
         return int(row[0]) if row else 0
 
     def expire(self, bucket: str, prefix: str, before_key: str) -> int:
-        """Forget taken keys that sort before ``before_key`` (behind the look-back window)."""
+        """Fold taken keys that sort before ``before_key`` (behind the late window) into the
+        stream's per-day sets, in one transaction; returns how many were folded."""
         with self._spool.transaction() as conn:
-            cursor = conn.execute(
+            rows = conn.execute(
+                "SELECT key FROM ct_objects WHERE bucket = ? AND prefix = ? AND key < ? "
+                "AND state IN (?, ?)",
+                (bucket, prefix, before_key, DONE, FAILED),
+            ).fetchall()
+            by_day: dict[str, set[str]] = {}
+            for (key,) in rows:
+                day = key[len(prefix) : len(prefix) + DAY_FOLDER_LENGTH]
+                by_day.setdefault(day, set()).add(key)
+            for day, keys in by_day.items():
+                row = conn.execute(
+                    "SELECT names FROM ct_days WHERE bucket = ? AND prefix = ? AND day = ?",
+                    (bucket, prefix, day),
+                ).fetchone()
+                if row is not None:
+                    keys |= _unpack(prefix, day, row[0])
+                conn.execute(
+                    "INSERT OR REPLACE INTO ct_days (bucket, prefix, day, names, count) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (bucket, prefix, day, _pack(prefix, day, keys), len(keys)),
+                )
+            conn.execute(
                 "DELETE FROM ct_objects WHERE bucket = ? AND prefix = ? AND key < ? "
                 "AND state IN (?, ?)",
                 (bucket, prefix, before_key, DONE, FAILED),
             )
-            return int(cursor.rowcount)
+            return len(rows)
 
     def file(self, path: str) -> FileState | None:
         with self._spool.transaction() as conn:

@@ -2,9 +2,13 @@
 
 Per pass: accounts (and organizations) and regions are discovered through every page of
 delimiter listings unless configured; each account/region folder is a *stream* with its own
-checkpoint (agent/checkpoint.py). A stream is re-listed from its watermark's day minus
-``LOOKBACK_DAYS``, so files that arrive late, with keys sorting before ones already taken, are
-still collected, while remembered keys keep every file taken once. Objects that are not log
+checkpoint (agent/checkpoint.py). A stream is re-listed from its watermark's day minus the
+source's ``late_window`` (7 days unless set), so files that arrive late, with keys sorting before
+ones already taken, are still collected, while remembered keys keep every file taken once. Every
+``reconcile_interval`` (a day unless set) a pass lists the stream completely, from the first day
+its taken keys are remembered, and collects whatever is older than the window and was never
+taken: each such file is logged as a warning with its bucket/key and how late it is, and
+counted (``objects_late``): collected, never dropped in silence. Objects that are not log
 files (digests, check files, anything not ``.json[.gz]`` in a date folder) are skipped by design
 and counted.
 
@@ -16,9 +20,11 @@ so a region enabled after the agent started is read in full.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from trailwarden.agent.checkpoint import (
@@ -27,6 +33,8 @@ from trailwarden.agent.checkpoint import (
     Checkpoints,
     CheckpointUpdate,
     ObjectTaken,
+    StreamReconciled,
+    StreamState,
     WatermarkMoved,
 )
 from trailwarden.agent.sources import layout
@@ -39,8 +47,6 @@ from trailwarden.common.schema.sources import CloudTrailSourceConfig
 
 log = logging.getLogger(__name__)
 
-LOOKBACK_DAYS = 2
-"""Days before a stream's watermark that every pass lists again, to catch late files."""
 GIVE_UP_AFTER = 5
 """Passes an object refused for good (denied, archived) is retried before, with
 ``skip_on_error``, it is recorded as failed. Network errors and throttling never give up."""
@@ -88,12 +94,28 @@ class Watermark:
         with self._lock:
             self._in_flight.pop(key, None)
 
+    def idle(self) -> bool:
+        """Nothing dispatched is still in flight (every object finished or failed)."""
+        with self._lock:
+            return not self._in_flight
+
     def final(self) -> str:
         """The watermark at the end of a pass (objects abandoned on stop hold it back)."""
         with self._lock:
             if not self._in_flight:
                 return self._last
             return self._in_flight[min(self._in_flight)]
+
+
+@dataclass
+class _StreamPass:
+    """One stream's share of a pass: its watermark, and whether this pass reconciles it."""
+
+    mark: Watermark
+    stream: layout.Stream
+    reconciling: bool = False
+    listed: bool = False
+    """The listing reached its end (not stopped), so a reconcile may be recorded."""
 
 
 class CloudTrailRun:
@@ -119,7 +141,8 @@ class CloudTrailRun:
         self._bucket_factory = bucket_factory
         self._bucket: S3Bucket | None = None
         self._today = today or (lambda: datetime.now(UTC).date())
-        self._marks: dict[str, tuple[Watermark, layout.Stream]] = {}
+        self._marks: dict[str, _StreamPass] = {}
+        self._late_days = max(1, math.ceil(config.late_window / 86400))
 
     def plan(self, stop: threading.Event) -> Iterator[WorkItem]:
         if self._bucket is None:
@@ -143,13 +166,15 @@ class CloudTrailRun:
             )
 
     def end_pass(self) -> None:
-        for prefix, (mark, stream) in self._marks.items():
-            final = mark.final()
+        bucket = self.config.bucket
+        for prefix, part in self._marks.items():
+            stream = part.stream
+            meta = SourceMeta(self.name, bucket, prefix, stream.account, stream.region)
+            final = part.mark.final()
             if final:
-                meta = SourceMeta(
-                    self.name, self.config.bucket, prefix, stream.account, stream.region
-                )
-                self._spool.put(meta, [], WatermarkMoved(self.config.bucket, prefix, final))
+                self._spool.put(meta, [], WatermarkMoved(bucket, prefix, final))
+            if part.reconciling and part.listed and part.mark.idle():
+                self._spool.put(meta, [], StreamReconciled(bucket, prefix))
         self._marks = {}
 
     # ---- discovery -----------------------------------------------------------------------
@@ -219,60 +244,116 @@ class CloudTrailRun:
             return only
         return floor
 
-    def _start_day(self, stream: layout.Stream, source_floor: date) -> date:
+    def _start_day(
+        self, stream: layout.Stream, source_floor: date
+    ) -> tuple[date, date | None, bool]:
+        """The first day this pass lists as usual (the late window's start); when the stream
+        is due a reconcile, the first day of that complete listing; and whether this pass's
+        listing is complete (a reconcile, or a window reaching back to the first kept day)."""
         bucket, prefix = self.config.bucket, stream.prefix
         state = self._checkpoints.stream(bucket, prefix)
+        kept_from = layout.parse_day_folder(state.kept_from) if state and state.kept_from else None
         if state is None or not state.floor_day:
             floor = source_floor
             self._checkpoints.set_floor(bucket, prefix, layout.day_folder(floor))
+            kept_from = floor  # a new stream: every key it takes is remembered
         else:
             floor = layout.parse_day_folder(state.floor_day)
             if source_floor < floor:
                 floor = source_floor
                 self._checkpoints.set_floor(bucket, prefix, layout.day_folder(floor))
+                if kept_from is not None:
+                    kept_from = min(kept_from, floor)  # days never read: nothing taken there
         start = floor
         if state is not None and state.watermark:
             watermark_day = layout.key_day(prefix, state.watermark)
             if watermark_day is not None:
-                start = max(floor, watermark_day - timedelta(days=LOOKBACK_DAYS))
+                start = max(floor, watermark_day - timedelta(days=self._late_days))
         retry = self._checkpoints.oldest_error_key(bucket, prefix)
         retry_day = layout.key_day(prefix, retry) if retry else None
         if retry_day is not None and retry_day < start:
             start = retry_day
-        return start
+        if kept_from is None:
+            # A spool from before keys were kept behind the window: they are complete from
+            # this window on; reconciling further back would take old files twice.
+            kept_from = start
+        if state is None or layout.day_folder(kept_from) != state.kept_from:
+            self._checkpoints.set_kept_from(bucket, prefix, layout.day_folder(kept_from))
+        due = self._reconcile_due(state)
+        reconcile_from = max(floor, kept_from) if due and kept_from < start else None
+        # A listing that starts at or before the first kept day is complete too.
+        return start, reconcile_from, reconcile_from is not None or start <= kept_from
+
+    def _reconcile_due(self, state: StreamState | None) -> bool:
+        if state is None or not state.watermark:
+            return False  # nothing taken yet: the usual listing already starts at the floor
+        elapsed_s = time.time() - state.reconciled_ms / 1000
+        return elapsed_s >= self.config.reconcile_interval
 
     def _stream_items(
         self, bucket: S3Bucket, stream: layout.Stream, source_floor: date, stop: threading.Event
     ) -> Iterator[WorkItem]:
         config = self.config
         prefix = stream.prefix
-        start = self._start_day(stream, source_floor)
+        start, reconcile_from, complete = self._start_day(stream, source_floor)
         only = config.only_logs_after.date() if config.only_logs_after else None
         start_after = prefix + layout.day_folder(start)
         expired = self._checkpoints.expire(config.bucket, prefix, start_after)
         taken = self._checkpoints.taken_keys(config.bucket, prefix, start_after)
-        log.debug(
-            "fetch: source %s: listing s3://%s/%s from %s (%d taken, %d expired)",
+        list_from = reconcile_from or start
+        log.log(
+            logging.INFO if reconcile_from else logging.DEBUG,
+            "fetch: source %s: %s s3://%s/%s from %s (%d taken in the late window, %d folded)",
             self.name,
+            "reconciling" if reconcile_from else "listing",
             config.bucket,
             prefix,
-            start.isoformat(),
+            list_from.isoformat(),
             len(taken),
             expired,
         )
         mark = Watermark()
-        self._marks[prefix] = (mark, stream)
-        for info in bucket.objects(prefix, start_after):
+        part = _StreamPass(mark, stream, reconciling=complete)
+        self._marks[prefix] = part
+        newest = self._newest_day(prefix)
+        behind: tuple[date, frozenset[str]] | None = None  # the day being reconciled, its keys
+        for info in bucket.objects(prefix, prefix + layout.day_folder(list_from)):
             if stop.is_set():
                 return
             day = layout.key_day(prefix, info.key)
             if day is None:
-                self.tracker.skipped()
+                if info.key >= start_after:
+                    self.tracker.skipped()  # counted once, by the usual listing's range
                 continue
             if (only is not None and day < only) or info.key in taken:
                 continue
+            if info.key < start_after:  # behind the late window: only a reconcile gets here
+                if behind is None or behind[0] != day:
+                    folder = layout.day_folder(day)
+                    behind = (day, self._checkpoints.taken_on_day(config.bucket, prefix, folder))
+                if info.key in behind[1]:
+                    continue
+                self._report_late(info.key, day, newest)
             mark.dispatch(info.key)
             yield self._item(bucket, stream, info.key, info.size, mark)
+        part.listed = True
+
+    def _newest_day(self, prefix: str) -> date | None:
+        state = self._checkpoints.stream(self.config.bucket, prefix)
+        return layout.key_day(prefix, state.watermark) if state and state.watermark else None
+
+    def _report_late(self, key: str, day: date, newest: date | None) -> None:
+        late_days = (newest - day).days if newest else 0
+        self.tracker.object_late()
+        log.warning(
+            "fetch: source %s: s3://%s/%s arrived late: its day is %d days behind the "
+            "stream's newest collected day, past late_window (%d days); collecting it now",
+            self.name,
+            self.config.bucket,
+            key,
+            late_days,
+            self._late_days,
+        )
 
     def _item(
         self, bucket: S3Bucket, stream: layout.Stream, key: str, size: int, mark: Watermark

@@ -27,6 +27,13 @@ DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
 DEFAULT_ROLE_DURATION = 3600
 ROLE_DURATION_RANGE = (900, 43200)
+DAY_S = 86400.0
+DEFAULT_LATE_WINDOW = 7 * DAY_S
+"""How far behind a stream's newest collected day every pass lists again (``late_window``)."""
+LATE_WINDOW_RANGE = (DAY_S, 90 * DAY_S)
+DEFAULT_RECONCILE_INTERVAL = DAY_S
+"""How often each stream is listed completely, from its first day (``reconcile_interval``)."""
+RECONCILE_INTERVAL_RANGE = (60.0, 30 * DAY_S)
 DEFAULT_DIRECTORY_GLOB = "**/*.json*"
 """Matches ``.json`` and ``.json.gz`` (and ``.jsonl``) at any depth."""
 
@@ -95,6 +102,14 @@ class CloudTrailSourceConfig:
     """Concurrent object downloads."""
     discard: tuple[DiscardRule, ...] = ()
     """Records matching any rule are dropped before sending (Wazuh ``discard_regex``)."""
+    late_window: float = DEFAULT_LATE_WINDOW
+    """Seconds (whole days, 1d-90d) behind a stream's newest collected day that every pass
+    lists again, so files delivered that late are collected as usual. Files older than this
+    are found by the reconcile (``reconcile_interval``), collected, and reported as late."""
+    reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL
+    """Seconds (1m-30d) between complete listings of each account/region stream from its first
+    day, which collect files that arrived later than ``late_window`` (CloudTrail redelivers for
+    up to 30 days; backfills and copied-in objects can be older)."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +227,17 @@ class _Reader:
             raise self.fail(key, "must be more than zero")
         return seconds
 
+    def bounded_duration(
+        self, key: str, default: float, bounds: tuple[float, float], *, whole_days: bool = False
+    ) -> float:
+        seconds = self.duration(key, default)
+        low, high = bounds
+        if not low <= seconds <= high:
+            raise self.fail(key, f"{int(seconds)}s is outside {int(low)}s-{int(high)}s")
+        if whole_days and seconds % DAY_S:
+            raise self.fail(key, "must be whole days (like 7d): streams are listed by day")
+        return seconds
+
     def endpoint(self, key: str) -> str:
         value = self.string(key)
         if value and not re.match(r"^https?://[^\s/]+", value):
@@ -299,6 +325,12 @@ def _parse_cloudtrail(r: _Reader) -> CloudTrailSourceConfig:
         sts_endpoint=r.endpoint("sts_endpoint"),
         workers=r.integer("workers", DEFAULT_WORKERS, 1, MAX_WORKERS),
         discard=r.discard(),
+        late_window=r.bounded_duration(
+            "late_window", DEFAULT_LATE_WINDOW, LATE_WINDOW_RANGE, whole_days=True
+        ),
+        reconcile_interval=r.bounded_duration(
+            "reconcile_interval", DEFAULT_RECONCILE_INTERVAL, RECONCILE_INTERVAL_RANGE
+        ),
     )
     r.finish()
     return config
