@@ -2,7 +2,8 @@
 
 Every ``tests/reliability/test_*.py`` module names its ``AREA``; every test function's
 docstring says what it proves (load held, fault survived, input tried, with nothing lost).
-The bad-input corpus comes from ``corpus.CORPUS``. ``test_reliability_doc.py`` fails when the
+The bad-input corpus comes from ``corpus.CORPUS``; the soak section (not a CI test) is the
+last run of ``bench/soak.py``, written up in ``bench/soak_result.md``. ``test_reliability_doc.py`` fails when the
 committed document and this rendering disagree, so the table cannot drift from the tests.
 
     python -m tests.reliability.reliability_doc --write     # regenerate docs/RELIABILITY.md
@@ -19,6 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DOCUMENT = ROOT / "docs" / "RELIABILITY.md"
+SOAK_RESULT = ROOT / "bench" / "soak_result.md"
 AREAS = ("Crash and fault", "Bad input", "Adversarial", "Property-based")
 SKIP = {"test_reliability_doc.py"}
 
@@ -127,6 +129,18 @@ def render() -> str:
         "## S3 faults the proxy injects",
         "",
         "`tests/fixtures/faults.py`: " + ", ".join(f"`{k}`" for k in KINDS) + ".",
+        "",
+    ]
+    if not SOAK_RESULT.exists():
+        raise DocError(f"{SOAK_RESULT} is missing (the soak's last result)")
+    lines += [
+        "## Soak (`bench/soak.py`, not in CI)",
+        "",
+        "An agent and a manager under continuous ingest, each SIGKILLed at random, S3 behind",
+        "the fault proxy; at the end every event must be stored once and alerts.json hold no",
+        "line twice. The last run (`bench/soak_result.md`):",
+        "",
+        SOAK_RESULT.read_text().strip(),
         "",
     ]
     return "\n".join(lines)
