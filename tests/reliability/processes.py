@@ -50,6 +50,41 @@ def admin_agents_table(manager: ManagerHome) -> str:
     return listed.stdout
 
 
+def start_s3_agent(
+    manager: ManagerProcess, tmp_path: Path, name: str, bucket: str, profile: Any, **extra: Any
+) -> AgentProcess:
+    """Start the manager process and an agent process (enrolled as ``name``, heartbeat 1 s)
+    reading ``bucket`` through the moto ``profile`` from 2026-11-01 on; ``extra`` source keys."""
+    manager.start()
+    home = enroll_agent(manager, tmp_path, name)
+    source = {
+        "type": "cloudtrail",
+        "name": "trail",
+        "bucket": bucket,
+        "aws_profile": profile.name,
+        "service_endpoint": profile.endpoint,
+        "only_logs_after": "2026-11-01",
+        **extra,
+    }
+    write_agent_toml(home, manager.home, [source], heartbeat="1s")
+    agent = AgentProcess(home, tmp_path / f"{name}.log")
+    agent.start()
+    return agent
+
+
+def wait_for_source_count(manager: ManagerHome, counter: str, at_least: int) -> dict[str, Any]:
+    """Wait until the agent's one source reports ``counter`` >= ``at_least`` to the manager
+    (`admin agents --json`); its status then."""
+
+    def reported() -> bool:
+        sources = admin_sources(manager)
+        return bool(sources) and int(sources[0].get(counter, 0)) >= at_least
+
+    wait_until(reported, 30, f"{counter} >= {at_least} in admin agents")
+    (status,) = admin_sources(manager)
+    return status
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set (VmHWM) so far, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

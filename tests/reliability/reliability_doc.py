@@ -3,8 +3,9 @@
 Every ``tests/reliability/test_*.py`` module names its ``AREA``; every test function's
 docstring says what it proves (load held, fault survived, input tried, with nothing lost).
 The bad-input corpus comes from ``corpus.CORPUS``; the soak section (not a CI test) is the
-last run of ``bench/soak.py``, written up in ``bench/soak_result.md``. ``test_reliability_doc.py`` fails when the
-committed document and this rendering disagree, so the table cannot drift from the tests.
+last run of ``bench/soak.py``, written up in ``bench/soak_result.md``.
+``test_reliability_doc.py`` fails when the committed document and this rendering disagree,
+so the table cannot drift from the tests.
 
     python -m tests.reliability.reliability_doc --write     # regenerate docs/RELIABILITY.md
 """

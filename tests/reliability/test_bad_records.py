@@ -18,14 +18,12 @@ import pytest
 from tests.fixtures.aws import AwsProfile, cloudtrail_key
 from tests.fixtures.system import ManagerProcess, RunningManager, start_link
 from tests.reliability.processes import (
-    AgentProcess,
     admin_agents_table,
-    admin_sources,
-    enroll_agent,
+    start_s3_agent,
     stored_count,
     stored_ids,
+    wait_for_source_count,
     wait_until,
-    write_agent_toml,
 )
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.link import LinkClient
@@ -301,29 +299,11 @@ def test_one_bad_record_costs_only_itself_from_s3_to_the_store(
         s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body))
         keys[name] = key
         expected |= {before["eventID"], after["eventID"]}
-    manager_process.start()
-    home = enroll_agent(manager_process, tmp_path, "bad-records")
-    source = {
-        "type": "cloudtrail",
-        "name": "trail",
-        "bucket": bucket,
-        "aws_profile": aws_profile.name,
-        "service_endpoint": aws_profile.endpoint,
-        "only_logs_after": "2026-11-01",
-    }
-    write_agent_toml(home, manager_process.home, [source], heartbeat="1s")
+    agent = start_s3_agent(manager_process, tmp_path, "bad-records", bucket, aws_profile)
     database = manager_process.home.path / "manager.db"
-    agent = AgentProcess(home, tmp_path / "agent.log")
-    agent.start()
     try:
         wait_until(lambda: stored_ids(database) >= expected, 60, "the good records")
-
-        def reported() -> bool:
-            sources = admin_sources(manager_process.home)
-            return bool(sources) and int(sources[0].get("records_refused", 0)) >= len(keys)
-
-        wait_until(reported, 30, "the refused records in admin agents")
-        (status,) = admin_sources(manager_process.home)
+        status = wait_for_source_count(manager_process.home, "records_refused", len(keys))
         table = admin_agents_table(manager_process.home)
         assert agent.terminate() == 0
     finally:
