@@ -276,7 +276,8 @@ def test_every_dataset_record_alerts_and_nothing_fails(default_ruleset: Ruleset)
 
 def test_dataset_summary_is_json_serialisable(default_ruleset: Ruleset, tmp_path: Path) -> None:
     analyzer = Analyzer(default_ruleset, "m")
-    for item in read_file(str(dataset_file(STRATUS, "aws.persistence.iam-create-admin-user.json"))).records:
+    path = dataset_file(STRATUS, "aws.persistence.iam-create-admin-user.json")
+    for item in read_file(str(path)).records:
         outcome = analyzer.analyse(item.record, item.raw, SOURCE, AGENT)
         assert outcome.alert is not None
         json.dumps(outcome.alert.to_wazuh())
