@@ -26,7 +26,7 @@ from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.spool import Spool
 from trailwarden.common import channels
 from trailwarden.common.errors import SpoolError
-from trailwarden.common.wire import link_pb2, link_pb2_grpc
+from trailwarden.common.wire import REFUSAL_METADATA_KEY, link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_to_wire
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class LinkClient:
         status: StatusProvider | None = None,
         on_config: ConfigHandler | None = None,
         on_command: Callable[[link_pb2.Command], None] | None = None,
+        on_refused: Callable[[], None] | None = None,
     ) -> None:
         self.identity = identity
         self.address = address
@@ -77,6 +78,10 @@ class LinkClient:
         self.status = status or (lambda: link_pb2.AgentStatus())
         self.on_config = on_config
         self.on_command = on_command
+        self.on_refused = on_refused or (lambda: None)
+        """Called once when the manager refuses this agent for good (the loop then ends)."""
+        self.refused = ""
+        """Why the manager refuses this agent for good; '' while it does not."""
         self.connected = threading.Event()
         self.last_error = ""
         self.sessions = 0
@@ -105,6 +110,17 @@ class LinkClient:
                 self._session(stop)
             except grpc.RpcError as exc:
                 self.last_error = f"{exc.code().name}: {exc.details()}"
+                refusal = refusal_of(exc)
+                if refusal:
+                    self.refused = f"{exc.details()} ({refusal})"
+                    log.error(
+                        "stage=send the manager at %s refuses this agent for good: %s; not "
+                        "retrying (re-enroll the agent)",
+                        self.address,
+                        self.refused,
+                    )
+                    self.on_refused()
+                    break
             except LinkProtocolError as exc:
                 self.last_error = str(exc)
             except SpoolError as exc:
@@ -251,6 +267,17 @@ class LinkClient:
                 raise value
             elif kind == "closed":
                 raise LinkProtocolError("manager ended the stream")
+
+
+def refusal_of(exc: grpc.RpcError) -> str:
+    """The manager's "refused for good" reason on a failed link call, or ''."""
+    if not hasattr(exc, "code") or exc.code() != grpc.StatusCode.PERMISSION_DENIED:
+        return ""
+    metadata: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    for item in metadata or ():
+        if item[0] == REFUSAL_METADATA_KEY:
+            return str(item[1])
+    return ""
 
 
 class LinkProtocolError(Exception):

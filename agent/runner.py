@@ -21,6 +21,7 @@ from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.progress import Progress
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
+from trailwarden.common.errors import AgentRefusedError
 from trailwarden.common.wire import link_pb2
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class AgentRunner:
             heartbeat_seconds=config.heartbeat_seconds,
             status=self.status,
             on_config=self.applier.apply,
+            on_refused=self._refused,
         )
         self.stop_event = threading.Event()
         self._link_stop = threading.Event()
@@ -86,8 +88,17 @@ class AgentRunner:
             sources=[source_status_to_wire(s) for s in self.collector.status()],
         )
 
+    def _refused(self) -> None:
+        """The manager refuses us for good: stop collecting (AgentRefusedError after drain)."""
+        self.stop_event.set()
+
+    def _raise_if_refused(self) -> None:
+        if self.link.refused:
+            raise AgentRefusedError(self.link.refused)
+
     def run(self) -> None:
-        """Collect and forward until ``stop_event`` is set, then drain and stop."""
+        """Collect and forward until ``stop_event`` is set, then drain and stop; raises
+        AgentRefusedError when the manager refuses this agent for good."""
         log.info(
             "stage=start agent=%s name=%s manager=%s sources=%d",
             self.identity.agent_id,
@@ -99,6 +110,7 @@ class AgentRunner:
         self.collector.start()
         self.stop_event.wait()
         self.shutdown()
+        self._raise_if_refused()
 
     def run_once(self, progress: bool = False) -> OnceResult:
         """One pass over every source; returns once every spooled record is acknowledged.
@@ -123,6 +135,7 @@ class AgentRunner:
             if display is not None:
                 display.stop()
         self.shutdown()
+        self._raise_if_refused()
         return OnceResult(
             objects=result.objects_done,
             records=result.records_spooled,
