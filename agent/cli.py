@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.set_defaults(func=_enroll)
 
     run = sub.add_parser("run", help="collect and forward to the manager")
-    run.add_argument("--home", required=True, type=Path)
+    run.add_argument("--home", required=True, type=Path, help="agent home folder")
     run.add_argument(
         "--once",
         action="store_true",

@@ -88,6 +88,12 @@ fi
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/trailwarden/examples" \
     "$stage/usr/share/doc/trailwarden/docs" "$stage/etc/trailwarden/aws" "$stage/DEBIAN"
 ln -s "$venv/bin/trailwarden" "$stage/usr/bin/trailwarden"
+# Shell completion, generated from the packaged command's own parser.
+install -d "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions"
+"$stage$venv/bin/python" -m trailwarden.common.cli completion bash \
+    > "$stage/usr/share/bash-completion/completions/trailwarden"
+"$stage$venv/bin/python" -m trailwarden.common.cli completion zsh \
+    > "$stage/usr/share/zsh/vendor-completions/_trailwarden"
 install -m 0644 "$repo"/packaging/systemd/*.service "$stage/lib/systemd/system/"
 install -m 0644 "$repo/packaging/config/manager.toml" "$repo/packaging/config/agent.toml" \
     "$stage/usr/share/trailwarden/examples/"

@@ -80,6 +80,8 @@ def test_contents_list_units_venv_command_and_examples(package: BuiltPackage) ->
         assert f"./lib/systemd/system/{unit}" in listing
     assert f"./{VENV}/bin/trailwarden" in listing
     assert f"./usr/bin/trailwarden -> /{VENV}/bin/trailwarden" in listing
+    assert "./usr/share/bash-completion/completions/trailwarden" in listing
+    assert "./usr/share/zsh/vendor-completions/_trailwarden" in listing
     assert "./usr/share/trailwarden/examples/manager.toml" in listing
     assert "./usr/share/trailwarden/examples/agent.toml" in listing
     assert "/site-packages/trailwarden/manager/" in listing
