@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.set_defaults(func=_run)
 
+    from trailwarden.agent.status_cli import add_status_command
+
+    add_status_command(sub)
+
 
 def _enroll(args: argparse.Namespace) -> int:
     from trailwarden.agent.enroll import enroll

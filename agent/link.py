@@ -86,6 +86,8 @@ class LinkClient:
         self.last_error = ""
         self.sessions = 0
         self.acked_batches = 0
+        self.unacked_bytes = 0
+        """Record bytes sent on the current stream and not acknowledged yet."""
         self._report = threading.Event()
         self._credentials = channels.client_channel_credentials(
             identity.ca_pem, identity.cert_pem, identity.key_pem
@@ -224,7 +226,7 @@ class LinkClient:
         )
         in_flight: dict[int, int] = {}
         """sequence -> record bytes, of the batches sent and not yet acknowledged"""
-        unacked_bytes = 0
+        unacked_bytes = self.unacked_bytes = 0
         last_sent = 0
         next_heartbeat = time.monotonic()
         while not stop.is_set():
@@ -250,6 +252,7 @@ class LinkClient:
                 outbox.put(link_pb2.AgentMessage(batch=batch_to_wire(batch)))
                 in_flight[batch.sequence] = size
                 unacked_bytes += size
+                self.unacked_bytes = unacked_bytes
                 last_sent = batch.sequence
                 room = False
             try:
@@ -262,6 +265,7 @@ class LinkClient:
                 self.spool.ack(value)
                 for sequence in value:
                     unacked_bytes -= in_flight.pop(sequence, 0)
+                    self.unacked_bytes = unacked_bytes
                 self.acked_batches += len(value)
             elif kind == "error":
                 raise value

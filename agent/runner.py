@@ -18,10 +18,12 @@ from trailwarden.agent.collector import Collector
 from trailwarden.agent.config import AgentConfig
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.observability import AgentCollector, agent_readiness, agent_registry
 from trailwarden.agent.progress import Progress
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
 from trailwarden.common.errors import AgentRefusedError
+from trailwarden.common.observability.http import ObservabilityServer
 from trailwarden.common.wire import link_pb2
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,12 @@ class AgentRunner:
             on_config=self.applier.apply,
             on_refused=self._refused,
         )
+        self.metrics_server: ObservabilityServer | None = None
+        if config.metrics.enabled:
+            collector = AgentCollector(self.collector.status, self.spool.stats, self.link)
+            self.metrics_server = ObservabilityServer(
+                config.metrics, agent_registry(collector), agent_readiness(self.spool, self.link)
+            )
         self.stop_event = threading.Event()
         self._link_stop = threading.Event()
         self._link_thread = threading.Thread(
@@ -107,6 +115,8 @@ class AgentRunner:
             len(self.config.sources),
         )
         self._link_thread.start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
         self.collector.start()
         self.stop_event.wait()
         self.shutdown()
@@ -157,5 +167,7 @@ class AgentRunner:
         self._link_stop.set()
         if self._link_thread.is_alive():
             self._link_thread.join(DRAIN_SECONDS)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.spool.close()
         log.info("stage=stop agent stopped")

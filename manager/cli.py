@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--home", required=True, type=Path, help="manager home folder")
     run.set_defaults(func=_run)
 
+    from trailwarden.manager.status_cli import add_status_command
+
+    add_status_command(sub)
+
 
 def _init(args: argparse.Namespace) -> int:
     from trailwarden.manager.home import init_home
