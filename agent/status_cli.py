@@ -17,16 +17,20 @@ from typing import Any
 
 from trailwarden.agent.config import load_agent_config
 from trailwarden.agent.identity import CERT_FILE, AgentIdentity
-from trailwarden.common.observability.probe import READY, probe_readyz
+from trailwarden.common.observability.probe import (
+    READY,
+    add_status_parser,
+    readiness_line,
+    readiness_section,
+)
 
 EXPIRY_WARNING_DAYS = 30
 
 
 def add_status_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    status = sub.add_parser("status", help="the agent on this host: identity, spool, readiness")
-    status.add_argument("--home", required=True, type=Path, help="agent home folder")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=_status)
+    add_status_parser(
+        sub, "the agent on this host: identity, spool, readiness", "agent home folder", _status
+    )
 
 
 def _spool_waiting(path: Path) -> dict[str, int]:
@@ -65,11 +69,10 @@ def _status(args: argparse.Namespace) -> int:
         "sources": [source.name for source in config.sources],
         "spool_waiting": _spool_waiting(config.spool_path),
     }
-    healthy = days_left > 0
-    if config.metrics.enabled:
-        state, reason = probe_readyz(config.metrics)
-        report["readiness"] = {"state": state, "reason": reason, "listen": config.metrics.listen}
-        healthy = healthy and state == READY
+    readiness = readiness_section(config.metrics)
+    if readiness is not None:
+        report["readiness"] = readiness
+    healthy = days_left > 0 and (readiness is None or readiness["state"] == READY)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if healthy else 1
@@ -83,9 +86,5 @@ def _status(args: argparse.Namespace) -> int:
         f"  spool:        {waiting['batches']} batches, {waiting['records']} records, "
         f"{waiting['bytes']} bytes waiting for the manager's acks"
     )
-    readiness = report.get("readiness")
-    if readiness:
-        print(f"  readiness:    {readiness['state']} ({readiness['reason']})")
-    else:
-        print("  readiness:    [metrics] not configured (no /readyz to ask)")
+    print(readiness_line(readiness, 14))
     return 0 if healthy else 1

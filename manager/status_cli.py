@@ -15,17 +15,21 @@ from typing import Any
 import grpc
 
 from trailwarden.common import channels
-from trailwarden.common.observability.probe import READY, probe_readyz
+from trailwarden.common.observability.probe import (
+    READY,
+    add_status_parser,
+    readiness_line,
+    readiness_section,
+)
 from trailwarden.manager.config import CREDENTIALS_FILE, load_manager_config
 
 HEALTH_TIMEOUT_SECONDS = 5.0
 
 
 def add_status_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    status = sub.add_parser("status", help="is the manager on this host serving and ready?")
-    status.add_argument("--home", required=True, type=Path, help="manager home folder")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=_status)
+    add_status_parser(
+        sub, "is the manager on this host serving and ready?", "manager home folder", _status
+    )
 
 
 def _link_health(home: Path, listen: str) -> tuple[str, str]:
@@ -59,19 +63,14 @@ def _status(args: argparse.Namespace) -> int:
         "manager": config.name,
         "link": {"state": link_state, "detail": link_detail},
     }
-    healthy = link_state == "serving"
-    if config.metrics.enabled:
-        state, reason = probe_readyz(config.metrics)
-        report["readiness"] = {"state": state, "reason": reason, "listen": config.metrics.listen}
-        healthy = healthy and state == READY
+    readiness = readiness_section(config.metrics)
+    if readiness is not None:
+        report["readiness"] = readiness
+    healthy = link_state == "serving" and (readiness is None or readiness["state"] == READY)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"manager {config.name}: {'ok' if healthy else 'NOT OK'}")
         print(f"  link (gRPC health): {link_state} ({link_detail})")
-        readiness = report.get("readiness")
-        if readiness:
-            print(f"  readiness:          {readiness['state']} ({readiness['reason']})")
-        else:
-            print("  readiness:          [metrics] not configured (no /readyz)")
+        print(readiness_line(readiness, 20))
     return 0 if healthy else 1
