@@ -60,6 +60,10 @@ class SourceStatus:
     objects_refused_size: int = 0
     """Objects refused because they inflate past the size guard (gzip bombs); also counted
     in ``objects_failed``."""
+    last_pass_seconds: float = 0.0
+    """How long the last finished pass took (metrics; not on the wire)."""
+    last_success_unix_ms: int = 0
+    """When a pass last finished without failing (metrics; not on the wire)."""
 
 
 class SourceTracker:
@@ -82,10 +86,15 @@ class SourceTracker:
         self._bytes = 0
         self._last_error = ""
         self._last_pass_ms = 0
+        self._pass_started = 0.0
+        self._last_pass_seconds = 0.0
+        self._last_success_ms = 0
         self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
 
     def set_state(self, state: str) -> None:
         with self._lock:
+            if state == RUNNING and self._state != RUNNING:
+                self._pass_started = time.monotonic()
             self._state = state
 
     @property
@@ -143,6 +152,10 @@ class SourceTracker:
         with self._lock:
             self._state = state
             self._last_pass_ms = _now_ms()
+            if self._pass_started:
+                self._last_pass_seconds = time.monotonic() - self._pass_started
+            if state != FAILED:
+                self._last_success_ms = self._last_pass_ms
 
     def snapshot(self) -> SourceStatus:
         with self._lock:
@@ -163,6 +176,8 @@ class SourceTracker:
                 records_refused=self._refused_records,
                 objects_late=self._late,
                 objects_refused_size=self._refused_size,
+                last_pass_seconds=self._last_pass_seconds,
+                last_success_unix_ms=self._last_success_ms,
             )
 
 
