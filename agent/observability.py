@@ -59,6 +59,21 @@ class AgentCollector(Collector):
             "trailwarden_agent_records_discarded",
             "Records dropped by discard rules.",
         )
+        refused = family(
+            CounterMetricFamily,
+            "trailwarden_agent_records_refused",
+            "Single records refused as unusable; the rest of their objects delivered.",
+        )
+        late = family(
+            CounterMetricFamily,
+            "trailwarden_agent_objects_late",
+            "Objects found by a reconcile, older than late_window (collected).",
+        )
+        too_large = family(
+            CounterMetricFamily,
+            "trailwarden_agent_objects_refused_size",
+            "Objects refused for inflating past the size guard (also in objects_failed).",
+        )
         read = family(
             CounterMetricFamily, "trailwarden_agent_read_bytes", "Object bytes downloaded."
         )
@@ -84,12 +99,16 @@ class AgentCollector(Collector):
             skipped.add_metric(key, status.objects_skipped)
             records.add_metric(key, status.records_spooled)
             discarded.add_metric(key, status.records_discarded)
+            refused.add_metric(key, status.records_refused)
+            late.add_metric(key, status.objects_late)
+            too_large.add_metric(key, status.objects_refused_size)
             read.add_metric(key, status.bytes_read)
             duration.add_metric(key, status.last_pass_seconds)
             last_ok.add_metric(key, status.last_success_unix_ms / 1000)
             for name in SOURCE_STATES:
                 state.add_metric([*key, name], 1 if status.state == name else 0)
-        yield from (objects, failed, skipped, records, discarded, read, duration, last_ok, state)
+        yield from (objects, failed, skipped, records, discarded, refused, late, too_large)
+        yield from (read, duration, last_ok, state)
 
         spool = self.spool()
         yield GaugeMetricFamily(
