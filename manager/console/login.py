@@ -9,6 +9,7 @@ throttling and logout is audited with the user's name and address.
 
 from __future__ import annotations
 
+import re
 import secrets
 from html import escape
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from trailwarden.manager.users.policy import NAME_PATTERN
 LOGIN_COOKIE = "__Host-tw_login"
 LOGIN_COOKIE_SECONDS = 3600
 """A login form is good for an hour."""
+_LOGIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def routes() -> list[BaseRoute]:
@@ -56,7 +58,10 @@ async def login_form(request: Request) -> Response:
 def _form_page(
     request: Request, next_path: str, message: str, status: int, *, retry_after: int = 0
 ) -> Response:
-    token = secrets.token_urlsafe(32)
+    # Reuse the token already in the browser: a second /login load (another tab, or the
+    # redirect of a favicon request) must not invalidate the form shown in the first.
+    existing = request.cookies.get(LOGIN_COOKIE, "")
+    token = existing if _LOGIN_TOKEN.match(existing) else secrets.token_urlsafe(32)
     notice = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
     body = (
         '<main class="login"><h1>TrailWarden</h1>'
