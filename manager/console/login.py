@@ -1,4 +1,4 @@
-"""`GET /login`, `POST /login`, `POST /logout`.
+"""`GET /login`, `POST /login`, `POST /logout`, and `GET /api/me` (who is logged in).
 
 The login form is protected from cross-site posting by a double-submit token: `GET /login` sets
 a random value in a ``__Host-`` cookie and in a hidden field, and `POST /login` must bring both,
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from trailwarden.manager.console.forms import read_form
@@ -36,6 +36,7 @@ def routes() -> list[BaseRoute]:
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/api/me", me, methods=["GET"]),
     ]
 
 
@@ -172,3 +173,9 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
+
+
+async def me(request: Request) -> Response:
+    """The logged-in user, for scripts: ``{"name": …, "role": "viewer"|"admin"}``."""
+    user = current_user(request)
+    return JSONResponse({"name": user.name, "role": user.role})

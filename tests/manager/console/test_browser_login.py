@@ -71,8 +71,8 @@ def test_logging_in_through_the_form_reaches_the_home_page(console: Console) -> 
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url(f"{base}/")
-            assert page.inner_text("#user-name") == "alice"
-            assert page.inner_text("#user-role") == "admin"
+            me = page.evaluate("async () => (await fetch('/api/me')).json()")
+            assert me == {"name": "alice", "role": "admin"}
             token = page.get_attribute("meta[name=csrf-token]", "content")
             assert token and len(token) >= 40
             cookies = {c["name"]: c for c in page.context.cookies()}

@@ -127,7 +127,7 @@ def test_a_certificate_that_does_not_match_its_key_is_refused(manager_home: Mana
     _, cert, _ = _org_certificate(manager_home.path, 0o600)
     _use_certificate(manager_home, cert, "pki/server.key")
     background = BackgroundManager(manager_home.path)
-    with pytest.raises(PkiError, match="console certificate .* cannot be used"):
+    with pytest.raises(PkiError, match=r"console certificate .* cannot be used"):
         background.start()
     background.stop()
 
