@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from trailwarden.manager.console.context import ConsoleContext, actor_for
 from trailwarden.manager.console.forms import MAX_FORM_BYTES, is_form, parse_form
 from trailwarden.manager.console.sessions import SESSION_COOKIE, csrf_token_for, tokens_match
+from trailwarden.manager.users.base import ConsoleUser
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -86,12 +87,7 @@ class ConsoleGuard:
         if is_public(path):
             await self._pass(scope, receive, send)
             return
-        session_id = connection.cookies.get(SESSION_COOKIE, "")
-        user = (
-            await run_in_threadpool(self.context.login_sessions.resolve, session_id)
-            if session_id
-            else None
-        )
+        session_id, user = await self._session(connection)
         if user is None:
             await _unauthenticated(connection, scope, receive, send)
             return
@@ -129,6 +125,13 @@ class ConsoleGuard:
                 return
         await self._pass(scope, receive, send)
 
+    async def _session(self, connection: HTTPConnection) -> tuple[str, ConsoleUser | None]:
+        """(session id, its user) from the cookie; the user is None without a live session."""
+        session_id = connection.cookies.get(SESSION_COOKIE, "")
+        if not session_id:
+            return "", None
+        return session_id, await run_in_threadpool(self.context.login_sessions.resolve, session_id)
+
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
@@ -137,13 +140,7 @@ class ConsoleGuard:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket needs a live session too (checked once, at the handshake)."""
-        connection = HTTPConnection(scope)
-        session_id = connection.cookies.get(SESSION_COOKIE, "")
-        user = (
-            await run_in_threadpool(self.context.login_sessions.resolve, session_id)
-            if session_id
-            else None
-        )
+        _, user = await self._session(HTTPConnection(scope))
         if user is None:
             await send({"type": "websocket.close", "code": 1008})
             return
