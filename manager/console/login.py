@@ -21,7 +21,12 @@ from starlette.routing import BaseRoute, Route
 
 from trailwarden.manager.console.forms import read_form
 from trailwarden.manager.console.pages import render_page
-from trailwarden.manager.console.roles import client_address, console_context, current_user
+from trailwarden.manager.console.roles import (
+    audit_action,
+    client_address,
+    console_context,
+    current_user,
+)
 from trailwarden.manager.console.sessions import SESSION_COOKIE, tokens_match
 from trailwarden.manager.users.policy import NAME_PATTERN
 
@@ -95,7 +100,7 @@ async def login(request: Request) -> Response:
     context = console_context(request)
     form = await read_form(request)
     address = client_address(request)
-    name = form.get("username", "").strip()
+    name = form.get("username", "").strip().lower()  # names are lower-case (users/policy.py)
     password = form.get("password", "")
     next_path = safe_next(form.get("next", "/"))
     shown = name if NAME_PATTERN.match(name) else "?"
@@ -118,12 +123,14 @@ async def login(request: Request) -> Response:
     keys = (f"addr:{address}", f"user:{name.lower()[:64]}")
     wait = context.limiter.retry_after(keys)
     if wait:
-        await run_in_threadpool(
-            context.audit,
-            actor,
-            "console.login_throttled",
-            f"too many failed logins; retry in {wait}s address={address}",
-        )
+        if context.limiter.first_refusal(keys):
+            await run_in_threadpool(
+                context.audit,
+                actor,
+                "console.login_throttled",
+                f"too many failed logins; retry in {wait}s (audited once per 5 minutes for "
+                f"this address and name) address={address}",
+            )
         return _form_page(
             request,
             next_path,
@@ -161,15 +168,9 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     context = console_context(request)
-    user = current_user(request)
     session_id = str(request.state.session_id)
     await run_in_threadpool(context.login_sessions.end, session_id)
-    await run_in_threadpool(
-        context.audit,
-        f"console:{user.name}",
-        "console.logout",
-        f"address={client_address(request)}",
-    )
+    await audit_action(request, "console.logout")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
