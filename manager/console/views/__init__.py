@@ -1,6 +1,10 @@
 """The console's pages and JSON API (`routes(ctx)`); this first version is only the home page.
 
 The console-views work replaces this module with the overview, alerts, agents and rules pages.
+What the pages can rely on: ``request.state.user`` (a `ConsoleUser`), `pages.render_page` (head
+with the CSRF meta tag and the stylesheet), `pages.logout_form` (the ``form.logout`` button the
+browser test clicks), `roles.require_admin` / `roles.admin_only` for every change, and
+`roles.audit_action` to audit it.
 """
 
 from __future__ import annotations
