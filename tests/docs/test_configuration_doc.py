@@ -243,6 +243,7 @@ def targets(home: Path, database: Database) -> dict[str, Target]:
         "manager [analysis]": manager(("analysis",)),
         "manager [outputs]": manager(("outputs",)),
         "manager [metrics]": manager(("metrics",)),
+        "manager [console]": manager(("console",)),
         "manager [store]": manager(("store",)),
         "manager [store.retention]": manager(("store", "retention")),
         "agent [agent]": agent("agent"),
