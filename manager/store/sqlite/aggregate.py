@@ -85,7 +85,8 @@ def _raw(
     sql = f"SELECT {', '.join(parts)}, COUNT(*) FROM alerts{joined(clauses)} GROUP BY {group}"
     for row in conn.execute(sql, params):
         bucket = int(row[0]) if bucket_ms else None
-        value = row[-2] if column else None
+        # As text, as the rollup's TEXT column holds it (levels are integers in alerts).
+        value = str(row[-2]) if column else None
         out[(bucket, value)] += int(row[-1])
 
 
