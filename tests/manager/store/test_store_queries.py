@@ -227,7 +227,8 @@ def test_series_buckets_split_and_other(
     first = int(FROM.timestamp()) // size * size
     assert result.starts[0] == datetime.fromtimestamp(first, tz=UTC)
     assert all(
-        (b - a).total_seconds() == size for a, b in zip(result.starts, result.starts[1:], strict=False)
+        (b - a).total_seconds() == size
+        for a, b in zip(result.starts, result.starts[1:], strict=False)
     )
     assert result.starts[-1] < TO <= result.starts[-1] + timedelta(seconds=size)
     kept = [a for a in alerts if in_range(a)]
