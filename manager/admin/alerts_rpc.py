@@ -117,6 +117,9 @@ def alert_to_proto(alert: StoredAlert) -> admin_pb2.Alert:
         source_ip=alert.source_ip,
         event_id=alert.event_id,
         json=alert.json,
+        source=alert.source,
+        bucket=alert.bucket,
+        error_code=alert.error_code,
     )
 
 
