@@ -190,7 +190,7 @@ def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def filter_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The filter keywords (``store.query.FilterArgs``) of parsed command-line flags."""
+    """The filter keywords (``store.query.build_filter``'s) of parsed command-line flags."""
     return {
         "since": args.since,
         "from_time": args.from_time,

@@ -48,7 +48,7 @@ FOLLOW_MAX_FAILURES = 20
 
 
 def filter_from_proto(request: admin_pb2.AlertQuery) -> dict[str, Any]:
-    """The filter keywords (``store.query.FilterArgs``) of an AlertQuery message."""
+    """The filter keywords (``store.query.build_filter``'s) of an AlertQuery message."""
     return {
         "since": request.since,
         "from_time": request.from_time,
