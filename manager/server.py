@@ -28,7 +28,7 @@ from trailwarden.manager.home import load_server_material
 from trailwarden.manager.link.service import LinkService
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
-from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis, build_store
+from trailwarden.manager.pipeline.setup import build_analysis, build_outputs, build_store
 from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
 from trailwarden.manager.store.sqlite.database import Database
@@ -51,8 +51,11 @@ class ManagerServer:
         self.store = build_store(config, self.database)
         self.checkpointer = WalCheckpointer(self.database)
         self.analysis = build_analysis(config, self.store)
-        self.alert_sinks = build_alert_sinks(config)
-        self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
+        self.outputs = list(build_outputs(config, self.store))
+        for delivery in self.outputs:
+            delivery.prepare()  # before any batch is accepted: a new output misses nothing
+        self.counters.outputs = self.outputs
+        self.ingest = Ingest(self.store, self.analysis, self.counters, self._outputs_wake)
         # Commits only: analysis runs in the workers (or InlineAnalysis's own thread) and the
         # links await it without holding a thread. Commits are serialised inside Ingest; a
         # second thread has the next commit ready the moment the lock is free.
@@ -62,6 +65,10 @@ class ManagerServer:
         self._servers: list[grpc.aio.Server] = []
         self._stopped = asyncio.Event()
         self._retention: asyncio.Task[None] | None = None
+
+    def _outputs_wake(self) -> None:
+        for delivery in self.outputs:
+            delivery.notify()
 
     async def start(self) -> None:
         material = self.material
@@ -109,6 +116,8 @@ class ManagerServer:
             retention_loop(self.store, self.store.retention.interval_seconds)
         )
         self.checkpointer.start()
+        for delivery in self.outputs:
+            delivery.start()
         log.info(
             "stage=start manager=%s link=%s (port %d) enrollment=%s (port %d) ca_sha256=%s",
             self.config.name,
@@ -139,8 +148,8 @@ class ManagerServer:
         await self.distributor.close()
         await asyncio.to_thread(self.ingest_executor.shutdown, True)
         await asyncio.to_thread(self.analysis.close)
-        for sink in self.alert_sinks:
-            sink.close()
+        for delivery in self.outputs:
+            await asyncio.to_thread(delivery.stop)
         await asyncio.to_thread(self.checkpointer.stop)
         # Registry bookkeeping of the last links (asyncio.to_thread) may still be running on
         # its database connection; closing the database under it crashed the process (SIGSEGV).

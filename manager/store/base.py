@@ -2,6 +2,7 @@
 
 The ingest pipeline calls ``seen_events`` (dedupe before the rules) and ``commit`` (one
 transaction per batch, before the ack); the Admin API calls ``query``, ``follow`` and ``stats``;
+the outputs' delivery loops call ``follow`` and ``output_cursor``/``save_output_cursor``;
 a timer calls ``prune``. SQLite (``sqlite.alerts.SqliteAlertStore``) is the default
 implementation; a PostgreSQL one can follow behind the same protocol, which is why nothing here
 mentions a driver, a connection or SQL.
@@ -212,6 +213,15 @@ class AlertStore(Protocol):
         ``q.limit``), and the cursor to pass next time. ``None`` starts from now (returns no
         alerts, only the cursor); ``0`` starts from the beginning, so with ``q.start`` set it
         replays the alerts raised since then first. ``q.end`` and ``q.page_token`` are ignored."""
+        ...
+
+    def output_cursor(self, name: str) -> int | None:
+        """The delivered-cursor of output ``name`` (the last alert it durably delivered), or
+        None if it has none yet. Outputs read onward with ``follow`` (``manager/outputs``)."""
+        ...
+
+    def save_output_cursor(self, name: str, cursor: int) -> None:
+        """Commit output ``name``'s delivered-cursor (after the output made its alerts durable)."""
         ...
 
     def counts(self) -> dict[str, int]:

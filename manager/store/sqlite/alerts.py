@@ -45,6 +45,7 @@ from trailwarden.manager.store.base import (
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
 from trailwarden.manager.store.sqlite.database import Database
+from trailwarden.manager.store.sqlite.output_cursors import OutputCursors
 from trailwarden.manager.store.sqlite.stats import alert_stats
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,7 @@ class SqliteAlertStore:
             raise StoreError(
                 f"database {database.path}: alerts schema migration failed: {exc}"
             ) from exc
+        self._cursors = OutputCursors(database)
         log.info(
             "stage=store alerts schema v%d at %s (archive %s)",
             version,
@@ -358,6 +360,13 @@ class SqliteAlertStore:
 
     def stats(self, q: StatsQuery) -> StatsResult:
         return self._read("alert stats", lambda conn: alert_stats(conn, q))
+
+    def output_cursor(self, name: str) -> int | None:
+        return self._cursors.get(name)
+
+    def save_output_cursor(self, name: str, cursor: int) -> None:
+        self._connection()
+        self._cursors.save(name, cursor)
 
     def counts(self) -> dict[str, int]:
         """Rows per table: alerts, archived events, remembered event keys."""
