@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from trailwarden.common.cliargs import int_in
 from trailwarden.common.errors import CredentialsError, QueryError
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.client import (
@@ -32,8 +33,8 @@ from trailwarden.manager.admin.client import (
     credentials_parent,
     describe_rpc_error,
 )
-from trailwarden.manager.store.base import DEFAULT_LIMIT
-from trailwarden.manager.store.query import build_alert_query, build_stats_query
+from trailwarden.manager.store.base import DEFAULT_LIMIT, MAX_LIMIT
+from trailwarden.manager.store.query import MAX_LEVEL, build_alert_query, build_stats_query
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -68,7 +69,11 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         help="rule ID (repeat or comma-separate for several)",
     )
     alerts.add_argument(
-        "--min-level", type=int, default=0, metavar="N", help="only alerts at this level or above"
+        "--min-level",
+        type=int_in(0, MAX_LEVEL),
+        default=0,
+        metavar="N",
+        help=f"only alerts at this level or above (0..{MAX_LEVEL})",
     )
     alerts.add_argument("--agent", default="", metavar="ID", help="agent ID")
     alerts.add_argument("--account", default="", metavar="A", help="AWS account ID")
@@ -80,10 +85,10 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     alerts.add_argument(
         "--limit",
-        type=int,
+        type=int_in(1, MAX_LIMIT),
         default=DEFAULT_LIMIT,
         metavar="N",
-        help=f"alerts per page (default {DEFAULT_LIMIT})",
+        help=f"alerts per page, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",
     )
     paging = alerts.add_mutually_exclusive_group()
     paging.add_argument(

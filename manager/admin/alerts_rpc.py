@@ -19,11 +19,24 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common.errors import StoreError
+from trailwarden.common.errors import QueryError, StoreError
+from trailwarden.common.timeparse import parse_timestamp
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.auth import admin_rpc, admin_stream_rpc, calling_admin
-from trailwarden.manager.store.base import AlertQuery, AlertStore, StatsResult, StoredAlert
-from trailwarden.manager.store.query import build_alert_query, build_stats_query
+from trailwarden.manager.admin.limits import RESPONSE_BUDGET_BYTES, present
+from trailwarden.manager.store.base import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    AlertQuery,
+    AlertStore,
+    StatsResult,
+    StoredAlert,
+)
+from trailwarden.manager.store.query import (
+    build_alert_query,
+    build_stats_query,
+    encode_page_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +49,13 @@ FOLLOW_MAX_FAILURES = 20
 
 
 def query_from_proto(request: admin_pb2.AlertQuery, *, follow: bool = False) -> AlertQuery:
-    """The domain query for an AlertQuery message (QueryError if a field is bad)."""
+    """The domain query for an AlertQuery message (QueryError if a field is bad). A limit left
+    out takes the default; a limit of 0 is refused, not read as "unset"."""
+    limit = present(request, "limit")
+    if limit is None:
+        limit = FOLLOW_PAGE if follow else DEFAULT_LIMIT
+    elif not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"bad limit {limit}: use 1..{MAX_LIMIT} and page for more")
     return build_alert_query(
         since=request.since,
         from_time=request.from_time,
@@ -49,7 +68,7 @@ def query_from_proto(request: admin_pb2.AlertQuery, *, follow: bool = False) -> 
         user=request.user,
         event_name=request.event_name,
         search=request.search,
-        limit=request.limit or (FOLLOW_PAGE if follow else 0),
+        limit=limit,
         page_token="" if follow else request.page_token,
     )
 
@@ -76,6 +95,23 @@ def alert_to_proto(alert: StoredAlert) -> admin_pb2.Alert:
         event_id=alert.event_id,
         json=alert.json,
     )
+
+
+def within_budget(alerts: list[StoredAlert], next_token: str) -> admin_pb2.AlertPage:
+    """The page as a message, cut short past ``RESPONSE_BUDGET_BYTES`` (10,000 alerts of large
+    records would pass the message limit) with a token that goes on after the last one kept."""
+    messages: list[admin_pb2.Alert] = []
+    size = 0
+    for alert in alerts:
+        message = alert_to_proto(alert)
+        size += message.ByteSize()
+        if messages and size > RESPONSE_BUDGET_BYTES:
+            last = alerts[len(messages) - 1]
+            timestamp_ms = round(parse_timestamp(last.timestamp).timestamp() * 1000)
+            next_token = encode_page_token(timestamp_ms, last.cursor)
+            break
+        messages.append(message)
+    return admin_pb2.AlertPage(alerts=messages, next_page_token=next_token)
 
 
 def stats_to_proto(result: StatsResult, extra: Mapping[str, Any]) -> admin_pb2.StatsResponse:
@@ -108,9 +144,7 @@ class AlertsAdmin:
     ) -> admin_pb2.AlertPage:
         query = query_from_proto(request)
         page = await asyncio.to_thread(self.alert_store.query, query)
-        return admin_pb2.AlertPage(
-            alerts=[alert_to_proto(a) for a in page.alerts], next_page_token=page.next_page_token
-        )
+        return within_budget(page.alerts, page.next_page_token)
 
     @admin_stream_rpc
     async def FollowAlerts(

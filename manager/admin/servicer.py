@@ -11,20 +11,27 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common.errors import ConfigError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
-from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.admin.limits import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    DEFAULT_TOKEN_USES,
+    MAX_AUDIT_LIMIT,
+    MAX_TOKEN_TTL_SECONDS,
+    MAX_TOKEN_USES,
+    bounded,
+    present,
+)
+from trailwarden.manager.agents.registry import Registry, check_agent_name
 from trailwarden.manager.central.distributor import ConfigDistributor
+from trailwarden.manager.central.document import check_group_name
 from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
-
-MAX_TOKEN_TTL_SECONDS = 30 * 86400
-MAX_TOKEN_USES = 10_000
 
 
 class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
@@ -70,14 +77,23 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
     async def CreateToken(
         self, request: admin_pb2.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.CreateTokenResponse:
-        ttl = request.ttl_seconds or 3600
-        uses = request.uses or 1
-        if not 0 < ttl <= MAX_TOKEN_TTL_SECONDS:
-            raise ConfigError(f"--ttl must be between 1s and {MAX_TOKEN_TTL_SECONDS}s")
-        if not 0 < uses <= MAX_TOKEN_USES:
-            raise ConfigError(f"--uses must be between 1 and {MAX_TOKEN_USES}")
+        ttl = bounded(
+            "ttl_seconds (--ttl)",
+            present(request, "ttl_seconds"),
+            DEFAULT_TOKEN_TTL_SECONDS,
+            MAX_TOKEN_TTL_SECONDS,
+        )
+        uses = bounded(
+            "uses (--uses)", present(request, "uses"), DEFAULT_TOKEN_USES, MAX_TOKEN_USES
+        )
+        if request.group:
+            check_group_name(request.group)
+        if request.for_agent:
+            check_agent_name(request.for_agent)
         actor = f"admin:{calling_admin()}"
-        token = await asyncio.to_thread(self.registry.create_token, ttl, uses, request.group, actor)
+        token = await asyncio.to_thread(
+            self.registry.create_token, ttl, uses, request.group, actor, request.for_agent
+        )
         return admin_pb2.CreateTokenResponse(
             token=token.token,
             expires_unix_ms=token.expires_ms,
@@ -85,13 +101,17 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
             enroll_address=self.enroll_address,
             ca_sha256=self.ca_fingerprint,
             group=token.group,
+            for_agent=token.for_agent,
         )
 
     @admin_rpc
     async def Audit(
         self, request: admin_pb2.AuditRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.AuditResponse:
-        entries = await asyncio.to_thread(self.registry.audit_entries, request.limit or 100)
+        limit = bounded(
+            "limit (--limit)", present(request, "limit"), DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
+        )
+        entries = await asyncio.to_thread(self.registry.audit_entries, limit)
         return admin_pb2.AuditResponse(
             entries=[
                 admin_pb2.AuditEntry(

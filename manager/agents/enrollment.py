@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -19,7 +18,7 @@ import grpc
 from trailwarden.common import tls
 from trailwarden.common.errors import EnrollmentError, PkiError, TokenError
 from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
-from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.agents.registry import Registry, check_agent_name
 from trailwarden.manager.home import ServerMaterial
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 FAILURES_ALLOWED = 10
 """Failed enrollments one address may make per FAILURE_WINDOW_SECONDS before being refused."""
 FAILURE_WINDOW_SECONDS = 60.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class FailureLimiter:
@@ -86,7 +84,7 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
             )
         async with self._lock:
             try:
-                response = self._enroll(request)
+                response = self._enroll(request, peer)
             except TokenError as exc:
                 self.limiter.fail(peer)
                 log.warning(
@@ -102,20 +100,27 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
         log.info("stage=enroll agent=%s name=%s peer=%s", response.agent_id, request.name, peer)
         return response
 
-    def _enroll(self, request: enrollment_pb2.EnrollRequest) -> enrollment_pb2.EnrollResponse:
-        name = request.name.strip()
-        if not _NAME.match(name):
-            raise EnrollmentError(
-                f"agent name {name!r} is not valid (letters, digits, '.', '_', '-'; ≤ 64)"
-            )
+    def _enroll(
+        self, request: enrollment_pb2.EnrollRequest, peer: str
+    ) -> enrollment_pb2.EnrollResponse:
+        name = check_agent_name(request.name.strip())
         csr = tls.load_csr(bytes(request.csr_pem))
         existing = self.registry.active_by_name(name)
         if existing is not None and not request.force:
             raise EnrollmentError(
                 f"an agent named {name!r} is already enrolled (ID {existing.id}); "
-                f"re-run with --force to replace it"
+                f"re-run with --force and a token issued for that name to replace it"
             )
-        group = self.registry.consume_token(request.token)
+        try:
+            group = self.registry.consume_token(
+                request.token, name, existing.id if existing else ""
+            ).group
+        except TokenError as exc:
+            if existing is not None:
+                self.registry.audit(
+                    f"peer:{peer}", "agent.replace.refused", existing.id, f"name={name}: {exc}"
+                )
+            raise
         agent_id = self.registry.new_agent_id()
         cert = tls.issue_client_cert(
             self.material.ca_key,
@@ -128,10 +133,10 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
         self.registry.add_agent(
             agent_id=agent_id,
             name=name,
-            hostname=request.hostname,
+            hostname=request.hostname[:255],
             fingerprint=tls.fingerprint(cert),
             groups=[group] if group else [],
-            version=request.agent_version,
+            version=request.agent_version[:64],
             replace=existing.id if existing else None,
         )
         return enrollment_pb2.EnrollResponse(

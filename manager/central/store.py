@@ -242,14 +242,17 @@ class ConfigStore:
             raise NotFoundError(f"no config set for {target}")
         return history[0]
 
-    def history(self, target: Target, limit: int = HISTORY_LIMIT) -> list[Revision]:
-        """Revisions of ``target``'s document, newest first."""
+    def history(
+        self, target: Target, limit: int = HISTORY_LIMIT, before: int | None = None
+    ) -> list[Revision]:
+        """Revisions of ``target``'s document, newest first (only those older than revision
+        ``before``, when given: the next page)."""
         rows = (
             self.db.connection()
             .execute(
                 f"SELECT {_REVISION_COLUMNS} FROM config_revisions WHERE scope = ? AND target = ?"
-                " ORDER BY revision DESC LIMIT ?",
-                (target.scope, target.name, limit),
+                " AND revision < ? ORDER BY revision DESC LIMIT ?",
+                (target.scope, target.name, before if before is not None else 2**63 - 1, limit),
             )
             .fetchall()
         )

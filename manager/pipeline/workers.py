@@ -192,7 +192,7 @@ class ProcessAnalysis:
 
         def finished(work: Future[BatchAnalysis]) -> None:
             if work.cancelled():  # the pool shut down, or the link left: not acknowledged
-                _settle(result, error=PipelineError("analysis cancelled"))
+                _settle(result, error=PipelineError("analysis cancelled: the manager is stopping"))
                 return
             error = work.exception()
             if error is None:

@@ -48,6 +48,8 @@ ALERT_QUERY_KEYS = (
 STATS_QUERY_KEYS = ("since", "from_time", "to_time", "by")
 """Keys ``stats_query_from_mapping`` accepts."""
 
+MAX_SINCE_DAYS = 36_500
+"""The longest ``since`` accepted (a hundred years); longer ones are refused, not overflowed."""
 MAX_LEVEL = 16
 """Wazuh levels run 0..16."""
 _CURSOR_TAG = "a1:"
@@ -71,7 +73,15 @@ def parse_time_range(
                 f"bad --since {since!r}: use a duration such as 30m, 24h or 7d "
                 "(or --from/--to for absolute times)"
             ) from None
-        start = datetime.fromtimestamp(now.timestamp() - seconds, tz=now.tzinfo)
+        try:
+            start = datetime.fromtimestamp(now.timestamp() - seconds, tz=now.tzinfo)
+        except (OverflowError, OSError, ValueError):
+            raise QueryError(
+                f"bad --since {since!r}: reaches before year 1; use at most "
+                f"{MAX_SINCE_DAYS}d (or --from)"
+            ) from None
+        if seconds > MAX_SINCE_DAYS * 86400:
+            raise QueryError(f"bad --since {since!r}: use at most {MAX_SINCE_DAYS}d (or --from)")
     if from_time:
         start = _parse_time("--from", from_time)
     if to_time:
