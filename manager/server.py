@@ -19,7 +19,7 @@ import grpc
 from trailwarden.common import channels
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.servicer import AdminService
-from trailwarden.manager.agents.enrollment import EnrollmentService
+from trailwarden.manager.agents import enrollment
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
@@ -100,9 +100,12 @@ class ManagerServer:
         )
         self.link_port = link_server.add_secure_port(self.config.link.listen, mtls)
 
-        enroll_server = grpc.aio.server(options=channels.server_options())
+        enroll_server = grpc.aio.server(
+            options=enrollment.server_options(),
+            maximum_concurrent_rpcs=enrollment.MAX_CONCURRENT_CALLS,
+        )
         enrollment_pb2_grpc.add_EnrollmentServicer_to_server(
-            EnrollmentService(self.registry, material, self.config.link.advertise),
+            enrollment.EnrollmentService(self.registry, material, self.config.link.advertise),
             enroll_server,
         )
         server_tls = channels.server_credentials(
