@@ -95,11 +95,9 @@ def parse_document(text: str, origin: str) -> dict[str, Any]:
             f"most {MAX_DOCUMENT_BYTES} bytes (1 MiB)"
         )
     data = parse_toml_text(text, f"{origin}: config_toml")
-    depth = nesting_depth(data)
-    if depth > MAX_NESTING:
+    if nesting_depth(data) > MAX_NESTING:
         raise ConfigError(
-            f"{origin}: config_toml nests tables/arrays {depth} levels deep; at most "
-            f"{MAX_NESTING} are allowed"
+            f"{origin}: config_toml nests tables/arrays more than {MAX_NESTING} levels deep"
         )
     refuse_secrets(data, origin)
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
