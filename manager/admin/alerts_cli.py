@@ -313,9 +313,21 @@ def stats_command(args: argparse.Namespace) -> int:
         if pipeline:
             simple = {k: v for k, v in pipeline.items() if isinstance(v, int | float)}
             print("pipeline: " + ", ".join(f"{k}={v}" for k, v in simple.items()))
+            for name, output in (pipeline.get("outputs") or {}).items():
+                print(_output_line(name, output))
         return EXIT_OK
 
     return _call(args, run)
+
+
+def _output_line(name: str, output: dict[str, Any]) -> str:
+    """One output's delivery state: ``output alerts_file: backlog=0 delivered=12 ...``."""
+    line = f"output {name}: " + ", ".join(
+        f"{key}={output.get(key, 0)}" for key in ("backlog", "delivered", "failures")
+    )
+    if output.get("last_error"):
+        line += f"; failing for {output.get('failing_for_seconds', 0)}s: {output['last_error']}"
+    return line
 
 
 # ---- shared ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from trailwarden.common.errors import ConfigError, EnrollmentError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
@@ -23,6 +24,7 @@ from trailwarden.manager.admin.limits import (
     MAX_AUDIT_LIMIT,
     MAX_TOKEN_TTL_SECONDS,
     MAX_TOKEN_USES,
+    RESPONSE_BUDGET_BYTES,
     bounded,
     present,
 )
@@ -62,7 +64,15 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
         self, request: admin_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.ListAgentsResponse:
         records = await asyncio.to_thread(self.registry.list_agents)
-        return admin_pb2.ListAgentsResponse(agents=[agent_info(r, self.sessions) for r in records])
+        response = admin_pb2.ListAgentsResponse()
+        size = 0
+        for record in records:
+            info = agent_info(record, self.sessions)
+            size += info.ByteSize()
+            if size > RESPONSE_BUDGET_BYTES:  # keep every agent; drop the bulky status detail
+                info.status_json = '{"omitted": "admin agents response size budget"}'
+            response.agents.append(info)
+        return response
 
     @admin_rpc
     async def RevokeAgent(
@@ -89,7 +99,10 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
         if request.group:
             check_group_name(request.group)
         if request.for_agent:
-            check_agent_name(request.for_agent)
+            try:
+                check_agent_name(request.for_agent)
+            except EnrollmentError as exc:
+                raise ConfigError(f"for_agent (--for-agent): {exc}") from exc
         actor = f"admin:{calling_admin()}"
         token = await asyncio.to_thread(
             self.registry.create_token, ttl, uses, request.group, actor, request.for_agent

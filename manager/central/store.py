@@ -75,6 +75,8 @@ APPLIED = "applied"
 PENDING = "pending"
 FAILED = "failed"
 HISTORY_LIMIT = 100
+MAX_COMMENT_CHARS = 4000
+"""The longest revision comment (kept in history and the audit log)."""
 
 
 def now_ms() -> int:
@@ -184,6 +186,10 @@ class ConfigStore:
         origin = f"config for {target}"
         if target.group:
             check_group_name(target.group)
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise ConfigError(
+                f"{origin}: comment is {len(comment)} characters; at most {MAX_COMMENT_CHARS}"
+            )
         data = parse_document(text, origin)
         if target.group:
             validate_complete(data, origin)
@@ -219,6 +225,8 @@ class ConfigStore:
 
     def rollback(self, target: Target, to_revision: int, author: str) -> Change:
         """A new revision whose document is revision ``to_revision``'s (history is kept)."""
+        if to_revision < 1:
+            raise ConfigError(f"to_revision must be a revision number (>= 1), not {to_revision}")
         old = self.revision(to_revision)
         if old.target != target:
             raise NotFoundError(f"revision {to_revision} is not a revision of {target}'s config")

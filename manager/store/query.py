@@ -50,6 +50,12 @@ STATS_QUERY_KEYS = ("since", "from_time", "to_time", "by")
 
 MAX_SINCE_DAYS = 36_500
 """The longest ``since`` accepted (a hundred years); longer ones are refused, not overflowed."""
+MAX_SEARCH_CHARS = 1024
+"""The longest ``--search`` text (it is scanned for in every row the other filters keep)."""
+MAX_FIELD_CHARS = 256
+"""The longest exact-match filter value (account, region, user, event name, agent, rule ID)."""
+MAX_RULE_IDS = 1000
+"""Rule IDs one query may name."""
 MAX_LEVEL = 16
 """Wazuh levels run 0..16."""
 _CURSOR_TAG = "a1:"
@@ -129,6 +135,19 @@ def build_alert_query(
         raise QueryError(f"bad --limit {limit}: use 1..{MAX_LIMIT} and page for more")
     if page_token:
         decode_page_token(page_token)  # refuse a bad token now, not in the store
+    if len(rules) > MAX_RULE_IDS:
+        raise QueryError(f"bad --rule: at most {MAX_RULE_IDS} rule IDs, not {len(rules)}")
+    for flag, text, most in (
+        ("--search", search, MAX_SEARCH_CHARS),
+        ("--agent", agent_id, MAX_FIELD_CHARS),
+        ("--account", account, MAX_FIELD_CHARS),
+        ("--region", region, MAX_FIELD_CHARS),
+        ("--user", user, MAX_FIELD_CHARS),
+        ("--event-name", event_name, MAX_FIELD_CHARS),
+        *(("--rule", rule, MAX_FIELD_CHARS) for rule in rules),
+    ):
+        if len(text) > most:
+            raise QueryError(f"bad {flag}: at most {most} characters, not {len(text)}")
     return AlertQuery(
         start=start,
         end=end,
@@ -238,7 +257,11 @@ def decode_page_token(token: str) -> tuple[int, int]:
         if not text.startswith(_CURSOR_TAG):
             raise ValueError("prefix")
         ts_text, cursor_text = text[len(_CURSOR_TAG) :].split(":")
-        return int(ts_text), int(cursor_text)
+        timestamp_ms, cursor = int(ts_text), int(cursor_text)
+        # Both go into SQL as 64-bit integers: a forged huge one raised OverflowError (UNKNOWN).
+        if not (0 <= timestamp_ms < 2**62 and 0 <= cursor < 2**62):
+            raise ValueError("out of range")
+        return timestamp_ms, cursor
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise QueryError(
             f"bad page token {token[:40]!r}: pass the next_page_token of a previous page unchanged"

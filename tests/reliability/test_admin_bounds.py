@@ -56,10 +56,11 @@ def test_admin_api_refuses_bad_numbers_zero_and_deep_documents_naming_the_field(
     admin: admin_pb2_grpc.AdminStub,
 ) -> None:
     """Against a manager process: QueryAlerts with since = 99999999999d or limit = 0, CreateToken
-    with ttl 0 or uses 0, Audit with limit -1, and a central config nested 100,000 deep each
-    answer INVALID_ARGUMENT naming the field (they answered UNKNOWN, or read 0 as 'unset': an
-    hour-long token, a one-use token, 50 rows); a request that leaves them out gets the
-    documented defaults."""
+    with ttl 0 or uses 0, Audit with limit -1, a central config nested 100,000 deep, a forged
+    page token and 8 MiB strings (search, group name, comment) each answer INVALID_ARGUMENT
+    naming the field (they answered UNKNOWN or a bare RESOURCE_EXHAUSTED, were stored, or read 0
+    as 'unset': an hour-long token, a one-use token, 50 rows); a request that leaves them out
+    gets the documented defaults."""
     query = admin_pb2.AlertQuery
     _refused(lambda: admin.QueryAlerts(query(since="99999999999d"), timeout=10), "since")
     _refused(lambda: admin.QueryAlerts(query(limit=0), timeout=10), "limit")
@@ -72,6 +73,18 @@ def test_admin_api_refuses_bad_numbers_zero_and_deep_documents_naming_the_field(
     _refused(lambda: _set(admin, deep), "config_toml", "nested")
     shallow_but_deep = "x = " + "[" * 40 + "]" * 40 + "\n"
     _refused(lambda: _set(admin, shallow_but_deep), "config_toml", "more than 32 levels")
+    # The same class elsewhere: a forged page token with a huge number (was UNKNOWN:
+    # OverflowError), and 8 MiB strings (their echo in the error passed gRPC's 16 KiB status
+    # limit and came back as RESOURCE_EXHAUSTED "Stream removed", or they were stored).
+    forged = "YTE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk6MQ"
+    _refused(lambda: admin.QueryAlerts(query(page_token=forged), timeout=10), "page token")
+    huge = "x" * (8 * 1024 * 1024)
+    _refused(lambda: admin.QueryAlerts(query(search=huge), timeout=10), "--search", "1024")
+    _refused(lambda: admin.CreateToken(token(group=huge), timeout=10), "group name")
+    big_comment = admin_pb2.SetConfigRequest(
+        target=admin_pb2.ConfigTarget(group="big"), config_toml=PROD, comment=huge
+    )
+    _refused(lambda: admin.SetConfig(big_comment, timeout=10), "comment", "4000")
     default = admin.CreateToken(token(), timeout=10)
     assert default.uses == 1
     assert abs(default.expires_unix_ms / 1000 - time.time() - 3600) < 60
