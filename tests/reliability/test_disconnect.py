@@ -10,15 +10,14 @@ import pytest
 from tests.fixtures.system import ManagerProcess, make_manager_home
 from tests.reliability.processes import (
     AgentProcess,
+    enroll_agent,
+    stop_quietly,
     stored_count,
     stored_ids,
     wait_until,
     write_agent_toml,
     write_trail_files,
 )
-from trailwarden.agent.enroll import enroll
-from trailwarden.manager.agents.registry import Registry
-from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Crash and fault"
 
@@ -32,11 +31,7 @@ def test_agent_killed_while_its_batches_are_analysed_logs_no_traceback(tmp_path:
     home = make_manager_home(tmp_path / "manager", analysis_workers=2)
     manager = ManagerProcess(home, tmp_path / "manager.log")
     manager.start()
-    database = Database(home.path / "manager.db")
-    token = Registry(database).create_token(600, 1, "", "test").token
-    database.close()
-    agent_home = tmp_path / "agent"
-    enroll(agent_home, home.enroll_address, token, home.ca_fingerprint, "vanishing")
+    agent_home = enroll_agent(home, tmp_path / "agent", "vanishing")
     expected = write_trail_files(tmp_path / "trail", files=24, per_file=500)
     source = {"type": "directory", "name": "backfill", "path": str(tmp_path / "trail")}
     write_agent_toml(agent_home, home, [source])
@@ -58,10 +53,7 @@ def test_agent_killed_while_its_batches_are_analysed_logs_no_traceback(tmp_path:
         assert agent.terminate() == 0
         assert manager.terminate() == 0
     finally:
-        agent.stop_quietly()
-        if manager.proc is not None and manager.proc.poll() is None:
-            manager.proc.kill()
-            manager.proc.wait(10)
+        stop_quietly(agent, manager)
     assert expected <= stored_ids(db_path)
     log = manager.log_path.read_text()
     assert "InvalidStateError" not in log

@@ -10,14 +10,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.fixtures.system import ManagerHome, ManagerProcess, run_cli
+from tests.fixtures.system import ManagerProcess, run_cli
+from tests.reliability.processes import new_token
 from trailwarden.agent.enroll import enroll
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.common import channels
 from trailwarden.common.errors import TokenError
 from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
-from trailwarden.manager.agents.registry import Registry
-from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Adversarial"
 MiB = 1024 * 1024
@@ -28,14 +27,6 @@ def _rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def _token(home: ManagerHome, for_agent: str = "") -> str:
-    database = Database(home.path / "manager.db")
-    try:
-        return Registry(database).create_token(600, 1, "", "test", for_agent).token
-    finally:
-        database.close()
 
 
 def test_eight_concurrent_60_mib_enrollments_are_refused_fast_with_bounded_memory(
@@ -49,7 +40,7 @@ def test_eight_concurrent_60_mib_enrollments_are_refused_fast_with_bounded_memor
     home = manager_process.home
     assert manager_process.proc is not None
     pid = manager_process.proc.pid
-    enroll(tmp_path / "warm", home.enroll_address, _token(home), home.ca_fingerprint, "warm-up")
+    enroll(tmp_path / "warm", home.enroll_address, new_token(home), home.ca_fingerprint, "warm-up")
     before = _rss(pid)
     peak = [before]
     done = threading.Event()
@@ -95,7 +86,7 @@ def test_eight_concurrent_60_mib_enrollments_are_refused_fast_with_bounded_memor
     assert outcomes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 8, outcomes
     assert elapsed < 30, f"refusing took {elapsed:.1f}s"
     assert peak[0] - before < 50 * MiB, f"RSS {before / MiB:.0f} -> {peak[0] / MiB:.0f} MiB"
-    enroll(tmp_path / "after", home.enroll_address, _token(home), home.ca_fingerprint, "after")
+    enroll(tmp_path / "after", home.enroll_address, new_token(home), home.ca_fingerprint, "after")
 
 
 def test_a_live_agents_name_is_not_taken_over_without_a_token_for_it(
@@ -107,7 +98,7 @@ def test_a_live_agents_name_is_not_taken_over_without_a_token_for_it(
     agent.replace), and that token cannot enroll any other name."""
     manager_process.start()
     home = manager_process.home
-    enroll(tmp_path / "victim", home.enroll_address, _token(home), home.ca_fingerprint, "db-1")
+    enroll(tmp_path / "victim", home.enroll_address, new_token(home), home.ca_fingerprint, "db-1")
     victim = AgentIdentity.load(tmp_path / "victim").agent_id
     attack = run_cli(
         "agent",
@@ -117,7 +108,7 @@ def test_a_live_agents_name_is_not_taken_over_without_a_token_for_it(
         "--manager",
         home.enroll_address,
         "--token",
-        _token(home),
+        new_token(home),
         "--ca-sha256",
         home.ca_fingerprint,
         "--name",

@@ -17,15 +17,14 @@ from tests.fixtures.system import ManagerHome, ManagerProcess, run_cli
 from tests.reliability.processes import (
     AgentProcess,
     alert_counts,
+    enroll_agent,
     spool_state,
+    stop_quietly,
     stored_count,
     wait_until,
     write_agent_toml,
     write_trail_files,
 )
-from trailwarden.agent.enroll import enroll
-from trailwarden.manager.agents.registry import Registry
-from trailwarden.manager.store.sqlite.database import Database
 
 AREA = "Crash and fault"
 
@@ -42,15 +41,6 @@ def small_volume(manager_home: ManagerHome) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def _enrolled_agent(manager: ManagerProcess, tmp_path: Path) -> Path:
-    database = Database(manager.home.path / "manager.db")
-    token = Registry(database).create_token(600, 1, "", "test").token
-    database.close()
-    home = tmp_path / "agent"
-    enroll(home, manager.home.enroll_address, token, manager.home.ca_fingerprint, "full-disk")
-    return home
 
 
 def _file_lines(folder: Path) -> list[str]:
@@ -79,7 +69,7 @@ def test_alerts_file_on_a_full_volume_keeps_acks_going_and_catches_up_exactly_on
     in store order, with no torn line."""
     setup = ManagerProcess(manager_home, tmp_path / "setup.log")
     setup.start()
-    agent_home = _enrolled_agent(setup, tmp_path)
+    agent_home = enroll_agent(manager_home, tmp_path / "agent", "full-disk")
     assert setup.terminate() == 0
     expected = write_trail_files(tmp_path / "trail", files=8, per_file=500)
     write_agent_toml(
@@ -113,10 +103,7 @@ def test_alerts_file_on_a_full_volume_keeps_acks_going_and_catches_up_exactly_on
         assert agent.terminate() == 0
         assert manager.terminate() == 0
     finally:
-        agent.stop_quietly()
-        if manager.proc is not None and manager.proc.poll() is None:
-            manager.proc.kill()
-            manager.proc.wait(10)
+        stop_quietly(agent, manager)
     lines = [json.loads(line) for line in _file_lines(small_volume)]
     ids = Counter(line["id"] for line in lines)
     assert max(ids.values()) == 1, "an alert written twice"
