@@ -26,6 +26,7 @@ act: bucket/key, file:line, agent ID. Only the gRPC servicers map them to status
     ├── RuleError                   a ruleset problem (file:line); may hold many
     │   └── RulesetError            a ruleset refused, with every error found
     ├── StoreError                  manager database problem (busy, disk, schema)
+    ├── OutputError                 an output (alerts file, ...) could not deliver; retried
     ├── PipelineError               analysis could not run (a worker died); no ack
     ├── QueryError                  bad alert query (time, field)
     └── NotFoundError               a named agent, group, revision ... does not exist
@@ -154,6 +155,11 @@ class RulesetError(RuleError):
 
 class StoreError(TrailWardenError):
     """The manager's database failed (busy, disk full, schema)."""
+
+
+class OutputError(TrailWardenError):
+    """An output could not deliver alerts (disk full, endpoint down); its cursor stays put and
+    the delivery loop retries from the store."""
 
 
 class PipelineError(TrailWardenError):

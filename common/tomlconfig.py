@@ -42,10 +42,16 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def parse_toml_text(text: str, origin: str) -> dict[str, Any]:
+    """``text`` parsed; ConfigError naming ``origin`` if it is not TOML or nests past what the
+    parser can follow (tomllib recurses: 100,000 nested arrays raised RecursionError)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(
+            f"{origin}: not usable TOML: arrays or tables nested too deeply"
+        ) from None
 
 
 class Section:

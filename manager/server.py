@@ -20,7 +20,7 @@ from trailwarden.common import channels
 from trailwarden.common.observability.http import ObservabilityServer
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.servicer import AdminService
-from trailwarden.manager.agents.enrollment import EnrollmentService
+from trailwarden.manager.agents import enrollment
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
@@ -37,7 +37,7 @@ from trailwarden.manager.observability import (
     manager_registry,
 )
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
-from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis, build_store
+from trailwarden.manager.pipeline.setup import build_analysis, build_outputs, build_store
 from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
 from trailwarden.manager.store.sqlite.database import Database
@@ -62,8 +62,11 @@ class ManagerServer:
         self.store = build_store(config, self.database)
         self.checkpointer = WalCheckpointer(self.database)
         self.analysis = build_analysis(config, self.store)
-        self.alert_sinks = build_alert_sinks(config)
-        self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
+        self.outputs = list(build_outputs(config, self.store))
+        for delivery in self.outputs:
+            delivery.prepare()  # before any batch is accepted: a new output misses nothing
+        self.counters.outputs = self.outputs
+        self.ingest = Ingest(self.store, self.analysis, self.counters, self._outputs_wake)
         # Commits only: analysis runs in the workers (or InlineAnalysis's own thread) and the
         # links await it without holding a thread. Commits are serialised inside Ingest; a
         # second thread has the next commit ready the moment the lock is free.
@@ -82,6 +85,10 @@ class ManagerServer:
         self._stopped = asyncio.Event()
         self._retention: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
+
+    def _outputs_wake(self) -> None:
+        for delivery in self.outputs:
+            delivery.notify()
 
     async def start(self) -> None:
         material = self.material
@@ -117,9 +124,12 @@ class ManagerServer:
         )
         self.link_port = link_server.add_secure_port(self.config.link.listen, mtls)
 
-        enroll_server = grpc.aio.server(options=channels.server_options())
+        enroll_server = grpc.aio.server(
+            options=enrollment.server_options(),
+            maximum_concurrent_rpcs=enrollment.MAX_CONCURRENT_CALLS,
+        )
         enrollment_pb2_grpc.add_EnrollmentServicer_to_server(
-            EnrollmentService(self.registry, material, self.config.link.advertise),
+            enrollment.EnrollmentService(self.registry, material, self.config.link.advertise),
             enroll_server,
         )
         server_tls = channels.server_credentials(
@@ -157,6 +167,8 @@ class ManagerServer:
             )
             self.metrics_server.start()
             self.metrics_port = self.metrics_server.port
+        for delivery in self.outputs:
+            delivery.start()
         log.info(
             "stage=start manager=%s link=%s (port %d) enrollment=%s (port %d) ca_sha256=%s",
             self.config.name,
@@ -192,8 +204,8 @@ class ManagerServer:
         await self.distributor.close()
         await asyncio.to_thread(self.ingest_executor.shutdown, True)
         await asyncio.to_thread(self.analysis.close)
-        for sink in self.alert_sinks:
-            sink.close()
+        for delivery in self.outputs:
+            await asyncio.to_thread(delivery.stop)
         await asyncio.to_thread(self.checkpointer.stop)
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.stop)

@@ -30,6 +30,7 @@ from typing import Any
 
 import grpc
 
+from trailwarden.common.cliargs import int_in
 from trailwarden.common.errors import CredentialsError, QueryError
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.client import (
@@ -38,8 +39,14 @@ from trailwarden.manager.admin.client import (
     credentials_parent,
     describe_rpc_error,
 )
-from trailwarden.manager.store.base import DEFAULT_LIMIT, DEFAULT_SERIES_TOP, StatsField
+from trailwarden.manager.store.base import (
+    DEFAULT_LIMIT,
+    DEFAULT_SERIES_TOP,
+    MAX_LIMIT,
+    StatsField,
+)
 from trailwarden.manager.store.query import (
+    MAX_LEVEL,
     build_alert_query,
     build_series_query,
     build_stats_query,
@@ -73,10 +80,10 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     _add_filter_flags(alerts)
     alerts.add_argument(
         "--limit",
-        type=int,
+        type=int_in(1, MAX_LIMIT),
         default=DEFAULT_LIMIT,
         metavar="N",
-        help=f"alerts per page (default {DEFAULT_LIMIT})",
+        help=f"alerts per page, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",
     )
     paging = alerts.add_mutually_exclusive_group()
     paging.add_argument(
@@ -177,10 +184,18 @@ def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
         help="rule ID (repeat or comma-separate for several)",
     )
     parser.add_argument(
-        "--min-level", type=int, default=0, metavar="N", help="only alerts at this level or above"
+        "--min-level",
+        type=int_in(0, MAX_LEVEL),
+        default=0,
+        metavar="N",
+        help=f"only alerts at this level or above (0..{MAX_LEVEL})",
     )
     parser.add_argument(
-        "--level", type=int, default=None, metavar="N", help="only alerts at exactly this level"
+        "--level",
+        type=int_in(0, MAX_LEVEL),
+        default=None,
+        metavar="N",
+        help=f"only alerts at exactly this level (0..{MAX_LEVEL})",
     )
     for flag, dest, metavar, text in _TEXT_FLAGS:
         parser.add_argument(flag, dest=dest, default="", metavar=metavar, help=text)
@@ -379,6 +394,8 @@ def stats_command(args: argparse.Namespace) -> int:
         if pipeline:
             simple = {k: v for k, v in pipeline.items() if isinstance(v, int | float)}
             print("pipeline: " + ", ".join(f"{k}={v}" for k, v in simple.items()))
+            for name, output in (pipeline.get("outputs") or {}).items():
+                print(_output_line(name, output))
         return EXIT_OK
 
     return _call(args, run)
@@ -439,6 +456,16 @@ def series_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _call(args, run)
+
+
+def _output_line(name: str, output: dict[str, Any]) -> str:
+    """One output's delivery state: ``output alerts_file: backlog=0 delivered=12 ...``."""
+    line = f"output {name}: " + ", ".join(
+        f"{key}={output.get(key, 0)}" for key in ("backlog", "delivered", "failures")
+    )
+    if output.get("last_error"):
+        line += f"; failing for {output.get('failing_for_seconds', 0)}s: {output['last_error']}"
+    return line
 
 
 # ---- shared ----------------------------------------------------------------------------------

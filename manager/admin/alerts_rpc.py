@@ -15,26 +15,32 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
 from trailwarden.common.errors import QueryError, StoreError
-from trailwarden.common.timeparse import to_rfc3339
+from trailwarden.common.timeparse import parse_timestamp, to_rfc3339
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.auth import admin_rpc, admin_stream_rpc, calling_admin
+from trailwarden.manager.admin.limits import RESPONSE_BUDGET_BYTES, present
 from trailwarden.manager.store.base import (
+    DEFAULT_LIMIT,
     DEFAULT_SERIES_TOP,
+    MAX_LIMIT,
     AlertQuery,
     AlertStore,
     SeriesResult,
     StatsResult,
     StoredAlert,
+    TimeBasis,
 )
 from trailwarden.manager.store.query import (
     build_alert_query,
     build_series_query,
     build_stats_query,
+    encode_page_token,
 )
 
 log = logging.getLogger(__name__)
@@ -74,9 +80,15 @@ def filter_from_proto(request: admin_pb2.AlertQuery) -> dict[str, Any]:
 
 
 def query_from_proto(request: admin_pb2.AlertQuery, *, follow: bool = False) -> AlertQuery:
-    """The domain query for an AlertQuery message (QueryError if a field is bad)."""
+    """The domain query for an AlertQuery message (QueryError if a field is bad). A limit left
+    out takes the default; a limit of 0 is refused, not read as "unset"."""
+    limit = present(request, "limit")
+    if limit is None:
+        limit = FOLLOW_PAGE if follow else DEFAULT_LIMIT
+    elif not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"bad limit {limit}: use 1..{MAX_LIMIT} and page for more")
     return build_alert_query(
-        limit=request.limit or (FOLLOW_PAGE if follow else 0),
+        limit=limit,
         page_token="" if follow else request.page_token,
         **filter_from_proto(request),
     )
@@ -121,6 +133,39 @@ def alert_to_proto(alert: StoredAlert) -> admin_pb2.Alert:
         bucket=alert.bucket,
         error_code=alert.error_code,
     )
+
+
+def _sort_ms(text: str) -> int | None:
+    """Unix ms of an RFC 3339 time as the store sorts by it; None if empty or unreadable."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def within_budget(
+    alerts: list[StoredAlert], next_token: str, basis: TimeBasis
+) -> admin_pb2.AlertPage:
+    """The page as a message, cut short past ``RESPONSE_BUDGET_BYTES`` (10,000 alerts of large
+    records would pass the message limit) with a token that goes on after the last one kept."""
+    messages: list[admin_pb2.Alert] = []
+    size = 0
+    for alert in alerts:
+        message = alert_to_proto(alert)
+        size += message.ByteSize()
+        if messages and size > RESPONSE_BUDGET_BYTES:
+            last = alerts[len(messages) - 1]
+            arrival_ms = round(parse_timestamp(last.timestamp).timestamp() * 1000)
+            # The store sorts by the basis' time; an alert with no readable eventTime sorts by
+            # its arrival (as the store keeps it).
+            event_ms = _sort_ms(last.event_time) if basis is TimeBasis.EVENT else None
+            next_token = encode_page_token(basis, event_ms or arrival_ms, last.cursor)
+            break
+        messages.append(message)
+    return admin_pb2.AlertPage(alerts=messages, next_page_token=next_token)
 
 
 def stats_to_proto(result: StatsResult, extra: Mapping[str, Any]) -> admin_pb2.StatsResponse:
@@ -170,9 +215,7 @@ class AlertsAdmin:
     ) -> admin_pb2.AlertPage:
         query = query_from_proto(request)
         page = await asyncio.to_thread(self.alert_store.query, query)
-        return admin_pb2.AlertPage(
-            alerts=[alert_to_proto(a) for a in page.alerts], next_page_token=page.next_page_token
-        )
+        return within_budget(page.alerts, page.next_page_token, query.filter.time_basis)
 
     @admin_stream_rpc
     async def FollowAlerts(

@@ -48,6 +48,20 @@ def status_for(exc: errors.TrailWardenError) -> grpc.StatusCode:
     return grpc.StatusCode.FAILED_PRECONDITION
 
 
+MAX_STATUS_MESSAGE_CHARS = 2000
+"""An error message is cut to this length: messages quote the offending value, and gRPC drops a
+response whose status message passes its 16 KiB metadata limit (an 8 MiB group name came back
+as RESOURCE_EXHAUSTED "Stream removed" instead of the real error)."""
+
+
+def status_message(exc: BaseException) -> str:
+    """``str(exc)``, cut to ``MAX_STATUS_MESSAGE_CHARS``."""
+    text = str(exc)
+    if len(text) <= MAX_STATUS_MESSAGE_CHARS:
+        return text
+    return text[:MAX_STATUS_MESSAGE_CHARS] + f"... ({len(text)} characters)"
+
+
 async def _authorise(context: grpc.aio.ServicerContext[Any, Any], method: str) -> str:
     identity = peer_identity(context)
     if identity is None or identity.kind is not PeerKind.ADMIN:
@@ -69,7 +83,7 @@ def admin_rpc(method: F) -> F:
         try:
             return await method(self, request, context)
         except errors.TrailWardenError as exc:
-            await context.abort(status_for(exc), str(exc))
+            await context.abort(status_for(exc), status_message(exc))
 
     return wrapper  # type: ignore[return-value]
 
@@ -88,6 +102,6 @@ def admin_stream_rpc(
             async for item in method(self, request, context):
                 yield item
         except errors.TrailWardenError as exc:
-            await context.abort(status_for(exc), str(exc))
+            await context.abort(status_for(exc), status_message(exc))
 
     return wrapper

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
 
-from trailwarden.common.timeparse import parse_duration
+from trailwarden.common.cliargs import duration_in, int_in
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin import alerts_cli, config_cli, users_cli
 from trailwarden.manager.admin.client import (
     RPC_TIMEOUT_SECONDS,
     admin_stub,
     credentials_parent,
+)
+from trailwarden.manager.admin.limits import (
+    DEFAULT_AUDIT_LIMIT,
+    MAX_AUDIT_LIMIT,
+    MAX_TOKEN_TTL_SECONDS,
+    MAX_TOKEN_USES,
 )
 
 
@@ -36,14 +41,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     token = sub.add_parser("token", help="enrollment tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", parents=[common], help="create an enrollment token")
-    create.add_argument("--ttl", default="1h", help="lifetime, e.g. 30m, 1h, 7d (default 1h)")
-    create.add_argument("--uses", type=int, default=1, help="enrollments allowed (default 1)")
+    create.add_argument(
+        "--ttl",
+        type=duration_in(1, MAX_TOKEN_TTL_SECONDS),
+        default=3600.0,
+        help="lifetime, 1s..30d, e.g. 30m, 1h, 7d (default 1h)",
+    )
+    create.add_argument(
+        "--uses",
+        type=int_in(1, MAX_TOKEN_USES),
+        default=1,
+        help=f"enrollments allowed, 1..{MAX_TOKEN_USES} (default 1)",
+    )
     create.add_argument("--group", default="", help="place enrolled agents in this group")
+    create.add_argument(
+        "--for-agent",
+        default="",
+        metavar="NAME",
+        help="only an agent of this name may enroll with it; needed to replace a live agent "
+        "of that name (agent enroll --force)",
+    )
     create.set_defaults(func=_token_create)
 
     audit = sub.add_parser("audit", parents=[common], help="who changed what, when")
     audit.add_argument(
-        "--limit", type=int, default=100, help="newest entries to show (default 100)"
+        "--limit",
+        type=int_in(1, MAX_AUDIT_LIMIT),
+        default=DEFAULT_AUDIT_LIMIT,
+        help=f"entries, newest first, 1..{MAX_AUDIT_LIMIT} (default {DEFAULT_AUDIT_LIMIT})",
     )
     audit.set_defaults(func=_audit)
 
@@ -154,20 +179,20 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    try:
-        ttl = int(parse_duration(args.ttl))
-    except ValueError as exc:
-        print(f"trailwarden: --ttl: {exc}", file=sys.stderr)
-        return 2
+    request = admin_pb2.CreateTokenRequest(
+        ttl_seconds=max(1, round(args.ttl)),
+        uses=args.uses,
+        group=args.group,
+        for_agent=args.for_agent,
+    )
     with admin_stub(args) as stub:
-        response = stub.CreateToken(
-            admin_pb2.CreateTokenRequest(ttl_seconds=ttl, uses=args.uses, group=args.group),
-            timeout=RPC_TIMEOUT_SECONDS,
-        )
+        response = stub.CreateToken(request, timeout=RPC_TIMEOUT_SECONDS)
+    name = response.for_agent or "<AGENT-NAME>"
     command = (
         f"trailwarden agent enroll --home /var/lib/trailwarden-agent "
         f"--manager {response.enroll_address} --token {response.token} "
-        f"--ca-sha256 {response.ca_sha256} --name <AGENT-NAME>"
+        f"--ca-sha256 {response.ca_sha256} --name {name}"
+        + (" --force" if response.for_agent else "")
     )
     if args.json:
         print(json.dumps({**_to_dict(response), "enroll_command": command}, indent=2))
@@ -178,6 +203,7 @@ def _token_create(args: argparse.Namespace) -> int:
     print(
         f"expires: {expires} UTC (in {left}s), uses: {response.uses}"
         + (f", group: {response.group}" if response.group else "")
+        + (f", only for agent: {response.for_agent}" if response.for_agent else "")
     )
     print("enroll an agent with:")
     print(f"  {command}")

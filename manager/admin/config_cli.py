@@ -5,7 +5,7 @@
     trailwarden admin config set (--group G | --agent ID) FILE [--comment TEXT]
     trailwarden admin config get (--group G | --agent ID) [--revision N]
     trailwarden admin config diff (--group G | --agent ID) [FILE] [--from N] [--to N]
-    trailwarden admin config history (--group G | --agent ID) [--limit N]
+    trailwarden admin config history (--group G | --agent ID) [--limit N] [--page-token T]
     trailwarden admin config rollback (--group G | --agent ID) --to REVISION
     trailwarden admin config status [--agent ID]
     trailwarden admin config import-wazuh ossec.conf [-o FILE] [--group G | --agent ID]
@@ -29,9 +29,11 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from trailwarden.common.cliargs import int_in
 from trailwarden.common.errors import ConfigError, NotFoundError
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.client import RPC_TIMEOUT_SECONDS, admin_stub, credentials_parent
+from trailwarden.manager.admin.limits import DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_REVISION
 
 
 def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,20 +50,36 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 
     get = sub.add_parser("get", parents=[common], help="print the current (or a) revision")
     _target(get)
-    get.add_argument("--revision", type=int, default=0, help="an earlier revision")
+    get.add_argument(
+        "--revision", type=int_in(1, MAX_REVISION), default=0, help="an earlier revision"
+    )
     get.set_defaults(func=_get)
 
     diff = sub.add_parser("diff", parents=[common], help="what a file or a revision changes")
     _target(diff)
     diff.add_argument("file", nargs="?", help="compare this file with the current revision")
-    diff.add_argument("--from", dest="from_rev", type=int, default=0, help="older revision")
-    diff.add_argument("--to", dest="to_rev", type=int, default=0, help="newer revision")
+    diff.add_argument(
+        "--from", dest="from_rev", type=int_in(1, MAX_REVISION), default=0, help="older revision"
+    )
+    diff.add_argument(
+        "--to",
+        dest="to_rev",
+        type=int_in(1, MAX_REVISION),
+        default=0,
+        help="newer revision (default: the current one)",
+    )
     diff.set_defaults(func=_diff)
 
     history = sub.add_parser("history", parents=[common], help="revisions, newest first")
     _target(history)
     history.add_argument(
-        "--limit", type=int, default=20, help="newest revisions to show (default 20)"
+        "--limit",
+        type=int_in(1, MAX_HISTORY_LIMIT),
+        default=DEFAULT_HISTORY_LIMIT,
+        help=f"revisions per page, 1..{MAX_HISTORY_LIMIT} (default {DEFAULT_HISTORY_LIMIT})",
+    )
+    history.add_argument(
+        "--page-token", default="", metavar="T", help="continue after a previous page"
     )
     history.set_defaults(func=_history)
 
@@ -72,7 +90,7 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     rollback.add_argument(
         "--to",
         dest="to_rev",
-        type=int,
+        type=int_in(1, MAX_REVISION),
         required=True,
         metavar="REVISION",
         help="the revision whose content becomes current again",
@@ -185,12 +203,25 @@ def _fetch(stub: Any, args: argparse.Namespace, number: int) -> admin_pb2.Config
     if not number:
         current: admin_pb2.ConfigRevision = stub.GetConfig(target, timeout=RPC_TIMEOUT_SECONDS)
         return current
-    history = stub.ConfigHistory(target, timeout=RPC_TIMEOUT_SECONDS)
-    revision: admin_pb2.ConfigRevision
-    for revision in history.revisions:
+    token = str(number + 1)  # the page that starts at revision ``number``
+    page = stub.ConfigHistoryPage(
+        admin_pb2.ConfigHistoryRequest(target=target, limit=1, page_token=token),
+        timeout=RPC_TIMEOUT_SECONDS,
+    )
+    for revision in page.revisions:
         if revision.revision == number:
-            return revision
+            found: admin_pb2.ConfigRevision = revision
+            return found
     raise NotFoundError(f"revision {number} is not in the history of this target")
+
+
+def _previous(stub: Any, args: argparse.Namespace, number: int) -> int:
+    """The target's revision just before ``number`` (0 if none)."""
+    page = stub.ConfigHistoryPage(
+        admin_pb2.ConfigHistoryRequest(target=_target_proto(args), limit=1, page_token=str(number)),
+        timeout=RPC_TIMEOUT_SECONDS,
+    )
+    return int(page.revisions[0].revision) if page.revisions else 0
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -214,9 +245,7 @@ def _diff(args: argparse.Namespace) -> int:
             new = _fetch(stub, args, args.to_rev)
             from_rev = args.from_rev
             if not from_rev:
-                history = stub.ConfigHistory(_target_proto(args), timeout=RPC_TIMEOUT_SECONDS)
-                older = [r.revision for r in history.revisions if r.revision < new.revision]
-                from_rev = max(older, default=0)
+                from_rev = _previous(stub, args, new.revision)
             before = _fetch(stub, args, from_rev).config_toml if from_rev else ""
             after = new.config_toml
             names = (f"revision {from_rev or 'none'}", f"revision {new.revision}")
@@ -236,9 +265,14 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
+    request = admin_pb2.ConfigHistoryRequest(
+        target=_target_proto(args), limit=args.limit, page_token=args.page_token
+    )
     with admin_stub(args) as stub:
-        response = stub.ConfigHistory(_target_proto(args), timeout=RPC_TIMEOUT_SECONDS)
-    revisions = list(response.revisions)[: args.limit]
+        response = stub.ConfigHistoryPage(request, timeout=RPC_TIMEOUT_SECONDS)
+    revisions = list(response.revisions)
+    if response.next_page_token:
+        print(f"more revisions: add --page-token {response.next_page_token}", file=sys.stderr)
     if args.json:
         print(json.dumps([_to_dict(r) for r in revisions], indent=2))
         return 0

@@ -16,10 +16,18 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common.errors import NotFoundError
+from trailwarden.common.errors import ConfigError, NotFoundError
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.admin.limits import (
+    DEFAULT_HISTORY_LIMIT,
+    MAX_HISTORY_LIMIT,
+    MAX_REVISION,
+    RESPONSE_BUDGET_BYTES,
+    bounded,
+    present,
+)
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import Change, ConfigStore, Revision, Target
@@ -27,8 +35,6 @@ from trailwarden.manager.link.sessions import Sessions
 
 AUDIT_DIFF_LIMIT = 4000
 """Characters of the diff kept in an audit entry."""
-HISTORY_DEFAULT = 1000
-"""Revisions ConfigHistory returns (the CLI finds `--revision N` among them)."""
 
 
 def target_from_proto(target: admin_pb2.ConfigTarget) -> Target:
@@ -92,9 +98,41 @@ class ConfigAdmin:
     async def ConfigHistory(
         self, request: admin_pb2.ConfigTarget, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.ConfigHistoryResponse:
-        target = target_from_proto(request)
-        revisions = await asyncio.to_thread(self.config_store.history, target, HISTORY_DEFAULT)
-        return admin_pb2.ConfigHistoryResponse(revisions=[revision_to_proto(r) for r in revisions])
+        """The first page of the history (``ConfigHistoryPage`` goes on)."""
+        return await self._history_page(target_from_proto(request), DEFAULT_HISTORY_LIMIT, None)
+
+    @admin_rpc
+    async def ConfigHistoryPage(
+        self, request: admin_pb2.ConfigHistoryRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> admin_pb2.ConfigHistoryResponse:
+        limit = bounded(
+            "limit (--limit)", present(request, "limit"), DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT
+        )
+        before: int | None = None
+        if request.page_token:
+            token = request.page_token.strip()
+            if not token.isdigit() or not 1 <= int(token) <= MAX_REVISION:
+                raise ConfigError(f"page_token {token[:40]!r} is not one this manager gave")
+            before = int(token)
+        return await self._history_page(target_from_proto(request.target), limit, before)
+
+    async def _history_page(
+        self, target: Target, limit: int, before: int | None
+    ) -> admin_pb2.ConfigHistoryResponse:
+        """Up to ``limit`` revisions, fewer if they would pass ``RESPONSE_BUDGET_BYTES``; the
+        token names the revision to continue below."""
+        rows = await asyncio.to_thread(self.config_store.history, target, limit + 1, before)
+        response = admin_pb2.ConfigHistoryResponse()
+        size = 0
+        for revision in rows[:limit]:
+            message = revision_to_proto(revision)
+            size += message.ByteSize()
+            if response.revisions and size > RESPONSE_BUDGET_BYTES:
+                break
+            response.revisions.append(message)
+        if len(response.revisions) < len(rows):
+            response.next_page_token = str(response.revisions[-1].revision)
+        return response
 
     @admin_rpc
     async def RollbackConfig(

@@ -11,23 +11,32 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common.errors import ConfigError
+from trailwarden.common.errors import ConfigError, EnrollmentError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
+from trailwarden.manager.admin.limits import (
+    DEFAULT_AUDIT_LIMIT,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    DEFAULT_TOKEN_USES,
+    MAX_AUDIT_LIMIT,
+    MAX_TOKEN_TTL_SECONDS,
+    MAX_TOKEN_USES,
+    RESPONSE_BUDGET_BYTES,
+    bounded,
+    present,
+)
 from trailwarden.manager.admin.users_rpc import UsersAdmin
-from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.agents.registry import Registry, check_agent_name
 from trailwarden.manager.agents.revocation import revoke_agent
 from trailwarden.manager.central.distributor import ConfigDistributor
+from trailwarden.manager.central.document import check_group_name
 from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
 from trailwarden.manager.users.accounts import Accounts
-
-MAX_TOKEN_TTL_SECONDS = 30 * 86400
-MAX_TOKEN_USES = 10_000
 
 
 class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, admin_pb2_grpc.AdminServicer):
@@ -61,7 +70,15 @@ class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, admin_pb2_grpc.AdminSer
         self, request: admin_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.ListAgentsResponse:
         records = await asyncio.to_thread(self.registry.list_agents)
-        return admin_pb2.ListAgentsResponse(agents=[agent_info(r, self.sessions) for r in records])
+        response = admin_pb2.ListAgentsResponse()
+        size = 0
+        for record in records:
+            info = agent_info(record, self.sessions)
+            size += info.ByteSize()
+            if size > RESPONSE_BUDGET_BYTES:  # keep every agent; drop the bulky status detail
+                info.status_json = '{"omitted": "admin agents response size budget"}'
+            response.agents.append(info)
+        return response
 
     @admin_rpc
     async def RevokeAgent(
@@ -75,14 +92,26 @@ class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, admin_pb2_grpc.AdminSer
     async def CreateToken(
         self, request: admin_pb2.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.CreateTokenResponse:
-        ttl = request.ttl_seconds or 3600
-        uses = request.uses or 1
-        if not 0 < ttl <= MAX_TOKEN_TTL_SECONDS:
-            raise ConfigError(f"--ttl must be between 1s and {MAX_TOKEN_TTL_SECONDS}s")
-        if not 0 < uses <= MAX_TOKEN_USES:
-            raise ConfigError(f"--uses must be between 1 and {MAX_TOKEN_USES}")
+        ttl = bounded(
+            "ttl_seconds (--ttl)",
+            present(request, "ttl_seconds"),
+            DEFAULT_TOKEN_TTL_SECONDS,
+            MAX_TOKEN_TTL_SECONDS,
+        )
+        uses = bounded(
+            "uses (--uses)", present(request, "uses"), DEFAULT_TOKEN_USES, MAX_TOKEN_USES
+        )
+        if request.group:
+            check_group_name(request.group)
+        if request.for_agent:
+            try:
+                check_agent_name(request.for_agent)
+            except EnrollmentError as exc:
+                raise ConfigError(f"for_agent (--for-agent): {exc}") from exc
         actor = f"admin:{calling_admin()}"
-        token = await asyncio.to_thread(self.registry.create_token, ttl, uses, request.group, actor)
+        token = await asyncio.to_thread(
+            self.registry.create_token, ttl, uses, request.group, actor, request.for_agent
+        )
         return admin_pb2.CreateTokenResponse(
             token=token.token,
             expires_unix_ms=token.expires_ms,
@@ -90,13 +119,17 @@ class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, admin_pb2_grpc.AdminSer
             enroll_address=self.enroll_address,
             ca_sha256=self.ca_fingerprint,
             group=token.group,
+            for_agent=token.for_agent,
         )
 
     @admin_rpc
     async def Audit(
         self, request: admin_pb2.AuditRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.AuditResponse:
-        entries = await asyncio.to_thread(self.registry.audit_entries, request.limit or 100)
+        limit = bounded(
+            "limit (--limit)", present(request, "limit"), DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
+        )
+        entries = await asyncio.to_thread(self.registry.audit_entries, limit)
         return admin_pb2.AuditResponse(
             entries=[
                 admin_pb2.AuditEntry(

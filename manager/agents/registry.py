@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trailwarden.common.errors import NotFoundError, TokenError
+from trailwarden.common.errors import EnrollmentError, NotFoundError, TokenError
 from trailwarden.manager.store.sqlite.database import Database
 
 MIGRATIONS: Sequence[str] = (
@@ -56,9 +57,23 @@ MIGRATIONS: Sequence[str] = (
         detail TEXT NOT NULL DEFAULT ''
     )
     """,
+    # 2: a token may be issued for one agent name (the only way to replace a live agent).
+    """
+    ALTER TABLE enrollment_tokens ADD COLUMN for_agent TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 TOKEN_PREFIX = "tw1_"  # noqa: S105 - a prefix, not a secret
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_agent_name(name: str) -> str:
+    """``name`` if it is a valid agent name; EnrollmentError otherwise."""
+    if not _AGENT_NAME.match(name):
+        raise EnrollmentError(
+            f"agent name {name[:80]!r} is not valid (letters, digits, '.', '_', '-'; at most 64)"
+        )
+    return name
 
 
 def now_ms() -> int:
@@ -106,6 +121,15 @@ class NewToken:
     expires_ms: int
     uses: int
     group: str
+    for_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What one use of a token gives: the group to join, and the name it was issued for."""
+
+    group: str
+    for_agent: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,32 +161,43 @@ class Registry:
 
     # ---- tokens ------------------------------------------------------------------------------
 
-    def create_token(self, ttl_seconds: int, uses: int, group: str, actor: str) -> NewToken:
+    def create_token(
+        self, ttl_seconds: int, uses: int, group: str, actor: str, for_agent: str = ""
+    ) -> NewToken:
+        """A new token (shown once). ``for_agent``: only an agent of that name may enroll with
+        it, and it may replace a live agent of that name (``agent enroll --force``)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         created = now_ms()
         expires = created + ttl_seconds * 1000
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO enrollment_tokens (token_hash, created_ms, expires_ms, uses_left,"
-                " uses_total, group_name, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (hash_token(token), created, expires, uses, uses, group, actor),
+                " uses_total, group_name, created_by, for_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (hash_token(token), created, expires, uses, uses, group, actor, for_agent),
             )
             self._audit(
                 tx,
                 actor,
                 "token.create",
                 group,
-                f"ttl={ttl_seconds}s uses={uses} expires_ms={expires}",
+                f"ttl={ttl_seconds}s uses={uses} expires_ms={expires}"
+                + (f" for_agent={for_agent}" if for_agent else ""),
             )
-        return NewToken(token=token, expires_ms=expires, uses=uses, group=group)
+        return NewToken(
+            token=token, expires_ms=expires, uses=uses, group=group, for_agent=for_agent
+        )
 
-    def consume_token(self, token: str) -> str:
-        """Use one use of ``token``; returns its group. TokenError says why it was refused."""
+    def consume_token(self, token: str, name: str = "", replacing: str = "") -> TokenGrant:
+        """Use one use of ``token`` to enroll agent ``name``; TokenError says why it was refused.
+
+        ``replacing``: the ID of the live agent of that name this enrollment would revoke. Only
+        a token issued for that name (``admin token create --for-agent NAME``) may do that: any
+        fresh token used to take over a live agent's name (issue 20)."""
         wanted = hash_token(token)
         with self.db.transaction() as tx:
             row = tx.execute(
-                "SELECT token_hash, expires_ms, uses_left, group_name FROM enrollment_tokens"
-                " WHERE token_hash = ?",
+                "SELECT token_hash, expires_ms, uses_left, group_name, for_agent"
+                " FROM enrollment_tokens WHERE token_hash = ?",
                 (wanted,),
             ).fetchone()
             # Compare digests in constant time even though the lookup already matched, so a
@@ -173,11 +208,20 @@ class Registry:
                 raise TokenError("enrollment token expired; ask an admin for a new one")
             if int(row[2]) <= 0:
                 raise TokenError("enrollment token already used up")
+            for_agent = str(row[4])
+            if for_agent and for_agent != name:
+                raise TokenError(f"this enrollment token is for agent {for_agent!r} only")
+            if replacing and for_agent != name:
+                raise TokenError(
+                    f"an agent named {name!r} is enrolled and live (ID {replacing}); replacing "
+                    f"it needs a token issued for that name (trailwarden admin token create "
+                    f"--for-agent {name})"
+                )
             tx.execute(
                 "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE token_hash = ?",
                 (wanted,),
             )
-        return str(row[3])
+        return TokenGrant(group=str(row[3]), for_agent=for_agent)
 
     # ---- agents ------------------------------------------------------------------------------
 
@@ -206,7 +250,7 @@ class Registry:
                     f"agent:{agent_id}",
                     "agent.replace",
                     replace,
-                    f"re-enrolled as {agent_id} with --force",
+                    f"re-enrolled as {agent_id} with --force and a token for {name!r}",
                 )
             tx.execute(
                 "INSERT INTO agents (id, name, hostname, cert_fingerprint, groups_json,"

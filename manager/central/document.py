@@ -78,9 +78,27 @@ def source_name(table: Mapping[str, Any], where: str) -> str:
     raise ConfigError(f"{where}: needs a name (or type and bucket/path) to say which source it is")
 
 
+MAX_DOCUMENT_BYTES = 1024 * 1024
+"""The largest central config document accepted (UTF-8 bytes). A real one is a few KB; the cap
+keeps every revision, and a page of history, far below the Admin API's message limit."""
+MAX_NESTING = 32
+"""Tables and arrays nested deeper than this are refused (central config needs about four)."""
+
+
 def parse_document(text: str, origin: str) -> dict[str, Any]:
-    """A document's data after the checks that need no merge: TOML, keys, secrets, shapes."""
-    data = parse_toml_text(text, origin)
+    """A document's data after the checks that need no merge: size, TOML, nesting, keys,
+    secrets, shapes."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise ConfigError(
+            f"{origin}: config_toml is {size} bytes; a central config document may hold at "
+            f"most {MAX_DOCUMENT_BYTES} bytes (1 MiB)"
+        )
+    data = parse_toml_text(text, f"{origin}: config_toml")
+    if nesting_depth(data) > MAX_NESTING:
+        raise ConfigError(
+            f"{origin}: config_toml nests tables/arrays more than {MAX_NESTING} levels deep"
+        )
     refuse_secrets(data, origin)
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
@@ -108,6 +126,27 @@ def parse_document(text: str, origin: str) -> dict[str, Any]:
         if not isinstance(table.get(ENABLED_KEY, True), bool):
             raise ConfigError(f"{where}.{ENABLED_KEY}: expected true or false")
     return data
+
+
+def nesting_depth(value: Any, stop: int = MAX_NESTING + 1) -> int:
+    """How deeply tables and arrays nest in ``value`` (a scalar is 0), counted without
+    recursion and giving up at ``stop``."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest >= stop:
+            return deepest
+        pending.extend((child, depth) for child in children)
+    return deepest
 
 
 def validate_complete(data: Mapping[str, Any], origin: str) -> EffectiveConfig:

@@ -75,6 +75,8 @@ APPLIED = "applied"
 PENDING = "pending"
 FAILED = "failed"
 HISTORY_LIMIT = 100
+MAX_COMMENT_CHARS = 4000
+"""The longest revision comment (kept in history and the audit log)."""
 
 
 def now_ms() -> int:
@@ -184,6 +186,10 @@ class ConfigStore:
         origin = f"config for {target}"
         if target.group:
             check_group_name(target.group)
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise ConfigError(
+                f"{origin}: comment is {len(comment)} characters; at most {MAX_COMMENT_CHARS}"
+            )
         data = parse_document(text, origin)
         if target.group:
             validate_complete(data, origin)
@@ -219,6 +225,8 @@ class ConfigStore:
 
     def rollback(self, target: Target, to_revision: int, author: str) -> Change:
         """A new revision whose document is revision ``to_revision``'s (history is kept)."""
+        if to_revision < 1:
+            raise ConfigError(f"to_revision must be a revision number (>= 1), not {to_revision}")
         old = self.revision(to_revision)
         if old.target != target:
             raise NotFoundError(f"revision {to_revision} is not a revision of {target}'s config")
@@ -242,14 +250,17 @@ class ConfigStore:
             raise NotFoundError(f"no config set for {target}")
         return history[0]
 
-    def history(self, target: Target, limit: int = HISTORY_LIMIT) -> list[Revision]:
-        """Revisions of ``target``'s document, newest first."""
+    def history(
+        self, target: Target, limit: int = HISTORY_LIMIT, before: int | None = None
+    ) -> list[Revision]:
+        """Revisions of ``target``'s document, newest first (only those older than revision
+        ``before``, when given: the next page)."""
         rows = (
             self.db.connection()
             .execute(
                 f"SELECT {_REVISION_COLUMNS} FROM config_revisions WHERE scope = ? AND target = ?"
-                " ORDER BY revision DESC LIMIT ?",
-                (target.scope, target.name, limit),
+                " AND revision < ? ORDER BY revision DESC LIMIT ?",
+                (target.scope, target.name, before if before is not None else 2**63 - 1, limit),
             )
             .fetchall()
         )

@@ -36,12 +36,20 @@ HELLO_TIMEOUT_SECONDS = 30.0
 StatusToJson = Callable[[link_pb2.AgentStatus], str]
 
 
+MAX_STATUS_JSON_BYTES = 256 * 1024
+"""The most of an agent's reported status the registry keeps (a real one is a few KB); a larger
+one is replaced by a note, so `admin agents` can never be pushed past the message limit."""
+
+
 def status_to_json(status: link_pb2.AgentStatus) -> str:
     from google.protobuf import json_format
 
-    return json.dumps(
+    text = json.dumps(
         json_format.MessageToDict(status, preserving_proto_field_name=True), sort_keys=True
     )
+    if len(text) > MAX_STATUS_JSON_BYTES:
+        return json.dumps({"omitted": f"status of {len(text)} bytes, over {MAX_STATUS_JSON_BYTES}"})
+    return text
 
 
 class LinkService(link_pb2_grpc.AgentLinkServicer):

@@ -16,10 +16,17 @@ file by inode, so nothing is lost across a rename):
 So one day's alerts, in order, are ``alerts-26-001.json``, ``alerts-26-002.json``, ...,
 ``alerts-26.json``. A line is never split across files. The file is opened for append; a manager
 restart continues it (and rotates it first if it was last written on an earlier day).
+
+The file is an ``Output`` of the delivery loop (``delivery.py``), which feeds it from the store
+after the commit: each ``deliver`` appends whole lines and fsyncs before the loop moves the
+cursor. A write that fails (disk full) is cut back to the last whole line at once; ``recover``
+(on open, and after every failure) truncates a torn tail a crash left and names the last alert
+the file holds, so the loop never writes that alert, or any before it, twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -27,15 +34,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from trailwarden.common.errors import ConfigError, StoreError
+from trailwarden.common.errors import ConfigError, OutputError
 from trailwarden.common.timeparse import utc_now
 from trailwarden.manager.analysis.alert import Alert
+from trailwarden.manager.store.base import StoredAlert
 
 log = logging.getLogger(__name__)
 
 LIVE_NAME = "alerts.json"
+OUTPUT_NAME = "alerts_file"
+"""The file's delivered-cursor name in the store."""
+TAIL_READ_BYTES = 1024 * 1024
+"""How far back from the end ``recover`` looks for the last whole line (an alert is far smaller)."""
 DEFAULT_MAX_BYTES = 256 * 1024**2
 """Size rotation threshold of the live file."""
 FILE_MODE = 0o640
@@ -94,8 +106,10 @@ class AlertsFile:
     """Appends alerts as JSON lines to ``<directory>/alerts.json`` and rotates it.
 
     Thread-safe: one lock around write and rotation. Write failures (disk full, permissions)
-    raise StoreError naming the file.
+    raise OutputError naming the file, after cutting the file back to its last whole line.
     """
+
+    name = OUTPUT_NAME
 
     def __init__(
         self,
@@ -108,7 +122,7 @@ class AlertsFile:
         self.config = config or AlertsFileConfig()
         self._clock = clock
         self._lock = threading.Lock()
-        self._handle: BinaryIO | None = None
+        self._fd: int | None = None
         self._size = 0
         self._day: date | None = None
 
@@ -117,53 +131,115 @@ class AlertsFile:
         """The live file."""
         return self.directory / LIVE_NAME
 
+    @property
+    def min_level(self) -> int:
+        """Alerts below this level are not written (the delivery loop does not read them)."""
+        return self.config.min_level
+
+    def recover(self) -> str:
+        """Truncate a torn last line (a crash mid-write) and return the ``id`` of the last whole
+        line the live file holds ('' if it holds none or that line is not an alert)."""
+        with self._lock:
+            try:
+                fd = self._open()
+                return self._repair_tail(fd)
+            except OSError as exc:
+                self._close_fd()
+                raise OutputError(f"alerts file {self.path}: cannot open: {exc}") from exc
+
+    def deliver(self, batch: Sequence[StoredAlert]) -> None:
+        """Append the stored alerts at or above ``min_level`` and fsync (Output protocol)."""
+        if self.config.enabled:
+            self._append([a.json for a in batch if a.level >= self.config.min_level])
+
     def write(self, alerts: Sequence[Alert]) -> int:
         """Append the alerts at or above ``min_level``; returns how many lines were written."""
         if not self.config.enabled:
             return 0
         lines = [a.document() for a in alerts if a.rule.level >= self.config.min_level]
-        if not lines:
-            return 0
-        data = ("\n".join(lines) + "\n").encode()
-        with self._lock:
-            try:
-                today = self._clock().astimezone(UTC).date()
-                handle = self._open()
-                if self._size and self._day is not None and self._day != today:
-                    handle = self._rotate(self._day, daily=True)
-                if self._size and self._size + len(data) > self.config.max_bytes:
-                    handle = self._rotate(today, daily=False)
-                if not self._size:
-                    self._day = today
-                handle.write(data)
-                handle.flush()
-                self._size += len(data)
-            except OSError as exc:
-                self._close_handle()
-                raise StoreError(f"alerts file {self.path}: write failed: {exc}") from exc
+        self._append(lines)
         return len(lines)
 
     def close(self) -> None:
         with self._lock:
-            self._close_handle()
+            self._close_fd()
 
     # ---- internals (called with the lock held) ---------------------------------------------
 
-    def _open(self) -> BinaryIO:
-        if self._handle is not None:
-            return self._handle
+    def _append(self, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode()
+        with self._lock:
+            before: int | None = None
+            try:
+                today = self._clock().astimezone(UTC).date()
+                fd = self._open()
+                if self._size and self._day is not None and self._day != today:
+                    fd = self._rotate(self._day, daily=True)
+                if self._size and self._size + len(data) > self.config.max_bytes:
+                    fd = self._rotate(today, daily=False)
+                if not self._size:
+                    self._day = today
+                before = self._size
+                _write_all(fd, data)
+                os.fsync(fd)
+                self._size += len(data)
+            except OSError as exc:
+                self._cut_back(before)
+                raise OutputError(f"alerts file {self.path}: write failed: {exc}") from exc
+
+    def _cut_back(self, size: int | None) -> None:
+        """After a failed append: drop what part of it reached the file (a torn line on a full
+        disk), so shippers never read half a line; ``recover`` finishes the job otherwise."""
+        if self._fd is not None and size is not None:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError as exc:
+                log.warning("stage=output alerts file %s: cannot truncate: %s", self.path, exc)
+        self._close_fd()
+
+    def _open(self) -> int:
+        if self._fd is not None:
+            return self._fd
         self.directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-        handle = os.fdopen(fd, "ab")
         stat = os.fstat(fd)
         self._size = stat.st_size
         # A file left by an earlier run belongs to the day it was last written.
         self._day = datetime.fromtimestamp(stat.st_mtime, tz=UTC).date() if self._size else None
-        self._handle = handle
-        return handle
+        self._fd = fd
+        return fd
 
-    def _rotate(self, day: date, *, daily: bool) -> BinaryIO:
-        self._close_handle()
+    def _repair_tail(self, fd: int) -> str:
+        if not self._size:
+            return ""
+        with self.path.open("rb") as reader:
+            start = max(0, self._size - TAIL_READ_BYTES)
+            reader.seek(start)
+            tail = reader.read(self._size - start)
+        if not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n")
+            keep = start + cut + 1 if cut >= 0 else start
+            log.warning(
+                "stage=output alerts file %s: torn last line (%d bytes) truncated",
+                self.path,
+                self._size - keep,
+            )
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+            self._size = keep
+            tail = tail[: keep - start]
+        lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
+        try:
+            document = json.loads(lines[-1]) if lines[-1] else {}
+        except ValueError:
+            return ""
+        alert_id = document.get("id") if isinstance(document, dict) else None
+        return alert_id if isinstance(alert_id, str) else ""
+
+    def _rotate(self, day: date, *, daily: bool) -> int:
+        self._close_fd()
         part = 0 if daily else 1
         target = rotated_path(self.directory, day, part)
         while target.exists():  # a restarted day, or the day file already taken: number on
@@ -176,11 +252,20 @@ class AlertsFile:
         )
         return self._open()
 
-    def _close_handle(self) -> None:
-        if self._handle is not None:
+    def _close_fd(self) -> None:
+        if self._fd is not None:
             try:
-                self._handle.close()
+                os.close(self._fd)
+            except OSError as exc:
+                log.debug("stage=output alerts file %s: close failed: %s", self.path, exc)
             finally:
-                self._handle = None
+                self._fd = None
                 self._size = 0
                 self._day = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -2,7 +2,7 @@
 
     analyse: parse → dedupe key → drop already-stored events → decode + rules + correlation,
     in an analysis worker process (or on the manager's one analysis thread)
-    commit: events and alerts in one transaction → alerts file
+    commit: events and alerts in one transaction → wake the outputs' delivery loops
 
 The link runs the two steps of consecutive batches of an agent overlapped (the next batch is
 analysed while the previous one commits), still committing and acknowledging in order.
@@ -11,7 +11,9 @@ A record that cannot be parsed or decoded is counted and logged with agent, buck
 index; the good records around it go on. A StoreError (or a dead worker) propagates so the
 link withholds the ack and the agent resends later: nothing is acknowledged that is not
 committed. Commits are serialised (SQLite has one writer); analysis of different agents'
-batches may run in parallel.
+batches may run in parallel. Outputs (alerts.json, ...) are not written here: each reads the
+committed alerts from the store after its own cursor (``manager/outputs/delivery.py``), so a
+failing output never holds up an ack and never loses an acknowledged alert.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
@@ -32,7 +34,6 @@ from trailwarden.common.observability.histogram import (
     SECONDS_BUCKETS,
     FixedHistogram,
 )
-from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis, EventKeys
 from trailwarden.manager.pipeline.workers import Analysis
 from trailwarden.manager.store.base import AlertStore, EventRow
@@ -40,12 +41,6 @@ from trailwarden.manager.store.base import AlertStore, EventRow
 log = logging.getLogger(__name__)
 
 MAX_PROBLEMS_KEPT = 50
-
-
-class AlertSink(Protocol):
-    def write(self, alerts: Sequence[Alert]) -> object: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -76,6 +71,8 @@ class PipelineCounters:
     commit_seconds: FixedHistogram = field(default_factory=lambda: FixedHistogram(SECONDS_BUCKETS))
     batch_records: FixedHistogram = field(default_factory=lambda: FixedHistogram(RECORD_BUCKETS))
     recent_problems: list[str] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    """Delivery loops (anything with ``output.name`` and ``snapshot()``), shown per output."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def problem(self, message: str) -> None:
@@ -95,6 +92,7 @@ class PipelineCounters:
                 "store_failures": self.store_failures,
                 "rules_fired": dict(self.rules_fired),
                 "recent_problems": list(self.recent_problems),
+                "outputs": {d.output.name: d.snapshot() for d in self.outputs},
             }
 
 
@@ -103,12 +101,13 @@ class Ingest:
         self,
         store: AlertStore,
         analysis: Analysis,
-        alert_sinks: Sequence[AlertSink] = (),
         counters: PipelineCounters | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
+        """``on_commit``: called after each commit that stored alerts (wakes the outputs)."""
         self.store = store
         self.analysis = analysis
-        self.alert_sinks = list(alert_sinks)
+        self.on_commit = on_commit
         self.counters = counters or PipelineCounters()
         self._commit_lock = threading.Lock()
 
@@ -137,7 +136,7 @@ class Ingest:
 
     def commit(self, agent: AgentRef, batch: RecordBatch, analysed: BatchAnalysis) -> IngestResult:
         """Report the batch's bad records, store the rest (events and alerts in one
-        transaction), then the outputs. Commits are serialised, in the order they are called."""
+        transaction), then wake the outputs. Commits are serialised, in the order called."""
         where = batch.source.location
         for index, reason in analysed.bad:
             message = f"agent={agent.id} where={where} record={index}: {reason}"
@@ -159,8 +158,6 @@ class Ingest:
                 started = time.perf_counter()
                 stored = self.store.commit(rows, analysed.alerts)
                 self.counters.commit_seconds.observe(time.perf_counter() - started)
-                # Outputs follow the commit order, so the alerts file reads like the store.
-                self._write_outputs(agent, where, analysed.alerts)
         except StoreError:
             with self.counters.lock:
                 self.counters.store_failures += 1
@@ -172,6 +169,8 @@ class Ingest:
             bad_records=len(analysed.bad),
             alerts=stored,
         )
+        if stored and self.on_commit is not None:
+            self.on_commit()
         with self.counters.lock:
             self.counters.batches += 1
             self.counters.records += result.records
@@ -184,15 +183,3 @@ class Ingest:
                 self.counters.rule_levels[alert.rule.id] = alert.rule.level
         self.counters.batch_records.observe(result.records)
         return result
-
-    def _write_outputs(self, agent: AgentRef, where: str, alerts: Sequence[Alert]) -> None:
-        if not alerts:
-            return
-        for sink in self.alert_sinks:
-            try:
-                sink.write(alerts)
-            except (OSError, StoreError) as exc:
-                # The alerts are committed in the database; the file is an output of it.
-                log.error(
-                    "stage=store output failed agent=%s where=%s error=%s", agent.id, where, exc
-                )

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.outputs.alerts_file import AlertsFile, AlertsFileConfig
+from trailwarden.manager.outputs.delivery import Delivery
 from trailwarden.manager.pipeline.analyzer import build_analyzer
-from trailwarden.manager.pipeline.ingest import AlertSink
 from trailwarden.manager.pipeline.workers import (
     Analysis,
     InlineAnalysis,
@@ -60,7 +60,8 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
     )
 
 
-def build_alert_sinks(config: ManagerConfig) -> Sequence[AlertSink]:
+def build_outputs(config: ManagerConfig, store: SqliteAlertStore) -> Sequence[Delivery]:
+    """One delivery loop per enabled output, each fed from the store by its own cursor."""
     if not config.alerts_file:
         return ()
     file_config = AlertsFileConfig(
@@ -68,4 +69,4 @@ def build_alert_sinks(config: ManagerConfig) -> Sequence[AlertSink]:
         max_bytes=config.alerts_file_max_bytes,
         min_level=config.alerts_file_min_level,
     )
-    return (AlertsFile(config.home / "alerts", file_config),)
+    return (Delivery(store, AlertsFile(config.home / "alerts", file_config)),)

@@ -19,7 +19,7 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
@@ -197,18 +197,25 @@ class ProcessAnalysis:
             return result
 
         def finished(work: Future[BatchAnalysis]) -> None:
-            if work.cancelled():  # the pool shut down (manager stopping): not acknowledged
-                result.set_exception(PipelineError("analysis cancelled: the manager is stopping"))
+            if work.cancelled():  # the pool shut down, or the link left: not acknowledged
+                _settle(result, error=PipelineError("analysis cancelled: the manager is stopping"))
                 return
             error = work.exception()
             if error is None:
-                result.set_result(work.result())
+                _settle(result, value=work.result())
             elif isinstance(error, BrokenProcessPool):
-                result.set_exception(self._worker_died(slot, pool, error))
+                _settle(result, error=self._worker_died(slot, pool, error))
             else:
-                result.set_exception(error)
+                _settle(result, error=error)
+
+        def abandoned(result: Future[BatchAnalysis]) -> None:
+            # The link went away (agent disconnected) and cancelled its wait: a batch still
+            # queued for the worker need not be analysed at all.
+            if result.cancelled():
+                work.cancel()
 
         work.add_done_callback(finished)
+        result.add_done_callback(abandoned)
         return result
 
     def _worker_died(
@@ -225,6 +232,28 @@ class ProcessAnalysis:
     def close(self) -> None:
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _settle(
+    result: Future[BatchAnalysis],
+    *,
+    value: BatchAnalysis | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Pass the worker's outcome on, unless the waiting link cancelled ``result`` already (its
+    agent disconnected mid-analysis). Setting a cancelled future raised InvalidStateError inside
+    the pool's callback, logged as a traceback for an ordinary disconnect. The check and the
+    set can still race a cancel from the event loop's thread, hence the except too."""
+    if result.done():
+        return
+    try:
+        if error is not None:
+            result.set_exception(error)
+        else:
+            assert value is not None
+            result.set_result(value)
+    except InvalidStateError:
+        return
 
 
 def _noop() -> None:

@@ -2,9 +2,10 @@
 
 The ingest pipeline calls ``seen_events`` (dedupe before the rules) and ``commit`` (one
 transaction per batch, before the ack); the Admin API and the console call ``query``,
-``follow``, ``stats`` and ``series`` with queries built and validated by ``store.query``; a
-timer calls ``prune``. Time ranges follow CloudTrail ``eventTime`` unless a query's
-``time_basis`` says arrival. SQLite (``sqlite.alerts.SqliteAlertStore``) is the default
+``follow``, ``stats`` and ``series`` with queries built and validated by ``store.query``; the
+outputs' delivery loops call ``follow`` and ``output_cursor``/``save_output_cursor``; a timer
+calls ``prune``. Time ranges follow CloudTrail ``eventTime`` unless a query's ``time_basis``
+says arrival. SQLite (``sqlite.alerts.SqliteAlertStore``) is the default
 implementation; a PostgreSQL one can follow behind the same protocol, which is why nothing here
 mentions a driver, a connection or SQL.
 
@@ -365,6 +366,15 @@ class AlertStore(Protocol):
 
     def ping(self) -> None:
         """StoreError unless the store can be reached now (a fresh connection answers)."""
+        ...
+
+    def output_cursor(self, name: str) -> int | None:
+        """The delivered-cursor of output ``name`` (the last alert it durably delivered), or
+        None if it has none yet. Outputs read onward with ``follow`` (``manager/outputs``)."""
+        ...
+
+    def save_output_cursor(self, name: str, cursor: int) -> None:
+        """Commit output ``name``'s delivered-cursor (after the output made its alerts durable)."""
         ...
 
     def counts(self) -> dict[str, int]:

@@ -75,10 +75,16 @@ STATS_QUERY_KEYS = (*FILTER_KEYS, "by", "top")
 SERIES_QUERY_KEYS = (*FILTER_KEYS, "interval", "split", "top")
 """Keys ``series_query_from_mapping`` accepts."""
 
+MAX_SINCE_DAYS = 36_500
+"""The longest ``since`` accepted (a hundred years); longer ones are refused, not overflowed."""
+MAX_SEARCH_CHARS = 1024
+"""The longest ``--search`` text (it is scanned for in every row the other filters keep)."""
+MAX_FIELD_CHARS = 256
+"""The longest exact-match filter value (account, region, user, event name, agent, rule ID)."""
+MAX_RULE_IDS = 1000
+"""Rule IDs one query may name."""
 MAX_LEVEL = 16
 """Wazuh levels run 0..16."""
-MAX_TEXT = 512
-"""Longest filter value accepted (CloudTrail names and ARNs are far shorter)."""
 MAX_STATS_TOP = 10_000
 """The most groups one stats answer may list (0 = every group)."""
 MAX_SERIES_TOP = 50
@@ -127,12 +133,14 @@ def parse_time_range(
     if since:
         try:
             seconds = parse_duration(since)
-            start = now - timedelta(seconds=seconds)
         except (ValueError, OverflowError):
             raise QueryError(
                 f"bad --since {since!r}: use a duration such as 30m, 24h or 7d "
                 "(or --from/--to for absolute times)"
             ) from None
+        if seconds > MAX_SINCE_DAYS * 86400:
+            raise QueryError(f"bad --since {since!r}: use at most {MAX_SINCE_DAYS}d (or --from)")
+        start = now - timedelta(seconds=seconds)
     if from_time:
         start = _parse_time("--from", from_time)
     if to_time:
@@ -194,6 +202,8 @@ def build_filter(
     for item in (rule_ids,) if isinstance(rule_ids, str) else rule_ids:
         # "--rule 80202,80203" and repeated --rule both work.
         rules.extend(part.strip() for part in str(item).split(",") if part.strip())
+    if len(rules) > MAX_RULE_IDS:
+        raise QueryError(f"bad --rule: at most {MAX_RULE_IDS} rule IDs, not {len(rules)}")
     for rule in rules:
         _check_text("--rule", rule)
     if not 0 <= min_level <= MAX_LEVEL:
@@ -210,14 +220,14 @@ def build_filter(
         rule_ids=tuple(dict.fromkeys(rules)),
         min_level=min_level,
         level=level,
-        search=_check_text("--search", search),
+        search=_check_text("--search", search, MAX_SEARCH_CHARS),
         **values,
     )
 
 
-def _check_text(flag: str, value: str) -> str:
-    if len(value) > MAX_TEXT:
-        raise QueryError(f"bad {flag}: {len(value)} characters, the most is {MAX_TEXT}")
+def _check_text(flag: str, value: str, most: int = MAX_FIELD_CHARS) -> str:
+    if len(value) > most:
+        raise QueryError(f"bad {flag}: at most {most} characters, not {len(value)}")
     if "\x00" in value:
         raise QueryError(f"bad {flag}: contains a NUL character")
     return value
@@ -445,7 +455,11 @@ def decode_page_token(token: str) -> tuple[TimeBasis, int, int]:
         tag, basis, time_text, cursor_text = text.split(":")
         if tag != _PAGE_TAG:
             raise ValueError("tag")
-        return TimeBasis(basis), int(time_text), int(cursor_text)
+        time_ms, cursor = int(time_text), int(cursor_text)
+        # Both go into SQL as 64-bit integers: a forged huge one raised OverflowError (UNKNOWN).
+        if not (-(2**62) < time_ms < 2**62 and 0 <= cursor < 2**62):
+            raise ValueError("out of range")
+        return TimeBasis(basis), time_ms, cursor
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise QueryError(
             f"bad page token {token[:40]!r}: pass the next_page_token of a previous page unchanged"

@@ -226,6 +226,32 @@ def files_taken(spool: Path) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+def new_token(home: ManagerHome, for_agent: str = "") -> str:
+    """A one-use enrollment token straight from the manager's registry (no admin round trip)."""
+    from trailwarden.manager.agents.registry import Registry
+    from trailwarden.manager.store.sqlite.database import Database
+
+    database = Database(home.path / "manager.db")
+    try:
+        return Registry(database).create_token(600, 1, "", "test", for_agent).token
+    finally:
+        database.close()
+
+
+def enroll_agent_into(home: ManagerHome, folder: Path, name: str) -> Path:
+    """Enroll an agent called ``name`` into ``folder`` through the real enrollment port."""
+    enroll(folder, home.enroll_address, new_token(home), home.ca_fingerprint, name)
+    return folder
+
+
+def stop_quietly(agent: AgentProcess, manager: ManagerProcess) -> None:
+    """Test teardown: SIGKILL whichever of the two is still running."""
+    agent.stop_quietly()
+    if manager.proc is not None and manager.proc.poll() is None:
+        manager.proc.kill()
+        manager.proc.wait(10)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

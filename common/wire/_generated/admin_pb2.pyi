@@ -56,30 +56,34 @@ class RevokeAgentResponse(_message.Message):
     def __init__(self, agent: _Optional[_Union[AgentInfo, _Mapping]] = ...) -> None: ...
 
 class CreateTokenRequest(_message.Message):
-    __slots__ = ("ttl_seconds", "uses", "group")
+    __slots__ = ("ttl_seconds", "uses", "group", "for_agent")
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     USES_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
+    FOR_AGENT_FIELD_NUMBER: _ClassVar[int]
     ttl_seconds: int
     uses: int
     group: str
-    def __init__(self, ttl_seconds: _Optional[int] = ..., uses: _Optional[int] = ..., group: _Optional[str] = ...) -> None: ...
+    for_agent: str
+    def __init__(self, ttl_seconds: _Optional[int] = ..., uses: _Optional[int] = ..., group: _Optional[str] = ..., for_agent: _Optional[str] = ...) -> None: ...
 
 class CreateTokenResponse(_message.Message):
-    __slots__ = ("token", "expires_unix_ms", "uses", "enroll_address", "ca_sha256", "group")
+    __slots__ = ("token", "expires_unix_ms", "uses", "enroll_address", "ca_sha256", "group", "for_agent")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     USES_FIELD_NUMBER: _ClassVar[int]
     ENROLL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CA_SHA256_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
+    FOR_AGENT_FIELD_NUMBER: _ClassVar[int]
     token: str
     expires_unix_ms: int
     uses: int
     enroll_address: str
     ca_sha256: str
     group: str
-    def __init__(self, token: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., uses: _Optional[int] = ..., enroll_address: _Optional[str] = ..., ca_sha256: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
+    for_agent: str
+    def __init__(self, token: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., uses: _Optional[int] = ..., enroll_address: _Optional[str] = ..., ca_sha256: _Optional[str] = ..., group: _Optional[str] = ..., for_agent: _Optional[str] = ...) -> None: ...
 
 class AlertQuery(_message.Message):
     __slots__ = ("since", "from_time", "to_time", "rule_ids", "min_level", "agent_id", "account", "region", "user", "event_name", "search", "limit", "page_token", "time_basis", "level", "event_source", "source", "bucket", "error_code", "source_ip", "group", "mitre")
@@ -300,10 +304,22 @@ class ConfigRevision(_message.Message):
     def __init__(self, target: _Optional[_Union[ConfigTarget, _Mapping]] = ..., revision: _Optional[int] = ..., hash: _Optional[str] = ..., config_toml: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., author: _Optional[str] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class ConfigHistoryResponse(_message.Message):
-    __slots__ = ("revisions",)
+    __slots__ = ("revisions", "next_page_token")
     REVISIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     revisions: _containers.RepeatedCompositeFieldContainer[ConfigRevision]
-    def __init__(self, revisions: _Optional[_Iterable[_Union[ConfigRevision, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, revisions: _Optional[_Iterable[_Union[ConfigRevision, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ConfigHistoryRequest(_message.Message):
+    __slots__ = ("target", "limit", "page_token")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    target: ConfigTarget
+    limit: int
+    page_token: str
+    def __init__(self, target: _Optional[_Union[ConfigTarget, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class RollbackConfigRequest(_message.Message):
     __slots__ = ("target", "to_revision")

@@ -125,6 +125,11 @@ class AdminStub:
                 request_serializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordRequest.SerializeToString,
                 response_deserializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordResponse.FromString,
                 _registered_method=True)
+        self.ConfigHistoryPage = channel.unary_unary(
+                '/trailwarden.v1.Admin/ConfigHistoryPage',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -239,6 +244,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfigHistoryPage(self, request, context):
+        """History one page at a time (ConfigHistory returns only the first page).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -331,6 +343,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.SetUserPassword,
                     request_deserializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordRequest.FromString,
                     response_serializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordResponse.SerializeToString,
+            ),
+            'ConfigHistoryPage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigHistoryPage,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -819,6 +836,33 @@ class Admin:
             '/trailwarden.v1.Admin/SetUserPassword',
             trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordRequest.SerializeToString,
             trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfigHistoryPage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/ConfigHistoryPage',
+            trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,7 @@ from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
 from trailwarden.manager.store.sqlite import filters
 from trailwarden.manager.store.sqlite.database import Database
+from trailwarden.manager.store.sqlite.output_cursors import OutputCursors
 from trailwarden.manager.store.sqlite.rollup import ROLLUP_COLUMNS, add_counts, count_rows
 from trailwarden.manager.store.sqlite.schema import (
     ALERT_COLUMNS,
@@ -123,6 +124,7 @@ class SqliteAlertStore:
             raise StoreError(
                 f"database {database.path}: alerts schema migration failed: {exc}"
             ) from exc
+        self._cursors = OutputCursors(database)
         log.info(
             "stage=store alerts schema v%d at %s (archive %s)",
             version,
@@ -297,8 +299,16 @@ class SqliteAlertStore:
             raise StoreError(f"database {self._db.path}: {exc}") from exc
         if row is None:
             raise StoreError(f"database {self._db.path}: no alerts table")
+
     def series(self, q: SeriesQuery) -> SeriesResult:
         return self._read("alert series", lambda conn: alert_series(conn, q))
+
+    def output_cursor(self, name: str) -> int | None:
+        return self._cursors.get(name)
+
+    def save_output_cursor(self, name: str, cursor: int) -> None:
+        self._connection()
+        self._cursors.save(name, cursor)
 
     def counts(self) -> dict[str, int]:
         """Rows per table: alerts, archived events, remembered event keys."""

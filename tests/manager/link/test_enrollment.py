@@ -149,14 +149,21 @@ def test_wrong_ca_fingerprint_is_refused_before_anything_is_sent(
     )
 
 
-def test_reenrolling_a_name_needs_force(running_manager: RunningManager, tmp_path: Path) -> None:
+def test_reenrolling_a_name_needs_force_and_a_token_for_that_name(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
     address, pin = running_manager.home.enroll_address, running_manager.home.ca_fingerprint
     enroll(tmp_path / "a", address, running_manager.token(), pin, "web-1")
     with pytest.raises(EnrollmentError, match="already enrolled"):
         enroll(tmp_path / "b", address, running_manager.token(), pin, "web-1")
     first = AgentIdentity.load(tmp_path / "a").agent_id
-    enroll(tmp_path / "b", address, running_manager.token(), pin, "web-1", force=True)
-    assert running_manager.server.registry.get(first).revoked
+    with pytest.raises(TokenError, match="needs a token issued for that name"):
+        enroll(tmp_path / "b", address, running_manager.token(), pin, "web-1", force=True)
+    assert not running_manager.server.registry.get(first).revoked
+    registry = running_manager.server.registry
+    named = registry.create_token(3600, 1, "", "test", for_agent="web-1").token
+    enroll(tmp_path / "b", address, named, pin, "web-1", force=True)
+    assert registry.get(first).revoked
 
 
 def test_token_guessing_is_rate_limited(running_manager: RunningManager, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.manager.store.factory import make_alert
-from trailwarden.common.errors import ConfigError, StoreError
+from trailwarden.common.errors import ConfigError, OutputError
 from trailwarden.manager.outputs.alerts_file import (
     AlertsFile,
     AlertsFileConfig,
@@ -136,11 +136,11 @@ def test_a_file_left_from_an_earlier_day_is_rotated_on_restart(tmp_path: Path) -
     assert [line["id"] for line in read_lines(new.path)] == [fresh.id]
 
 
-def test_write_failure_is_a_store_error_naming_the_file(tmp_path: Path) -> None:
+def test_write_failure_is_an_output_error_naming_the_file(tmp_path: Path) -> None:
     blocker = tmp_path / "alerts"
     blocker.write_text("not a directory")
     out = AlertsFile(blocker)
-    with pytest.raises(StoreError, match=r"alerts file .*alerts\.json: write failed"):
+    with pytest.raises(OutputError, match=r"alerts file .*alerts\.json: write failed"):
         out.write([make_alert()])
 
 

@@ -1,5 +1,6 @@
-"""A resent batch through the real ingest (analysis + this store + the alerts file) doubles
-nothing: not an alert row, not an alerts-file line, not an archived event."""
+"""A resent batch through the real ingest (analysis + this store + the alerts file fed by its
+delivery loop) doubles nothing: not an alert row, not an alerts-file line, not an archived
+event."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from trailwarden.common.model import AgentRef, RecordBatch, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
 from trailwarden.manager.outputs.alerts_file import AlertsFile
+from trailwarden.manager.outputs.delivery import Delivery
 from trailwarden.manager.pipeline.ingest import Ingest
 from trailwarden.manager.pipeline.workers import InlineAnalysis
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
@@ -32,12 +34,15 @@ def test_resent_batch_stores_and_writes_nothing_twice(tmp_path: Path) -> None:
     store = SqliteAlertStore(database, archive=True)
     alerts_file = AlertsFile(tmp_path / "alerts")
     analyzer = Analyzer(load_ruleset(default_ruleset_paths()), "manager-1")
-    ingest = Ingest(store, InlineAnalysis(analyzer, store), [alerts_file])
+    delivery = Delivery(store, alerts_file)
+    delivery.prepare()
+    ingest = Ingest(store, InlineAnalysis(analyzer, store))
     agent = AgentRef(id="agent-1", name="web-1")
     records = load_records()
     batch = RecordBatch(1, SourceMeta(source="events", key=str(EVENTS)), records)
 
     first = ingest.process(agent, batch)
+    assert delivery.deliver_pending() == first.alerts
     assert first.alerts > 0 and first.new_events == len(records)
     page = store.query(build_alert_query(limit=1000))
     lines = alerts_file.path.read_text().splitlines()
@@ -49,6 +54,7 @@ def test_resent_batch_stores_and_writes_nothing_twice(tmp_path: Path) -> None:
     for _ in range(2):
         again = ingest.process(agent, RecordBatch(2, batch.source, records))
         assert again.alerts == 0 and again.duplicates == len(records)
+        assert delivery.deliver_pending() == 0
     assert [a.id for a in store.query(build_alert_query(limit=1000)).alerts] == [
         a.id for a in page.alerts
     ]
@@ -61,6 +67,6 @@ def test_resent_batch_stores_and_writes_nothing_twice(tmp_path: Path) -> None:
     for line in lines:
         alert = json.loads(line)
         assert stored[alert["id"]] == alert
-    alerts_file.close()
+    delivery.stop()
     store.close()
     database.close()

@@ -164,8 +164,10 @@ def test_bad_stats_and_series_requests_are_refused_with_the_field(
     assert "bad --interval '7m'" in capsys.readouterr().err
     assert cli(running_manager, "stats", "--split", "rule") == 2
     assert "a series needs a time range" in capsys.readouterr().err
-    assert cli(running_manager, "alerts", "--level", "20") == 2
-    assert "bad --level 20" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse refuses it before any call
+        cli(running_manager, "alerts", "--level", "20")
+    assert exited.value.code == 2
+    assert "--level: 20 is out of range: use 0..16" in capsys.readouterr().err
     args = argparse.Namespace(credentials=str(running_manager.home.credentials))
     with admin_stub(args) as stub:
         for call, request, message in (

@@ -1,0 +1,261 @@
+"""Outputs fed from the store by a delivered-cursor: what is acknowledged reaches every output.
+
+The ingest commits a batch and acknowledges it; it never writes an output itself. Each output
+(the alerts file today; webhooks, Slack, e-mail later) has a ``Delivery``: a thread that reads
+the alerts stored after the output's cursor (``AlertStore.follow``, oldest first), hands them
+to ``Output.deliver``, and only when that returned — the alerts durable at the output — commits
+the cursor past them (``AlertStore.save_output_cursor``). So:
+
+- a failing output (disk full, endpoint down) holds nothing up: acks continue, alerts wait in
+  the store, the loop retries every ``retry_seconds`` and replays from the cursor once the
+  output has room again;
+- a crash between ``deliver`` and the cursor commit would deliver the last page twice, so an
+  output that can see what it holds (the alerts file) says, in ``recover()``, the id of the last
+  alert it has; the loop skips that alert and everything before it in the page;
+- a new output starts at the store's current end (it does not replay history it never had).
+
+Alerts removed by retention before an output delivered them are not delivered (retention runs
+on days; a delivery backlog of days is reported in ``admin stats`` long before).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from trailwarden.common.errors import OutputError, StoreError
+from trailwarden.manager.store.base import AlertFilter, AlertQuery, AlertStore, StoredAlert
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+"""Alerts read from the store and delivered per step."""
+POLL_SECONDS = 1.0
+"""How often the loop looks for alerts when no commit woke it."""
+RETRY_SECONDS = 1.0
+"""Wait after a failed delivery before replaying from the cursor."""
+REPORT_EVERY = 30
+"""A lasting failure is logged on its first attempt and then every this many attempts."""
+
+
+class Output(Protocol):
+    """Somewhere alerts go after the commit (the alerts file, a webhook, ...)."""
+
+    name: str
+    """Key of the output's delivered-cursor in the store; stable across restarts."""
+
+    @property
+    def min_level(self) -> int:
+        """Alerts below this level are not delivered (the loop does not read them)."""
+        ...
+
+    def recover(self) -> str:
+        """Make the output usable after a crash or failure (e.g. truncate a torn line); return the
+        id of the last alert it durably holds, or '' when it cannot tell (then nothing is
+        skipped). Raises OutputError when it still cannot be used."""
+        ...
+
+    def deliver(self, batch: Sequence[StoredAlert]) -> None:
+        """Deliver the alerts durably, in order, or raise OutputError (nothing is taken as
+        delivered then; the batch comes again)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Delivery:
+    """Feeds one output from the store, from its delivered-cursor, on a thread of its own."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        output: Output,
+        *,
+        page: int = PAGE,
+        poll_seconds: float = POLL_SECONDS,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
+        self.store = store
+        self.output = output
+        self.page = page
+        self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
+        self._query = AlertQuery(filter=AlertFilter(min_level=output.min_level), limit=page)
+        self._cursor: int | None = None
+        self._top = 0
+        self._needs_recover = True
+        self._skip_through = ""
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.delivered = 0
+        """Alerts delivered since start."""
+        self.failures = 0
+        """Failed delivery attempts since start."""
+        self.skipped_present = 0
+        """Alerts found already at the output after a crash, and not delivered again."""
+        self.last_error = ""
+        self._failing_since: float | None = None
+        self._oldest_pending = ""
+
+    # ---- life cycle ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Load (or, for a new output, create at the store's end) the cursor. Call before the
+        manager accepts batches, so a new output misses nothing committed after it."""
+        cursor = self.store.output_cursor(self.output.name)
+        if cursor is None:
+            _, cursor = self.store.follow(self._query, None)
+            self.store.save_output_cursor(self.output.name, cursor)
+            log.info("stage=output %s starts at store cursor %d", self.output.name, cursor)
+        self._cursor = cursor
+
+    def start(self) -> None:
+        if self._cursor is None:
+            self.prepare()
+        self._thread = threading.Thread(
+            target=self._run, name=f"output-{self.output.name}", daemon=True
+        )
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A batch was committed: look for its alerts now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, final_pass: bool = True) -> None:
+        """Stop the thread (after one last pass, so a clean stop leaves no backlog)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        if final_pass:
+            try:
+                self.deliver_pending()
+            except (OutputError, StoreError) as exc:
+                log.warning(
+                    "stage=output %s: %d alert(s) left for the next start: %s",
+                    self.output.name,
+                    self.backlog,
+                    exc,
+                )
+        self.output.close()
+
+    # ---- delivery --------------------------------------------------------------------------
+
+    def deliver_pending(self) -> int:
+        """Deliver everything after the cursor, page by page; returns alerts delivered.
+        Raises OutputError or StoreError on the first page that fails (the cursor stays)."""
+        with self._lock:
+            if self._cursor is None:
+                self.prepare()
+            total = 0
+            _, self._top = self.store.follow(self._query, None)  # the store's end: for backlog
+            while True:
+                if self._needs_recover:
+                    self._skip_through = self.output.recover()
+                    self._needs_recover = False
+                assert self._cursor is not None
+                alerts, next_cursor = self.store.follow(self._query, self._cursor)
+                if not alerts and next_cursor == self._cursor:
+                    self._oldest_pending = ""
+                    return total
+                self._oldest_pending = alerts[0].timestamp if alerts else ""
+                batch = self._without_present(alerts)
+                try:
+                    if batch:
+                        self.output.deliver(batch)
+                except OutputError:
+                    self._needs_recover = True
+                    raise
+                self.store.save_output_cursor(self.output.name, next_cursor)
+                self._cursor = next_cursor
+                self._skip_through = ""
+                self.delivered += len(batch)
+                total += len(batch)
+
+    def _without_present(self, alerts: list[StoredAlert]) -> list[StoredAlert]:
+        """Drop the alerts the output already holds (delivered, then a crash before the cursor
+        commit): the last one it holds and every one before it in this page."""
+        if not self._skip_through:
+            return alerts
+        for index, alert in enumerate(alerts):
+            if alert.id == self._skip_through:
+                self.skipped_present += index + 1
+                log.info(
+                    "stage=output %s already holds %d alert(s) after its cursor (a crash before "
+                    "the cursor moved); not writing them again",
+                    self.output.name,
+                    index + 1,
+                )
+                return alerts[index + 1 :]
+        return alerts
+
+    def _run(self) -> None:
+        attempts = 0
+        while not self._stop.is_set():
+            try:
+                count = self.deliver_pending()
+            except (OutputError, StoreError) as exc:
+                attempts += 1
+                self.failures += 1
+                self.last_error = str(exc)
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
+                if attempts == 1 or attempts % REPORT_EVERY == 0:
+                    log.error(
+                        "stage=output %s delivery failed (attempt %d, %d alert(s) waiting in the "
+                        "store, acks continue): %s",
+                        self.output.name,
+                        attempts,
+                        self.backlog,
+                        exc,
+                    )
+                self._stop.wait(self.retry_seconds)
+                continue
+            if attempts:
+                waited = time.monotonic() - (self._failing_since or time.monotonic())
+                log.warning(
+                    "stage=output %s delivering again after %d failed attempt(s) over %.0fs: "
+                    "%d alert(s) replayed from the store",
+                    self.output.name,
+                    attempts,
+                    waited,
+                    count,
+                )
+                attempts = 0
+                self._failing_since = None
+                self.last_error = ""
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    # ---- reporting -------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor or 0
+
+    @property
+    def backlog(self) -> int:
+        """Alerts stored after the cursor (before the level filter), as of the last look."""
+        return max(0, self._top - self.cursor)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``admin stats`` shows under ``pipeline.outputs.<name>``."""
+        return {
+            "cursor": self.cursor,
+            "backlog": self.backlog,
+            "delivered": self.delivered,
+            "failures": self.failures,
+            "skipped_already_present": self.skipped_present,
+            "failing_for_seconds": (
+                round(time.monotonic() - self._failing_since, 1)
+                if self._failing_since is not None
+                else 0
+            ),
+            "oldest_pending": self._oldest_pending,
+            "last_error": self.last_error,
+        }
