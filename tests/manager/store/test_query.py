@@ -97,7 +97,11 @@ def test_page_token_round_trips_and_rejects_tampering() -> None:
     [
         (build_alert_query, {"level": 17}, r"bad --level 17: levels run 0\.\.16"),
         (build_alert_query, {"time_basis": "wallclock"}, "unknown time basis 'wallclock'"),
-        (build_alert_query, {"account": "1" * 600}, "bad --account: at most 256 characters, not 600"),
+        (
+            build_alert_query,
+            {"account": "1" * 600},
+            "bad --account: at most 256 characters, not 600",
+        ),
         (build_alert_query, {"mitre": "T1\x00"}, "bad --mitre: contains a NUL"),
         (build_alert_query, {"from_time": "1969-12-31"}, "before 1970-01-01"),
         (build_alert_query, {"since": "99999999d"}, "bad --since|before 1970"),
