@@ -19,7 +19,8 @@ CloudTrail streams (one per bucket + account/region key prefix) remember:
   reconcile (a complete listing from ``kept_from``, every ``reconcile_interval``) can tell a file
   that arrived later than the window from one already taken, for the stream's whole life;
 * ``kept_from``: the first day ``ct_days`` is complete from (the floor for streams begun with
-  this scheme; for older spools, the window's start when they were upgraded), and
+  this scheme; for spools of earlier builds, which kept keys only 2 days back, their
+  watermark's day minus 2 when first read, so an upgrade sends no old file again), and
   ``reconciled_ms``: when the last complete reconcile ended.
 * ``error`` keys (unreadable: refused, archived, network) are retried on the next passes and
   pin the window until taken; with ``skip_on_error`` a refusal that retrying does not cure is

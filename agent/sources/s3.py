@@ -47,6 +47,9 @@ from trailwarden.common.schema.sources import CloudTrailSourceConfig
 
 log = logging.getLogger(__name__)
 
+LEGACY_LOOKBACK_DAYS = 2
+"""The fixed look-back of spools written before ``late_window``: how far back their taken keys
+reach when they are first read by this version."""
 GIVE_UP_AFTER = 5
 """Passes an object refused for good (denied, archived) is retried before, with
 ``skip_on_error``, it is recorded as failed. Network errors and throttling never give up."""
@@ -265,18 +268,22 @@ class CloudTrailRun:
                 if kept_from is not None:
                     kept_from = min(kept_from, floor)  # days never read: nothing taken there
         start = floor
-        if state is not None and state.watermark:
-            watermark_day = layout.key_day(prefix, state.watermark)
-            if watermark_day is not None:
-                start = max(floor, watermark_day - timedelta(days=self._late_days))
+        watermark_day = (
+            layout.key_day(prefix, state.watermark) if state and state.watermark else None
+        )
+        if watermark_day is not None:
+            start = max(floor, watermark_day - timedelta(days=self._late_days))
+        if kept_from is None:
+            # A spool from before keys were kept behind the window holds them only back to
+            # the old fixed look-back: listing (or reconciling) further back than that would
+            # take old files a second time, so this stream is complete from there on.
+            back = timedelta(days=LEGACY_LOOKBACK_DAYS)
+            kept_from = max(floor, watermark_day - back) if watermark_day else floor
+        start = max(start, kept_from)  # before it, nothing is known to be taken
         retry = self._checkpoints.oldest_error_key(bucket, prefix)
         retry_day = layout.key_day(prefix, retry) if retry else None
         if retry_day is not None and retry_day < start:
             start = retry_day
-        if kept_from is None:
-            # A spool from before keys were kept behind the window: they are complete from
-            # this window on; reconciling further back would take old files twice.
-            kept_from = start
         if state is None or layout.day_folder(kept_from) != state.kept_from:
             self._checkpoints.set_kept_from(bucket, prefix, layout.day_folder(kept_from))
         due = self._reconcile_due(state)

@@ -112,3 +112,51 @@ def test_files_5_and_40_days_late_are_collected_by_the_reconcile_and_reported(
     finally:
         conn.close()
     assert kept == 3  # the 50-, 40- and 5-day-old keys, folded behind the window
+
+
+def test_a_spool_from_before_the_late_window_is_not_read_again_on_upgrade(
+    s3: Any, new_bucket: Any, aws_profile: AwsProfile, tmp_path: Path
+) -> None:
+    """A spool as the earlier agent left it (taken keys kept only 2 days back, no per-day
+    sets, never reconciled), read by this agent with the default 7-day late window: the first
+    passes, a reconcile among them, send no file a second time and report none as late; a file
+    then delivered 1 day late (inside the kept range) is collected."""
+    bucket = new_bucket()
+    delivered: Counter[str] = Counter()
+    written: set[str] = set()
+    for days in range(10, -1, -1):
+        written |= _put(s3, bucket, days, f"day-{days:02d}")[1]
+    table = {
+        "type": "cloudtrail",
+        "bucket": bucket,
+        "aws_profile": aws_profile.name,
+        "service_endpoint": aws_profile.endpoint,
+        "only_logs_after": (NEWEST - timedelta(days=10)).strftime("%Y-%m-%d"),
+    }
+    spool_path = tmp_path / "spool.db"
+    spool = Spool(spool_path, 1 << 30)
+    collector = Collector(parse_sources([table], "test"), spool, state_dir=tmp_path)
+    assert collector.run_once().ok
+    delivered += _drain(spool)
+    assert set(delivered) == written
+    old_window = f"{NEWEST - timedelta(days=2):%Y/%m/%d}/"
+    conn = sqlite3.connect(spool_path)
+    try:
+        with conn:  # what the earlier agent kept: keys from watermark day - 2, nothing else
+            conn.execute("DELETE FROM ct_days")
+            conn.execute("UPDATE ct_streams SET kept_from = '', reconciled_ms = 0")
+            conn.execute("DELETE FROM ct_objects WHERE key < prefix || ?", (old_window,))
+    finally:
+        conn.close()
+    for _ in range(2):
+        assert collector.run_once().ok
+        _an_hour_passes(spool_path)
+    delivered += _drain(spool)
+    assert max(delivered.values()) == 1, "a file was sent again after the upgrade"
+    assert collector.status()[0].objects_late == 0
+    _, one_day = _put(s3, bucket, 1, "one-day-late")
+    assert collector.run_once().ok
+    delivered += _drain(spool)
+    spool.close()
+    assert set(delivered) == written | one_day
+    assert max(delivered.values()) == 1
