@@ -112,6 +112,8 @@ class SqsRun:
         """message ID -> held message."""
         self._by_sequence: dict[int, _Object] = {}
         self._deletable: list[_Held] = []
+        self._deleting = 0
+        """Messages in the delete call under way (still outstanding until it returns)."""
         self._keeper: threading.Thread | None = None
         self._wake = threading.Event()
         self._logged_at = 0.0
@@ -149,7 +151,7 @@ class SqsRun:
     def outstanding(self) -> int:
         """Messages held (objects in flight or waiting for acks, or not yet deleted)."""
         with self._lock:
-            return len(self._held) + len(self._deletable)
+            return len(self._held) + len(self._deletable) + self._deleting
 
     # ---- one message ---------------------------------------------------------------------
 
@@ -324,6 +326,7 @@ class SqsRun:
     def _delete_ready(self, clients: SqsClients) -> None:
         with self._lock:
             ready, self._deletable = self._deletable, []
+            self._deleting = len(ready)
         if not ready:
             return
         try:
@@ -331,6 +334,7 @@ class SqsRun:
         except SourceError:
             with self._lock:
                 self._deletable[:0] = ready  # tried again on the next tick
+                self._deleting = 0
             raise
         for failure in failures:
             # Usually a receipt handle gone stale (the visibility ran out and another reader
@@ -341,6 +345,7 @@ class SqsRun:
             )
         self.counters.add(messages_deleted=len(ready) - len(failures))
         with self._lock:
+            self._deleting = 0
             self._lock.notify_all()
 
     def _extend_due(self, clients: SqsClients) -> None:
