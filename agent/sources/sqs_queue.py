@@ -12,6 +12,7 @@ Errors leave as AwsAccessError naming the queue and what the profile/role lacks.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +156,7 @@ class SqsQueue:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", "") or "")
             message = str(error.get("Message", "") or "")
+            code, message = _unwrap_xml(code, message)
             if code in _MISSING_QUEUE_CODES:
                 return AwsAccessError(
                     f"{action}: the queue does not exist", source=self.source, where=where
@@ -247,6 +249,22 @@ def _queue_url(client: Any, config: SqsSourceConfig, where: str) -> str:
         queue = SqsQueue(client, f"{config.sqs_name} ({config.region or 'default region'})", "")
         error = queue._translate(exc, "lookup")
         raise AwsAccessError(error.reason, source=config.name, where=where) from exc
+
+
+_XML_CODE = re.compile(r"<Code>([^<]*)</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+
+
+def _unwrap_xml(code: str, message: str) -> tuple[str, str]:
+    """An error that came back as an XML document to a JSON-protocol client (some proxies and
+    emulators answer so): its own code and message, not the document."""
+    if not message.lstrip().startswith("<"):
+        return code, message
+    found_code, found_message = _XML_CODE.search(message), _XML_MESSAGE.search(message)
+    return (
+        found_code.group(1) if found_code else code,
+        found_message.group(1) if found_message else "",
+    )
 
 
 def _int(value: Any, default: int) -> int:

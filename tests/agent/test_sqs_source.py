@@ -20,8 +20,10 @@ from typing import Any
 from tests.agent.helpers import drain, event_ids, sources
 from tests.fixtures.aws import (
     AwsProfile,
+    IamMotoServer,
     Queue,
     cloudtrail_key,
+    create_queue,
     make_record,
     notify_queue,
     notify_topic,
@@ -305,5 +307,56 @@ def test_an_ack_that_comes_before_the_source_watches_still_deletes(
         assert collector.run_once().objects_done == 4
         wait_for(lambda: collector.outstanding() == 0, 5, "deletes after the early acks")
         assert queue_depth(sqs, queue.url) == 0
+    finally:
+        spool.close()
+
+
+def test_access_denied_on_the_queue_or_an_object_names_it(
+    moto_iam_server: IamMotoServer, tmp_path: Path
+) -> None:
+    s3, sqs = moto_iam_server.client("s3"), moto_iam_server.client("sqs")
+    bucket = f"trail-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    queue = create_queue(sqs)
+    notify_queue(s3, bucket, queue)
+    key = cloudtrail_key("111122223333", "us-east-1", WHEN)
+    put_cloudtrail_object(s3, bucket, key, [make_record()])
+    queue_only = moto_iam_server.user(
+        "queue-only", [{"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"}]
+    )
+    bucket_only = moto_iam_server.user(
+        "bucket-only", [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]
+    )
+    looker = moto_iam_server.admin_client("sqs")
+    moto_iam_server.enforce()
+    endpoint = moto_iam_server.url
+    profile = AwsProfile(bucket_only, Path(), Path(), endpoint)
+
+    # No sqs:ReceiveMessage: the pass stops with an error naming the queue and the permission.
+    spool = Spool(tmp_path / "spool-a.db", 64 << 20)
+    try:
+        denied = Collector(sources(sqs_source(profile, queue)), spool, state_dir=tmp_path)
+        result = denied.run_once()
+        assert not result.ok
+        assert queue.url in result.errors[0]
+        assert "access denied" in result.errors[0]
+        assert "sqs:ReceiveMessage" in result.errors[0]
+        assert queue.url in denied.status()[0].last_error
+    finally:
+        spool.close()
+
+    # No s3:GetObject: the object is reported with bucket/key and its message returns.
+    spool = Spool(tmp_path / "spool-b.db", 64 << 20)
+    try:
+        profile = AwsProfile(queue_only, Path(), Path(), endpoint)
+        table = sqs_source(profile, queue, visibility_timeout="2s")
+        collector = Collector(sources(table), spool, state_dir=tmp_path)
+        result = collector.run_once()
+        assert result.objects_failed == 1
+        reasons = [p.reason for p in collector.status()[0].problems if key in p.where]
+        assert any("access denied" in r and "s3:GetObject" in r for r in reasons), reasons
+        assert any(f"s3://{bucket}/{key}" in p.where for p in collector.status()[0].problems)
+        assert counters(collector).messages_returned == 1
+        assert queue_depth(looker, queue.url) == 1
     finally:
         spool.close()
