@@ -39,7 +39,10 @@ from tests.reliability.processes import (
     wait_until,
     write_agent_toml,
 )
+from trailwarden.agent.config import load_agent_config
 from trailwarden.agent.enroll import enroll
+from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.runner import AgentRunner
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.store.sqlite.database import Database
 
@@ -229,3 +232,36 @@ def test_two_agents_share_a_queue_across_a_manager_kill(
     logs = "".join(agent.log for agent in agents)
     assert "Traceback" not in logs
     assert "visibility extension refused" not in logs
+
+
+def test_the_s3_source_beside_it_for_a_backfill_stores_nothing_twice(
+    running_manager: RunningManager,
+    enrolled_agent: Callable[[str], Path],
+    s3: Any,
+    sqs: Any,
+    new_bucket: Callable[[], str],
+    new_queue: Callable[..., Queue],
+    aws_profile: AwsProfile,
+) -> None:
+    bucket, queue = new_bucket(), new_queue()
+    notify_queue(s3, bucket, queue)
+    expected = {i for ids in put_objects(s3, bucket, 20, 3).values() for i in ids}
+    home = enrolled_agent("sqs-and-s3")
+    backfill = {
+        "type": "cloudtrail",
+        "name": "backfill",
+        "bucket": bucket,
+        "aws_profile": aws_profile.name,
+        "service_endpoint": aws_profile.endpoint,
+        "only_logs_after": "2026-11-01",
+    }
+    write_agent_toml(home, running_manager.home, [backfill, sqs_table(aws_profile, queue)])
+
+    result = AgentRunner(load_agent_config(home), AgentIdentity.load(home)).run_once()
+
+    assert result.objects == 40 and result.records == 120  # each object read by both sources
+    db_path = running_manager.home.path / "manager.db"
+    assert stored_ids(db_path) == expected
+    alerts = alert_counts(db_path)
+    assert alerts and all(count == 1 for count in alerts.values())
+    assert queue_depth(sqs, queue.url) == 0
