@@ -194,6 +194,16 @@ class Collector:
             runs = [slot.run for slot in self._slots.values()]
         return sum(run.outstanding() for run in runs if isinstance(run, SqsRun))
 
+    def settle(self, timeout: float) -> None:
+        """Give sources that act on acks (SQS deletes) up to ``timeout`` to finish what the
+        last acks made due; called on shutdown after the spool has drained."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            runs = [slot.run for slot in self._slots.values()]
+        for run in runs:
+            if isinstance(run, SqsRun):
+                run.settle(max(0.0, deadline - time.monotonic()))
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop scheduling; objects waiting on the spool are abandoned (fetched again later)."""
         self._shutdown.set()

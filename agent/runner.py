@@ -144,6 +144,7 @@ class AgentRunner:
             and time.monotonic() < deadline
         ):
             time.sleep(0.05)
+        self.collector.settle(max(0.0, deadline - time.monotonic()))
         self._link_stop.set()
         if self._link_thread.is_alive():
             self._link_thread.join(DRAIN_SECONDS)

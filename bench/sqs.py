@@ -12,8 +12,8 @@ manager run``): ``--objects`` objects, one at a time after a random pause of up 
 of ``--records`` generated records with fresh eventIDs under a CloudTrail key; the clock starts
 when ``put_object`` returns and stops when the manager's database holds an alert for the
 object's first record. Reported: p50/p99/max per agent count; target p99 ≤ 2 s. Baseline, same
-run: a plain boto3 reader's floor, put_object then receive_message (long poll) of its
-notification and get_object of the object (p50/p99).
+run: a plain boto3 reader's floor, from put_object returning to its notification received
+(long poll), the object fetched and parsed, and the message deleted (p50/p99).
 
 **Throughput**: ``--throughput-objects`` objects of ``--throughput-records`` records each,
 announced ten keys to a message in CloudTrail's own SNS notification shape (moto's SQS costs
@@ -185,7 +185,8 @@ def latency(
 
 
 def latency_baseline(endpoint: str, objects: int, records: int) -> list[float]:
-    """put_object, then a long-polled receive of its notification, get_object, delete."""
+    """From put_object returning: a long-polled receive of its notification, get_object +
+    gunzip + json.loads, delete."""
     s3, sqs = s3_client(endpoint), sqs_client(endpoint)
     tag = uuid.uuid4().hex[:8]
     bucket = f"bench-base-{tag}"
@@ -195,8 +196,8 @@ def latency_baseline(endpoint: str, objects: int, records: int) -> list[float]:
     out = []
     for index in range(objects):
         key, body, _ = trail_object(records, 10_000 + index)
-        started = time.perf_counter()
         s3.put_object(Bucket=bucket, Key=key, Body=body)
+        started = time.perf_counter()  # as for the agents: from put_object returning
         messages: list[dict[str, Any]] = []
         while not messages:
             messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20).get(
@@ -249,17 +250,24 @@ def fill(endpoint: str, objects: int, records: int, seed: int) -> tuple[str, str
 def baseline(endpoint: str, queue_url: str, workers: int) -> int:
     s3, sqs = s3_client(endpoint, workers * 2), sqs_client(endpoint, workers * 2)
 
+    seen: set[str] = set()
+    lock = threading.Lock()
+
     def worker() -> int:
         count = 0
         while True:
             messages = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300
             ).get("Messages", [])
             if not messages:
                 return count
             for message in messages:
                 note = json.loads(json.loads(message["Body"])["Message"])
                 for key in note["s3ObjectKey"]:
+                    with lock:  # moto's threaded server may hand a message out twice
+                        if key in seen:
+                            continue
+                        seen.add(key)
                     body = s3.get_object(Bucket=note["s3Bucket"], Key=key)["Body"].read()
                     count += len(json.loads(gzip.decompress(body))["Records"])
             sqs.delete_message_batch(
@@ -368,8 +376,10 @@ def main() -> int:
                     else:
                         got = source(moto.url, queue_url, args.workers, root / "tp")
                     elapsed = time.perf_counter() - started
-                    if got != total:
+                    if got < total:
                         raise SystemExit(f"{which}: {got} of {total} records")
+                    if got > total:  # a message handed out twice: the manager drops them
+                        print(f"  ({which}: {got - total} records read twice)")
                     rates[which] = total / elapsed
                 if run == 0:
                     continue

@@ -50,6 +50,8 @@ EXTEND_FRACTION = 1 / 3
 """A held message is extended once this share of its visibility timeout has passed."""
 MAX_HELD_MESSAGES = 2000
 """Messages held at once (in flight or waiting for acks); receiving waits beyond."""
+RETRY_MAX_S = 60.0
+"""Longest wait before a pass after failed ones."""
 LOG_EVERY_S = 60.0
 """A counters line in the log at most this often while messages flow."""
 
@@ -117,11 +119,18 @@ class SqsRun:
         self._keeper: threading.Thread | None = None
         self._wake = threading.Event()
         self._logged_at = 0.0
+        self._failures = 0
+        """Passes in a row that failed before a receive succeeded."""
         spool.add_ack_listener(self._acked)
 
     # ---- SourceRun -----------------------------------------------------------------------
 
     def plan(self, stop: threading.Event) -> Iterator[WorkItem]:
+        # Passes follow each other at once; after a failed one (queue refused or unreachable)
+        # the next waits, doubling up to RETRY_MAX_S, so a broken queue is not hammered.
+        if self._failures and stop.wait(min(RETRY_MAX_S, 2.0 ** (self._failures - 1))):
+            return
+        self._failures += 1
         if self._clients is None:
             self._clients = self._clients_factory(self.config)
         clients = self._clients
@@ -131,6 +140,7 @@ class SqsRun:
             if not self._wait_for_room(stop):
                 return
             messages = clients.queue.receive(config.wait_time, config.visibility_timeout)
+            self._failures = 0
             if not messages:
                 self.counters.set(lag_ms=0)
                 return
@@ -147,6 +157,14 @@ class SqsRun:
 
     def end_pass(self) -> None:
         self._maybe_log()
+
+    def settle(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the deletes already due (acks received) to be made."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._lock:
+            while (self._deletable or self._deleting) and time.monotonic() < deadline:
+                self._lock.wait(min(KEEPER_TICK_S, max(0.0, deadline - time.monotonic())))
 
     def outstanding(self) -> int:
         """Messages held (objects in flight or waiting for acks, or not yet deleted)."""
