@@ -54,8 +54,6 @@ from bench.harness import (
     AWS_KEY,
     AWS_PROFILE,
     AWS_SECRET,
-    Manager,
-    count_rows,
     enroll_agent,
     init_manager,
     machine_load,
@@ -66,6 +64,7 @@ from bench.harness import (
     stop_process,
     use_aws_profile,
 )
+from bench.latency import wait_stored
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.spool import Spool
 from trailwarden.common.generator import generate_records
@@ -77,8 +76,6 @@ ACCOUNT = "111111111111"
 REGION = "us-east-1"
 TARGET_P99_S = 2.0
 TARGET_RATIO = 0.8
-POLL_S = 0.01
-STORE_TIMEOUT_S = 120.0
 
 
 def sqs_client(endpoint: str, pool: int = 16) -> Any:
@@ -131,16 +128,6 @@ def sqs_source_toml(name: str, queue_url: str, endpoint: str) -> str:
 
 
 # ---- latency ---------------------------------------------------------------------------------
-
-
-def wait_stored(manager: Manager, event_id: str) -> float:
-    deadline = time.monotonic() + STORE_TIMEOUT_S
-    sql = "SELECT COUNT(*) FROM alerts WHERE event_id = ?"
-    while count_rows(manager.db_path, sql, event_id) == 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no alert for {event_id} after {STORE_TIMEOUT_S:.0f} s")
-        time.sleep(POLL_S)
-    return time.time()
 
 
 def latency(

@@ -160,21 +160,27 @@ class S3Bucket:
                         where=where,
                     )
                 )
-            return AwsAccessError(
-                f"{action}: {code or 'error'}: {message}".rstrip(": "),
-                source=self.source,
-                where=where,
-            )
-        if isinstance(exc, NoCredentialsError):
-            return AwsAccessError(
-                f"{action}: no AWS credentials found (set aws_profile or the host's default "
-                "credentials)",
-                source=self.source,
-                where=where,
-            )
+        return other_error(exc, action, self.source, where)
+
+
+def other_error(exc: Exception, action: str, source: str, where: str) -> AwsAccessError:
+    """An AWS failure no caller has a better message for: the service's code and message, no
+    credentials, or the exception itself (network, timeouts); retried later."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "") or "")
+        message = str(error.get("Message", "") or "")
         return AwsAccessError(
-            f"{action}: {type(exc).__name__}: {exc}", source=self.source, where=where
+            f"{action}: {code or 'error'}: {message}".rstrip(": "), source=source, where=where
         )
+    if isinstance(exc, NoCredentialsError):
+        return AwsAccessError(
+            f"{action}: no AWS credentials found (set aws_profile or the host's default "
+            "credentials)",
+            source=source,
+            where=where,
+        )
+    return AwsAccessError(f"{action}: {type(exc).__name__}: {exc}", source=source, where=where)
 
 
 _shared_loader: Any = None

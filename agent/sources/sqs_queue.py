@@ -17,9 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from trailwarden.agent.sources.aws import AwsSession, S3Bucket, aws_session, s3_client
+from trailwarden.agent.sources.aws import (
+    AwsSession,
+    S3Bucket,
+    aws_session,
+    other_error,
+    s3_client,
+)
 from trailwarden.common.errors import AwsAccessError
 from trailwarden.common.schema.sources import SqsSourceConfig
 
@@ -170,21 +176,13 @@ class SqsQueue:
                 )
                 error_out.retryable = False  # type: ignore[attr-defined]
                 return error_out
-            return AwsAccessError(
-                f"{action}: {code or 'error'}: {message}".rstrip(": "),
-                source=self.source,
-                where=where,
-            )
-        if isinstance(exc, NoCredentialsError):
-            return AwsAccessError(
-                f"{action}: no AWS credentials found (set aws_profile or the host's default "
-                "credentials)",
-                source=self.source,
-                where=where,
-            )
-        return AwsAccessError(
-            f"{action}: {type(exc).__name__}: {exc}", source=self.source, where=where
-        )
+            if message != str(exc.response.get("Error", {}).get("Message", "") or ""):
+                return AwsAccessError(
+                    f"{action}: {code or 'error'}: {message}".rstrip(": "),
+                    source=self.source,
+                    where=where,
+                )
+        return other_error(exc, action, self.source, where)
 
 
 class SqsClients:

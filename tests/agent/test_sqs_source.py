@@ -29,6 +29,7 @@ from tests.fixtures.aws import (
     notify_topic,
     put_cloudtrail_object,
     queue_depth,
+    sqs_source_table,
 )
 from trailwarden.agent.collector import Collector
 from trailwarden.agent.spool import Spool
@@ -38,18 +39,9 @@ WHEN = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
 
 def sqs_source(profile: AwsProfile, queue: Queue, **overrides: Any) -> dict[str, Any]:
-    return {
-        "type": "cloudtrail-sqs",
-        "name": "notes",
-        "queue_url": queue.url,
-        "aws_profile": profile.name,
-        "sqs_endpoint": profile.endpoint,
-        "service_endpoint": profile.endpoint,
-        "wait_time": "1s",
-        "visibility_timeout": "30s",
-        "workers": 4,
-        **overrides,
-    }
+    return sqs_source_table(
+        profile, queue, **{"name": "notes", "visibility_timeout": "30s", "workers": 4, **overrides}
+    )
 
 
 def put_objects(

@@ -29,6 +29,7 @@ from tests.fixtures.aws import (
     notify_queue,
     put_cloudtrail_object,
     queue_depth,
+    sqs_source_table,
 )
 from tests.fixtures.system import ManagerProcess, RunningManager, run_cli
 from tests.reliability.processes import (
@@ -47,19 +48,6 @@ from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.store.sqlite.database import Database
 
 WHEN = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
-
-
-def sqs_table(profile: AwsProfile, queue: Queue, **overrides: Any) -> dict[str, Any]:
-    return {
-        "type": "cloudtrail-sqs",
-        "name": "trail-notes",
-        "queue_url": queue.url,
-        "aws_profile": profile.name,
-        "sqs_endpoint": profile.endpoint,
-        "service_endpoint": profile.endpoint,
-        "wait_time": "1s",
-        **overrides,
-    }
 
 
 def put_objects(s3: Any, bucket: str, count: int, per_object: int) -> dict[str, list[str]]:
@@ -128,7 +116,7 @@ def test_once_drains_the_queue_and_admin_agents_shows_the_counters(
     notify_queue(s3, bucket, queue)  # its s3:TestEvent stays: ignored and deleted
     expected = {i for ids in put_objects(s3, bucket, 30, 2).values() for i in ids}
     home = enrolled_agent("sqs-once")
-    write_agent_toml(home, running_manager.home, [sqs_table(aws_profile, queue)])
+    write_agent_toml(home, running_manager.home, [sqs_source_table(aws_profile, queue)])
 
     once = run_cli("agent", "run", "--home", str(home), "--once", timeout=90)
 
@@ -179,7 +167,7 @@ def test_two_agents_share_a_queue_across_a_manager_kill(
     for name in ("sqs-a", "sqs-b"):
         agent_home = tmp_path / name
         enroll(agent_home, home.enroll_address, token, home.ca_fingerprint, name)
-        table = sqs_table(aws_profile, queue, visibility_timeout="4s", workers=4)
+        table = sqs_source_table(aws_profile, queue, visibility_timeout="4s", workers=4)
         write_agent_toml(agent_home, home, [table])
         agents.append(AgentProcess(agent_home, tmp_path / f"{name}.log"))
     db_path = home.path / "manager.db"
@@ -255,7 +243,7 @@ def test_the_s3_source_beside_it_for_a_backfill_stores_nothing_twice(
         "service_endpoint": aws_profile.endpoint,
         "only_logs_after": "2026-11-01",
     }
-    write_agent_toml(home, running_manager.home, [backfill, sqs_table(aws_profile, queue)])
+    write_agent_toml(home, running_manager.home, [backfill, sqs_source_table(aws_profile, queue)])
 
     result = AgentRunner(load_agent_config(home), AgentIdentity.load(home)).run_once()
 
