@@ -231,7 +231,8 @@ class SqsRun:
             with self._lock:
                 already = held.failed
                 held.failed = True
-                self._held.pop(held.message.message_id, None)
+                if self._held.get(held.message.message_id) is held:
+                    del self._held[held.message.message_id]
                 self.counters.set(messages_held=len(self._held))
             if not already:
                 self._returned(
@@ -264,7 +265,10 @@ class SqsRun:
         held = tracked.held
         held.done += 1
         finished = held.done == held.objects and not held.failed
-        if finished and self._held.pop(held.message.message_id, None) is not None:
+        # Identity, not ID: the same message received again (its visibility ran out) is held
+        # anew under the same ID with a new receipt handle.
+        if finished and self._held.get(held.message.message_id) is held:
+            del self._held[held.message.message_id]
             self._deletable.append(held)
             self.counters.set(messages_held=len(self._held))
             self._wake.set()
