@@ -32,7 +32,11 @@ from typing import Protocol
 
 from trailwarden.common.errors import ConfigError, TrailWardenError
 from trailwarden.common.schema.central import config_hash, parse_central_config
-from trailwarden.common.schema.sources import DirectorySourceConfig, SourceConfig
+from trailwarden.common.schema.sources import (
+    DirectorySourceConfig,
+    SourceConfig,
+    SqsSourceConfig,
+)
 from trailwarden.common.wire import link_pb2
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,15 @@ def check_on_host(sources: Sequence[SourceConfig], origin: str) -> None:
         if isinstance(source, DirectorySourceConfig):
             if not source.path.is_dir():
                 raise ConfigError(f"{where}.path: {source.path} is not a folder on this agent host")
+        elif isinstance(source, SqsSourceConfig):
+            if source.aws_profile:
+                from trailwarden.agent.sources.sqs_queue import check_profile
+
+                try:
+                    check_profile(dataclasses.replace(source, iam_role_arn=""))
+                except TrailWardenError as exc:
+                    reason = getattr(exc, "reason", str(exc))
+                    raise ConfigError(f"{where}.aws_profile: {reason}") from exc
         elif source.aws_profile:
             # Creating the client reads the host's AWS config files and makes no network call;
             # the role (if any) is left out so no STS call is made here.

@@ -25,6 +25,7 @@ from trailwarden.agent.sources.directory import DirectoryRun
 from trailwarden.agent.sources.pipeline import Prepared, SourceRun, WorkItem, commit, parse, read
 from trailwarden.agent.sources.records import inflated_size
 from trailwarden.agent.sources.s3 import CloudTrailRun
+from trailwarden.agent.sources.sqs import SqsRun
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import (
     FAILED,
@@ -35,7 +36,11 @@ from trailwarden.agent.status import (
     SourceTracker,
 )
 from trailwarden.common.errors import SourceError, TrailWardenError
-from trailwarden.common.schema.sources import CloudTrailSourceConfig, SourceConfig
+from trailwarden.common.schema.sources import (
+    CloudTrailSourceConfig,
+    SourceConfig,
+    SqsSourceConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +187,23 @@ class Collector:
             slots = list(self._slots.values())
         return [slot.tracker.snapshot() for slot in slots]
 
+    def outstanding(self) -> int:
+        """Work taken that is not settled yet: SQS messages not yet deleted after their acks
+        (other sources settle when their records are spooled)."""
+        with self._lock:
+            runs = [slot.run for slot in self._slots.values()]
+        return sum(run.outstanding() for run in runs if isinstance(run, SqsRun))
+
+    def settle(self, timeout: float) -> None:
+        """Give sources that act on acks (SQS deletes) up to ``timeout`` to finish what the
+        last acks made due; called on shutdown after the spool has drained."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            runs = [slot.run for slot in self._slots.values()]
+        for run in runs:
+            if isinstance(run, SqsRun):
+                run.settle(max(0.0, deadline - time.monotonic()))
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop scheduling; objects waiting on the spool are abandoned (fetched again later)."""
         self._shutdown.set()
@@ -200,6 +222,8 @@ class Collector:
         run: SourceRun
         if isinstance(config, CloudTrailSourceConfig):
             run = CloudTrailRun(config, self.spool, tracker)
+        elif isinstance(config, SqsSourceConfig):
+            run = SqsRun(config, self.spool, tracker)
         else:
             run = DirectoryRun(config, self.spool, tracker)
         first = time.monotonic() + (0.0 if config.run_on_start else config.interval)

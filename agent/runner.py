@@ -33,7 +33,7 @@ DRAIN_SECONDS = 10.0
 
 
 def source_status_to_wire(status: SourceStatus) -> link_pb2.SourceStatus:
-    fields = asdict(status)
+    fields = {k: v for k, v in asdict(status).items() if v is not None}
     problems = fields.pop("problems")
     known = {f.name for f in link_pb2.SourceStatus.DESCRIPTOR.fields}
     return link_pb2.SourceStatus(
@@ -135,7 +135,10 @@ class AgentRunner:
         try:
             result = self.collector.run_once(self.stop_event)
             waiting_logged = 0.0
-            while not self.stop_event.is_set() and self.spool.stats().batches:
+            # Every record acknowledged, and (SQS) every message of them deleted.
+            while not self.stop_event.is_set() and (
+                self.spool.stats().batches or self.collector.outstanding()
+            ):
                 down = not self.link.connected.is_set() and self.link.last_error
                 if down and time.monotonic() - waiting_logged > 10:
                     log.info("stage=send waiting for the manager: %s", self.link.last_error)
@@ -164,6 +167,7 @@ class AgentRunner:
             and time.monotonic() < deadline
         ):
             time.sleep(0.05)
+        self.collector.settle(max(0.0, deadline - time.monotonic()))
         self._link_stop.set()
         if self._link_thread.is_alive():
             self._link_thread.join(DRAIN_SECONDS)

@@ -23,7 +23,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +132,7 @@ class Spool:
             raise SpoolError(f"cannot open spool {self.path}: {exc}") from exc
         self._bytes = int(row[0])
         self._batches = int(row[1])
+        self._ack_listeners: list[Callable[[Sequence[int]], None]] = []
         self._checkpoint_wanted = threading.Event()
         self._written_since_checkpoint = 0
         self._checkpointer = threading.Thread(
@@ -346,20 +347,21 @@ class Spool:
             return
         self._check_open()
         freed = 0
-        removed = 0
+        removed: list[int] = []
         with self._db, self._write() as conn:
             for start in range(0, len(wanted), _ACK_CHUNK):
                 chunk = wanted[start : start + _ACK_CHUNK]
                 marks = ",".join("?" * len(chunk))
-                for (size,) in conn.execute(
-                    f"DELETE FROM spool_batches WHERE sequence IN ({marks}) RETURNING size",
+                for sequence, size in conn.execute(
+                    f"DELETE FROM spool_batches WHERE sequence IN ({marks}) "
+                    "RETURNING sequence, size",
                     chunk,
                 ).fetchall():
                     freed += int(size)
-                    removed += 1
+                    removed.append(int(sequence))
         with self._cond:
             self._bytes -= freed
-            self._batches -= removed
+            self._batches -= len(removed)
             if removed:
                 self._acks += 1
                 if self._paused:
@@ -371,6 +373,50 @@ class Spool:
                         self.limit_bytes,
                     )
                 self._cond.notify_all()
+            listeners = list(self._ack_listeners)
+        for listener in listeners if removed else ():
+            try:
+                listener(removed)
+            except Exception:  # a listener's bug must not break the link's acks
+                log.exception("spool: ack listener failed")
+
+    def add_ack_listener(self, listener: Callable[[Sequence[int]], None]) -> None:
+        """Call ``listener`` with the sequences of every ack, after they are deleted.
+
+        Runs on the acking thread (the link's): keep it short. Acks are not replayed: a
+        listener that registers batches after spooling them asks ``unacked`` what was
+        acknowledged before it registered.
+        """
+        with self._cond:
+            self._ack_listeners.append(listener)
+
+    def remove_ack_listener(self, listener: Callable[[Sequence[int]], None]) -> None:
+        with self._cond:
+            if listener in self._ack_listeners:
+                self._ack_listeners.remove(listener)
+
+    def unacked(self, sequences: Iterable[int]) -> set[int]:
+        """Which of ``sequences`` are still waiting for the manager's ack."""
+        wanted = sorted({int(s) for s in sequences})
+        found: set[int] = set()
+        if not wanted:
+            return found
+        self._check_open()
+        with self._db:
+            try:
+                for start in range(0, len(wanted), _ACK_CHUNK):
+                    chunk = wanted[start : start + _ACK_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    found.update(
+                        int(row[0])
+                        for row in self._conn.execute(
+                            f"SELECT sequence FROM spool_batches WHERE sequence IN ({marks})",
+                            chunk,
+                        )
+                    )
+            except sqlite3.Error as exc:
+                raise SpoolError(f"spool {self.path}: cannot read batches: {exc}") from exc
+        return found
 
     # ---- housekeeping --------------------------------------------------------------------
 

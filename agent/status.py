@@ -32,6 +32,26 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class SqsStatus:
+    """The counters of an SQS notification source (mirrors proto SqsStatus)."""
+
+    messages_received: int = 0
+    messages_deleted: int = 0
+    """Deleted after every record of their objects was acknowledged (or had nothing to do)."""
+    messages_returned: int = 0
+    """Left to return to the queue: an object failed, or the body was malformed."""
+    messages_poison: int = 0
+    """Still failing after ``max_receive_count`` receives: left to the dead-letter queue."""
+    messages_ignored: int = 0
+    """Test events and notifications naming no CloudTrail log file, deleted."""
+    messages_held: int = 0
+    """Received, objects in flight or waiting for the manager's acks, right now."""
+    visibility_extensions: int = 0
+    lag_ms: int = 0
+    """Age of the oldest message of the last receive (0 after an empty poll)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     """A snapshot of one source (mirrors proto SourceStatus)."""
 
@@ -64,6 +84,42 @@ class SourceStatus:
     """How long the last finished pass took (metrics; not on the wire)."""
     last_success_unix_ms: int = 0
     """When a pass last finished without failing (metrics; not on the wire)."""
+    sqs: SqsStatus | None = None
+    """SQS sources only."""
+
+
+class SqsCounters:
+    """Live, thread-safe counters of an SQS source (see SqsStatus)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = SqsStatus()
+
+    def add(self, **deltas: int) -> None:
+        """Add to counters by name (``add(messages_received=10)``)."""
+        with self._lock:
+            values = self._values
+            self._values = SqsStatus(
+                **{
+                    name: getattr(values, name) + deltas.pop(name, 0)
+                    for name in SqsStatus.__dataclass_fields__
+                }
+            )
+            if deltas:
+                raise KeyError(f"unknown SQS counters: {sorted(deltas)}")
+
+    def set(self, **values: int) -> None:
+        """Set gauges by name (``messages_held``, ``lag_ms``)."""
+        with self._lock:
+            current = {name: getattr(self._values, name) for name in SqsStatus.__dataclass_fields__}
+            unknown = set(values) - set(current)
+            if unknown:
+                raise KeyError(f"unknown SQS counters: {sorted(unknown)}")
+            self._values = SqsStatus(**{**current, **values})
+
+    def snapshot(self) -> SqsStatus:
+        with self._lock:
+            return self._values
 
 
 class SourceTracker:
@@ -90,6 +146,8 @@ class SourceTracker:
         self._last_pass_seconds = 0.0
         self._last_success_ms = 0
         self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
+        self.sqs: SqsCounters | None = None
+        """Set by an SQS source: its counters join the snapshot."""
 
     def set_state(self, state: str) -> None:
         with self._lock:
@@ -178,6 +236,7 @@ class SourceTracker:
                 objects_refused_size=self._refused_size,
                 last_pass_seconds=self._last_pass_seconds,
                 last_success_unix_ms=self._last_success_ms,
+                sqs=self.sqs.snapshot() if self.sqs is not None else None,
             )
 
 

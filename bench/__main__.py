@@ -32,6 +32,7 @@ QUICK: dict[str, list[str]] = {
     "fanout": ["--agents", "100", "--pushes", "3"],
     "memory": ["--records", "200000", "--agents", "200"],
     "latency": ["--objects", "20"],
+    "sqs": ["--objects", "20", "--throughput-objects", "500", "--runs", "2"],
 }
 """Script → arguments of the default run: every script, small sizes."""
 
@@ -45,6 +46,7 @@ FULL: dict[str, list[str]] = {
     "fanout": ["--agents", "100", "1000"],
     "memory": ["--records", "1000000"],
     "latency": ["--objects", "100"],
+    "sqs": [],
 }
 """Script → arguments of ``--full``: each script's own defaults, the issue's sizes."""
 

@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.loaders
 import botocore.session
@@ -160,28 +160,34 @@ class S3Bucket:
                         where=where,
                     )
                 )
-            return AwsAccessError(
-                f"{action}: {code or 'error'}: {message}".rstrip(": "),
-                source=self.source,
-                where=where,
-            )
-        if isinstance(exc, NoCredentialsError):
-            return AwsAccessError(
-                f"{action}: no AWS credentials found (set aws_profile or the host's default "
-                "credentials)",
-                source=self.source,
-                where=where,
-            )
+        return other_error(exc, action, self.source, where)
+
+
+def other_error(exc: Exception, action: str, source: str, where: str) -> AwsAccessError:
+    """An AWS failure no caller has a better message for: the service's code and message, no
+    credentials, or the exception itself (network, timeouts); retried later."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "") or "")
+        message = str(error.get("Message", "") or "")
         return AwsAccessError(
-            f"{action}: {type(exc).__name__}: {exc}", source=self.source, where=where
+            f"{action}: {code or 'error'}: {message}".rstrip(": "), source=source, where=where
         )
+    if isinstance(exc, NoCredentialsError):
+        return AwsAccessError(
+            f"{action}: no AWS credentials found (set aws_profile or the host's default "
+            "credentials)",
+            source=source,
+            where=where,
+        )
+    return AwsAccessError(f"{action}: {type(exc).__name__}: {exc}", source=source, where=where)
 
 
 _shared_loader: Any = None
 _loader_lock = threading.Lock()
-SERVICES_USED = frozenset({"s3", "sts", "sso", "sso-oidc", "signin"})
-"""Services the agent creates clients for: S3, STS (roles), and those botocore's credential
-providers may call (SSO profiles, ``aws login``)."""
+SERVICES_USED = frozenset({"s3", "sqs", "sts", "sso", "sso-oidc", "signin"})
+"""Services the agent creates clients for: S3, SQS (notifications), STS (roles), and those
+botocore's credential providers may call (SSO profiles, ``aws login``)."""
 _DOC_KEYS = frozenset({"documentation", "documentationUrl"})
 
 
@@ -253,9 +259,41 @@ def _new_session(profile: str) -> botocore.session.Session:
     return core
 
 
-def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
-    """An S3Bucket for ``config``: profile, optional assumed role, endpoints, retries."""
-    where = f"s3://{config.bucket}"
+class AwsAccess(Protocol):
+    """The credential options every AWS source shares (profile, role, endpoints)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def aws_profile(self) -> str: ...
+    @property
+    def iam_role_arn(self) -> str: ...
+    @property
+    def iam_role_external_id(self) -> str: ...
+    @property
+    def iam_role_duration(self) -> int: ...
+    @property
+    def sts_endpoint(self) -> str: ...
+    @property
+    def service_endpoint(self) -> str: ...
+    @property
+    def workers(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class AwsSession:
+    """A botocore session with the source's credentials, and what its clients share."""
+
+    core: botocore.session.Session
+    region: str
+    client_config: Config
+
+
+def aws_session(config: AwsAccess, where: str, region: str = "") -> AwsSession:
+    """The session for ``config``: profile, optional assumed role, retries, pool size.
+
+    ``where`` names what the source reads (``s3://bucket``, the queue) in errors.
+    """
     _quiet_sdk_loggers()
     try:
         core = _new_session(config.aws_profile)
@@ -265,7 +303,7 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
             source=config.name,
             where=where,
         ) from exc
-    region = core.get_config_variable("region") or DEFAULT_REGION
+    region = region or core.get_config_variable("region") or DEFAULT_REGION
     client_config = Config(
         retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=max(10, config.workers * 2),
@@ -274,16 +312,22 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
         user_agent_extra="trailwarden-agent",
     )
     if config.iam_role_arn:
-        _assume_role(core, config, region, client_config)
+        _assume_role(core, config, region, client_config, where)
+    return AwsSession(core, region, client_config)
+
+
+def s3_client(session: AwsSession, config: AwsAccess, where: str) -> Any:
+    """An S3 client of ``session`` that leaves response timestamps unparsed."""
+    core = session.core
     s3_parsers = ResponseParserFactory()
     s3_parsers.set_parser_defaults(timestamp_parser=_timestamp_text)
     core.register_component("response_parser_factory", s3_parsers)
     try:
-        client = core.create_client(
+        return core.create_client(
             "s3",
-            region_name=region,
+            region_name=session.region,
             endpoint_url=config.service_endpoint or None,
-            config=client_config,
+            config=session.client_config,
         )
     except (BotoCoreError, ValueError) as exc:
         raise AwsAccessError(
@@ -293,6 +337,12 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
         # Clients made later (STS for the role, created on first use) parse timestamps:
         # credential expiry is one.
         core.register_component("response_parser_factory", ResponseParserFactory())
+
+
+def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
+    """An S3Bucket for ``config``: profile, optional assumed role, endpoints, retries."""
+    where = f"s3://{config.bucket}"
+    client = s3_client(aws_session(config, where), config, where)
     log.info(
         "fetch: source %s uses bucket %s (profile %s%s%s)",
         config.name,
@@ -306,9 +356,10 @@ def open_bucket(config: CloudTrailSourceConfig) -> S3Bucket:
 
 def _assume_role(
     core: botocore.session.Session,
-    config: CloudTrailSourceConfig,
+    config: AwsAccess,
     region: str,
     client_config: Config,
+    where: str,
 ) -> None:
     """Replace the session's credentials by the role's, refreshed automatically."""
     source_credentials = core.get_credentials()
@@ -317,7 +368,7 @@ def _assume_role(
             f"no AWS credentials to assume {config.iam_role_arn} with (profile "
             f"{config.aws_profile or 'default chain'})",
             source=config.name,
-            where=f"s3://{config.bucket}",
+            where=where,
         )
 
     def create_sts_client(service: str, **kwargs: Any) -> Any:

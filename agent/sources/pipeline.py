@@ -56,6 +56,10 @@ class WorkItem:
     """Called once the outcome is committed (not when abandoned): the source's bookkeeping."""
     after_spooled: Callable[[], None] | None = None
     """Runs after the records are durably spooled (``remove_from_bucket``)."""
+    spooled: Callable[[list[int]], None] | None = None
+    """Told the spool sequences of the object's batches (none for a failed or empty object)
+    once its outcome is committed: a source that acts on the manager's acks (SQS deletes)
+    watches those."""
 
 
 class SourceRun(Protocol):
@@ -154,9 +158,12 @@ def commit(prepared: Prepared, run: SourceRun, spool: Spool, stop: threading.Eve
     cannot pass it).
     """
     item = prepared.item
-    if not _commit(item, prepared.records, prepared.update, run, spool, stop):
+    sequences = _commit(item, prepared.records, prepared.update, run, spool, stop)
+    if sequences is None:
         return False
     item.completed()
+    if item.spooled is not None:
+        item.spooled(sequences)
     if not prepared.ok:
         return run.skip_on_error
     run.tracker.object_done(len(prepared.records), prepared.discarded, prepared.read_bytes)
@@ -181,13 +188,14 @@ def _commit(
     run: SourceRun,
     spool: Spool,
     stop: threading.Event,
-) -> bool:
-    """Spool ``records`` with ``update``, waiting out a full spool or disk errors."""
+) -> list[int] | None:
+    """Spool ``records`` with ``update``, waiting out a full spool or disk errors; the batches'
+    sequences, or None when ``stop`` came first."""
     delay = 0.5
     reported = False
     while not stop.is_set():
         try:
-            spool.put(item.meta, records, update)
+            sequences = spool.put(item.meta, records, update)
         except SpoolFullError:
             run.tracker.set_paused(True)
             spool.wait_for_space(stop, timeout=1.0)
@@ -206,5 +214,5 @@ def _commit(
             delay = min(delay * 2, SPOOL_RETRY_MAX_S)
             continue
         run.tracker.set_paused(False)
-        return True
-    return False
+        return sequences
+    return None

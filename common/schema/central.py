@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailwarden.common.errors import SecretInConfigError
-from trailwarden.common.schema.sources import MAX_WORKERS, SourceConfig, parse_sources
+from trailwarden.common.schema.sources import (
+    MAX_WORKERS,
+    SourceConfig,
+    SqsSourceConfig,
+    parse_sources,
+)
 from trailwarden.common.tomlconfig import Section, parse_toml_text
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -100,7 +105,12 @@ class CentralSettings:
         changes: dict[str, Any] = {}
         if self.max_workers and source.workers > self.max_workers:
             changes["workers"] = self.max_workers
-        if self.min_interval and source.interval < self.min_interval:
+        # An SQS source has no interval: its passes are long polls back to back.
+        if (
+            self.min_interval
+            and not isinstance(source, SqsSourceConfig)
+            and source.interval < self.min_interval
+        ):
             changes["interval"] = self.min_interval
         return dataclasses.replace(source, **changes) if changes else source
 

@@ -35,6 +35,16 @@ DEFAULT_RECONCILE_INTERVAL = DAY_S
 """How often each stream is listed completely, from its first day (``reconcile_interval``)."""
 RECONCILE_INTERVAL_RANGE = (60.0, 30 * DAY_S)
 DEFAULT_DIRECTORY_GLOB = "**/*.json*"
+DEFAULT_VISIBILITY_TIMEOUT = 300.0
+"""Seconds a received SQS message stays hidden from other readers (extended while in flight)."""
+VISIBILITY_TIMEOUT_RANGE = (2.0, 43200.0)
+"""SQS allows up to 12 hours; under 2 s the agent could not extend it in time."""
+DEFAULT_WAIT_TIME = 20.0
+"""Long poll of each SQS receive (SQS's maximum): an empty queue costs one call per 20 s."""
+WAIT_TIME_RANGE = (1.0, 20.0)
+"""0 would be short polling: a busy loop on an empty queue, so it is refused."""
+DEFAULT_MAX_RECEIVE_COUNT = 5
+MAX_RECEIVE_COUNT_RANGE = (1, 1000)
 """Matches ``.json`` and ``.json.gz`` (and ``.jsonl``) at any depth."""
 
 _SECRET_KEYS = frozenset(
@@ -137,7 +147,61 @@ class DirectorySourceConfig:
     """Records matching any rule are dropped before sending."""
 
 
-SourceConfig = CloudTrailSourceConfig | DirectorySourceConfig
+@dataclass(frozen=True)
+class SqsSourceConfig:
+    """S3 object notifications read from an SQS queue (``type = "cloudtrail-sqs"``).
+
+    The objects named by each message are fetched with the same credentials, parser, discard
+    rules and spool as the ``cloudtrail`` source; a message is deleted only once the manager
+    has acknowledged every record of its objects.
+    """
+
+    type: ClassVar[str] = "cloudtrail-sqs"
+    interval: ClassVar[float] = 0.0
+    """Passes follow each other at once: a pass ends on a long poll that finds nothing."""
+    run_on_start: ClassVar[bool] = True
+    name: str
+    """Unique name of the source; reported with every batch."""
+    queue_url: str
+    """The queue's URL (``https://sqs.REGION.amazonaws.com/ACCOUNT/NAME``); from ``sqs_name``
+    and ``region`` when not given."""
+    sqs_name: str = ""
+    """The queue's name (Wazuh: ``<sqs_name>``), looked up in ``region`` when ``queue_url`` is
+    not given."""
+    region: str = ""
+    """Region of the queue (and first guess for the buckets); empty: from ``queue_url``, else
+    the profile's region."""
+    aws_profile: str = ""
+    """Profile in the host's AWS config files; empty: the default credential chain."""
+    iam_role_arn: str = ""
+    """Role assumed (and refreshed before it expires) on top of the profile's credentials."""
+    iam_role_external_id: str = ""
+    """ExternalId passed with AssumeRole."""
+    iam_role_duration: int = DEFAULT_ROLE_DURATION
+    """Lifetime of the assumed role's credentials in seconds (900-43200)."""
+    aws_account_alias: str = ""
+    """Friendly name sent with the records (``aws.log_info.aws_account_alias``)."""
+    service_endpoint: str = ""
+    """S3 endpoint override (VPC endpoint, S3-compatible store)."""
+    sqs_endpoint: str = ""
+    """SQS endpoint override (VPC endpoint)."""
+    sts_endpoint: str = ""
+    """STS endpoint override used to assume ``iam_role_arn``."""
+    workers: int = DEFAULT_WORKERS
+    """Concurrent object downloads."""
+    visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT
+    """How long a received message stays hidden from other readers; extended before half of it
+    has passed while its objects are in flight."""
+    wait_time: float = DEFAULT_WAIT_TIME
+    """Long poll of each receive (1-20 s)."""
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    """Receives after which a message that still fails is reported as poison and left to the
+    queue's dead-letter queue."""
+    discard: tuple[DiscardRule, ...] = ()
+    """Records matching any rule are dropped before sending (Wazuh ``discard_regex``)."""
+
+
+SourceConfig = CloudTrailSourceConfig | DirectorySourceConfig | SqsSourceConfig
 
 
 def parse_sources(items: object, origin: str) -> tuple[SourceConfig, ...]:
@@ -174,7 +238,11 @@ def _parse_one(item: Mapping[str, Any], where: str) -> SourceConfig:
         return _parse_cloudtrail(_Reader(item, where))
     if kind == "directory":
         return _parse_directory(_Reader(item, where))
-    raise ConfigError(f'{where}.type: expected "cloudtrail" or "directory", got {kind!r}')
+    if kind == SqsSourceConfig.type:
+        return _parse_sqs(_Reader(item, where))
+    raise ConfigError(
+        f'{where}.type: expected "cloudtrail", "cloudtrail-sqs" or "directory", got {kind!r}'
+    )
 
 
 class _Reader:
@@ -217,7 +285,9 @@ class _Reader:
                 raise self.fail(key, f"{entry!r} is not {what}")
         return tuple(dict.fromkeys(value))
 
-    def duration(self, key: str, default: float) -> float:
+    def duration(
+        self, key: str, default: float, limits: tuple[float, float] | None = None
+    ) -> float:
         value = self.item.pop(key, default)
         try:
             seconds = parse_duration(value)
@@ -225,6 +295,8 @@ class _Reader:
             raise self.fail(key, str(exc)) from None
         if seconds <= 0:
             raise self.fail(key, "must be more than zero")
+        if limits is not None and not limits[0] <= seconds <= limits[1]:
+            raise self.fail(key, f"{seconds:g}s is outside {limits[0]:g}s-{limits[1]:g}s")
         return seconds
 
     def bounded_duration(
@@ -353,6 +425,68 @@ def _parse_directory(r: _Reader) -> DirectorySourceConfig:
         skip_on_error=r.boolean("skip_on_error", True),
         workers=r.integer("workers", 2, 1, MAX_WORKERS),
         aws_account_alias=r.string("aws_account_alias"),
+        discard=r.discard(),
+    )
+    r.finish()
+    return config
+
+
+_QUEUE_URL = re.compile(r"^https?://[^\s/]+/(\d{12}|[^\s/]+)/([A-Za-z0-9_-]{1,80}(\.fifo)?)$")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_QUEUE_HOST_REGION = re.compile(r"^https?://sqs[.-]([a-z]{2}(-[a-z]+)+-\d+)\.")
+
+
+def _parse_sqs(r: _Reader) -> SqsSourceConfig:
+    queue_url = r.string("queue_url").rstrip("/")
+    sqs_name = r.string("sqs_name")
+    region = r.string("region")
+    if region and not _REGION.match(region):
+        raise r.fail("region", f"{region!r} is not a region like us-east-1")
+    if queue_url and sqs_name:
+        raise r.fail("sqs_name", "give queue_url or sqs_name (with region), not both")
+    if queue_url:
+        match = _QUEUE_URL.match(queue_url)
+        if not match:
+            raise r.fail(
+                "queue_url",
+                f"{queue_url!r} is not a queue URL like "
+                "https://sqs.us-east-1.amazonaws.com/111122223333/trail-notifications",
+            )
+        host_region = _QUEUE_HOST_REGION.match(queue_url)
+        if not region and host_region:
+            region = host_region.group(1)
+    elif sqs_name:
+        if not _QUEUE_NAME.match(sqs_name):
+            raise r.fail("sqs_name", f"{sqs_name!r} is not a queue name (letters, digits, - _)")
+    else:
+        raise r.fail("queue_url", "required: the queue's URL, or sqs_name with region")
+    role = r.string("iam_role_arn")
+    if role and not role.startswith("arn:"):
+        raise r.fail("iam_role_arn", f"{role!r} is not an ARN")
+    name = r.string("name") or f"cloudtrail-sqs:{sqs_name or queue_url.rsplit('/', 1)[-1]}"
+    config = SqsSourceConfig(
+        name=name,
+        queue_url=queue_url,
+        sqs_name=sqs_name,
+        region=region,
+        aws_profile=r.string("aws_profile"),
+        iam_role_arn=role,
+        iam_role_external_id=r.string("iam_role_external_id"),
+        iam_role_duration=r.integer(
+            "iam_role_duration", DEFAULT_ROLE_DURATION, *ROLE_DURATION_RANGE
+        ),
+        aws_account_alias=r.string("aws_account_alias"),
+        service_endpoint=r.endpoint("service_endpoint"),
+        sqs_endpoint=r.endpoint("sqs_endpoint"),
+        sts_endpoint=r.endpoint("sts_endpoint"),
+        workers=r.integer("workers", DEFAULT_WORKERS, 1, MAX_WORKERS),
+        visibility_timeout=r.duration(
+            "visibility_timeout", DEFAULT_VISIBILITY_TIMEOUT, VISIBILITY_TIMEOUT_RANGE
+        ),
+        wait_time=r.duration("wait_time", DEFAULT_WAIT_TIME, WAIT_TIME_RANGE),
+        max_receive_count=r.integer(
+            "max_receive_count", DEFAULT_MAX_RECEIVE_COUNT, *MAX_RECEIVE_COUNT_RANGE
+        ),
         discard=r.discard(),
     )
     r.finish()

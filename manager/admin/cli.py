@@ -144,6 +144,9 @@ def _print_source_problems(agent: admin_pb2.AgentInfo) -> None:
             print(f"  {agent.name}: source {name} {state}: {source['last_error']}")
         refused = int(source.get("records_refused", 0))
         late = int(source.get("objects_late", 0))
+        sqs = source.get("sqs")
+        if sqs:
+            print(f"  {agent.name}: source {name}: {_sqs_counters(sqs)}")
         if failed:
             print(f"  {agent.name}: source {name}: {failed} object(s) could not be collected")
         if refused:
@@ -161,6 +164,21 @@ def _print_source_problems(agent: admin_pb2.AgentInfo) -> None:
             f"  {agent.name}: fetching paused, spool full "
             f"({status.get('spool_bytes')} of {status.get('spool_limit_bytes')} bytes)"
         )
+
+
+def _sqs_counters(sqs: dict[str, Any]) -> str:
+    """One line of an SQS source's counters (JSON numbers of uint64 fields arrive as text)."""
+
+    def count(name: str) -> int:
+        return int(sqs.get(name, 0) or 0)
+
+    return (
+        f"messages received {count('messages_received')}, deleted {count('messages_deleted')}, "
+        f"returned {count('messages_returned')}, poison {count('messages_poison')}, "
+        f"ignored {count('messages_ignored')}, held {count('messages_held')}; "
+        f"visibility extensions {count('visibility_extensions')}; "
+        f"lag {count('lag_ms') / 1000:.1f}s"
+    )
 
 
 def _revoke(args: argparse.Namespace) -> int:

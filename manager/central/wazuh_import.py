@@ -2,8 +2,9 @@
 
 CloudTrail buckets and their options become ``[[sources]]`` (``interval``, ``run_on_start``,
 ``skip_on_error`` and ``remove_from_bucket`` of the wodle are copied into each of its buckets;
-``only_logs_after``'s ``YYYY-MMM-DD`` becomes an ISO date). Everything that cannot be carried
-over is listed with where it was and why — other bucket types, services and subscribers,
+``only_logs_after``'s ``YYYY-MMM-DD`` becomes an ISO date), and ``<subscriber type="buckets">``
+(S3 notifications read from SQS) becomes a ``cloudtrail-sqs`` source. Everything that cannot be
+carried over is listed with where it was and why — other bucket types, services and subscribers,
 calendar scheduling (``day``/``wday``/``time``), and AWS keys, which never go in central config
 (put them in a profile on the agent host and name it with ``aws_profile``).
 
@@ -105,6 +106,7 @@ def _convert_wodle(
     shared: dict[str, Any] = {}
     disabled = False
     buckets: list[tuple[str, ET.Element]] = []
+    subscribers: list[dict[str, Any]] = []
     for child in wodle:
         tag, value = child.tag, (child.text or "").strip()
         at = f"{where}/{tag}"
@@ -118,6 +120,15 @@ def _convert_wodle(
             buckets.append((f"{where}/bucket[{len(buckets) + 1}]", child))
         elif tag in _SECRETS:
             left.append(f"{at}: {_KEYS_LEFT_BEHIND}")
+        elif tag == "subscriber" and child.get("type") == "buckets":
+            subscriber = _convert_subscriber(child, f"{where}/subscriber[buckets]", left)
+            if subscriber is not None:
+                subscribers.append(subscriber)
+        elif tag == "subscriber":
+            left.append(
+                f"{at} type={child.get('type') or '?'}: only subscriber type=buckets (S3 "
+                "notifications through SQS) is collected"
+            )
         elif tag in _NOT_SUPPORTED:
             kind = child.get("type")
             left.append(f"{at}{f' type={kind}' if kind else ''}: {_NOT_SUPPORTED[tag]}")
@@ -135,6 +146,15 @@ def _convert_wodle(
             name += "-2"
         names.add(name)
         sources.append({"type": "cloudtrail", "name": name, **source})
+    for subscriber in subscribers:
+        # The wodle's interval and run_on_start do not apply: the queue is read continuously.
+        if disabled:
+            subscriber["enabled"] = False
+        name = f"sqs:{subscriber['sqs_name']}"
+        while name in names:
+            name += "-2"
+        names.add(name)
+        sources.append({"type": "cloudtrail-sqs", "name": name, **subscriber})
     if disabled:
         left.append(f"{where}/disabled: the wodle was disabled; its buckets are imported paused")
 
@@ -187,6 +207,50 @@ def _convert_bucket(bucket: ET.Element, where: str, left: list[str]) -> dict[str
             left.append(f"{at}: unknown option")
     if not out.get("bucket"):
         left.append(f"{where}: no <name>: skipped")
+        return None
+    if discard:
+        out["discard"] = discard
+    return out
+
+
+_SUBSCRIBER_TEXT = {
+    "sqs_name": "sqs_name",
+    "aws_profile": "aws_profile",
+    "iam_role_arn": "iam_role_arn",
+    "external_id": "iam_role_external_id",
+}
+
+
+def _convert_subscriber(
+    subscriber: ET.Element, where: str, left: list[str]
+) -> dict[str, Any] | None:
+    """``<subscriber type="buckets">``: S3 notifications through SQS -> ``cloudtrail-sqs``."""
+    out: dict[str, Any] = {}
+    discard: list[dict[str, str]] = []
+    for child in subscriber:
+        tag, value = child.tag, (child.text or "").strip()
+        at = f"{where}/{tag}"
+        if tag in _SUBSCRIBER_TEXT:
+            out[_SUBSCRIBER_TEXT[tag]] = value
+        elif tag in _ENDPOINT_OPTIONS:
+            out[tag] = value if re.match(r"^https?://", value) else f"https://{value}"
+        elif tag == "iam_role_duration":
+            if value.isdigit():
+                out["iam_role_duration"] = int(value)
+            else:
+                left.append(f"{at}: {value!r} is not a number of seconds")
+        elif tag == "discard_regex":
+            field = child.get("field", "").strip()
+            if field:
+                discard.append({"field": field, "regex": value})
+            else:
+                left.append(f"{at}: no field attribute (TrailWarden matches one field)")
+        elif tag in _SECRETS:
+            left.append(f"{at}: {_KEYS_LEFT_BEHIND}")
+        else:
+            left.append(f"{at}: unknown option")
+    if not out.get("sqs_name"):
+        left.append(f"{where}: no <sqs_name>: skipped")
         return None
     if discard:
         out["discard"] = discard

@@ -41,6 +41,7 @@ from trailwarden.common.schema.central import CentralSettings, parse_central_con
 from trailwarden.common.schema.sources import (
     CloudTrailSourceConfig,
     DirectorySourceConfig,
+    SqsSourceConfig,
     parse_sources,
 )
 from trailwarden.manager.central.document import (
@@ -193,6 +194,8 @@ def _table_at(document: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]
 AGENT_BASE: dict[str, Any] = {"manager": {"address": "manager.example.org:4750"}}
 CLOUDTRAIL_BASE: dict[str, Any] = {"type": "cloudtrail", "bucket": "org-trail-logs"}
 DIRECTORY_BASE: dict[str, Any] = {"type": "directory", "path": "/srv/cloudtrail-export"}
+SQS_QUEUE = "https://sqs.us-east-1.amazonaws.com/111122223333/trail-notifications"
+SQS_BASE: dict[str, Any] = {"type": "cloudtrail-sqs", "queue_url": SQS_QUEUE}
 DISCARD_BASE: dict[str, Any] = {"field": "eventName", "regex": "^Describe"}
 
 
@@ -252,6 +255,7 @@ def targets(home: Path, database: Database) -> dict[str, Target]:
         "agent [metrics]": agent("metrics"),
         "source cloudtrail": source(CLOUDTRAIL_BASE),
         "source directory": source(DIRECTORY_BASE),
+        "source cloudtrail-sqs": source(SQS_BASE),
         "source discard": Target(
             {"sources": [{**CLOUDTRAIL_BASE, "discard": [DISCARD_BASE]}]},
             lambda d: d["sources"][0]["discard"][0],
@@ -282,6 +286,10 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ("source directory", "type"): "directory",
     ("source directory", "name"): "exports",
     ("source directory", "path"): "/srv/cloudtrail-export",
+    ("source cloudtrail-sqs", "type"): "cloudtrail-sqs",
+    ("source cloudtrail-sqs", "name"): "notes",
+    ("source cloudtrail-sqs", "queue_url"): SQS_QUEUE,
+    ("source cloudtrail-sqs", "region"): "us-east-1",
     ("source discard", "field"): "userIdentity.type",
     ("source discard", "regex"): "^AWSService$",
     ("central top", "log_level"): "DEBUG",
@@ -342,6 +350,7 @@ def test_source_keys_match_the_config_dataclasses() -> None:
     for anchor, model in (
         ("source cloudtrail", CloudTrailSourceConfig),
         ("source directory", DirectorySourceConfig),
+        ("source cloudtrail-sqs", SqsSourceConfig),
     ):
         fields = {f.name for f in dataclasses.fields(model)}
         assert documented(anchor) == fields | {"type"}, anchor

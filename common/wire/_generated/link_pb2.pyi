@@ -80,7 +80,7 @@ class AgentStatus(_message.Message):
     def __init__(self, spool_bytes: _Optional[int] = ..., spool_batches: _Optional[int] = ..., spool_limit_bytes: _Optional[int] = ..., fetching_paused: _Optional[bool] = ..., sources: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ...) -> None: ...
 
 class SourceStatus(_message.Message):
-    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size")
+    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size", "sqs")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,7 @@ class SourceStatus(_message.Message):
     RECORDS_REFUSED_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_LATE_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_REFUSED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SQS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     state: str
@@ -109,7 +110,28 @@ class SourceStatus(_message.Message):
     records_refused: int
     objects_late: int
     objects_refused_size: int
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ...) -> None: ...
+    sqs: SqsStatus
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ..., sqs: _Optional[_Union[SqsStatus, _Mapping]] = ...) -> None: ...
+
+class SqsStatus(_message.Message):
+    __slots__ = ("messages_received", "messages_deleted", "messages_returned", "messages_poison", "messages_ignored", "messages_held", "visibility_extensions", "lag_ms")
+    MESSAGES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_DELETED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_RETURNED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_POISON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_IGNORED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_HELD_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
+    LAG_MS_FIELD_NUMBER: _ClassVar[int]
+    messages_received: int
+    messages_deleted: int
+    messages_returned: int
+    messages_poison: int
+    messages_ignored: int
+    messages_held: int
+    visibility_extensions: int
+    lag_ms: int
+    def __init__(self, messages_received: _Optional[int] = ..., messages_deleted: _Optional[int] = ..., messages_returned: _Optional[int] = ..., messages_poison: _Optional[int] = ..., messages_ignored: _Optional[int] = ..., messages_held: _Optional[int] = ..., visibility_extensions: _Optional[int] = ..., lag_ms: _Optional[int] = ...) -> None: ...
 
 class Problem(_message.Message):
     __slots__ = ("where", "reason", "time_unix_ms")

@@ -9,7 +9,7 @@ import pytest
 
 from trailwarden.common.errors import ConfigError
 from trailwarden.common.schema.central import parse_central_config
-from trailwarden.common.schema.sources import CloudTrailSourceConfig
+from trailwarden.common.schema.sources import CloudTrailSourceConfig, SqsSourceConfig
 from trailwarden.manager.central.wazuh_import import import_wazuh, import_wazuh_file
 
 # The shape of Wazuh's documented example (docs: cloud-security/amazon/services/supported-
@@ -103,3 +103,45 @@ def test_an_interval_in_months_is_not_read_as_minutes() -> None:
     result = import_wazuh(OSSEC_CONF.replace("<interval>10m</interval>", "<interval>1M</interval>"))
     assert "interval" not in tomllib.loads(result.toml)["sources"][0]
     assert any("wodle[1]/interval" in line and "months" in line for line in result.not_carried)
+
+
+SUBSCRIBER_CONF = """
+<wodle name="aws-s3">
+  <disabled>no</disabled>
+  <interval>5m</interval>
+  <subscriber type="buckets">
+    <sqs_name>trail-notifications</sqs_name>
+    <aws_profile>audit</aws_profile>
+    <iam_role_arn>arn:aws:iam::111122223333:role/wazuh-sqs</iam_role_arn>
+    <iam_role_duration>1800</iam_role_duration>
+    <external_id>ext-42</external_id>
+    <service_endpoint>s3.us-east-1.amazonaws.com</service_endpoint>
+    <sts_endpoint>https://sts.us-east-1.amazonaws.com</sts_endpoint>
+    <discard_regex field="eventName">^Describe</discard_regex>
+    <access_key>AKIAABCDEFGHIJKLMNOP</access_key>
+  </subscriber>
+  <subscriber type="security_lake"><sqs_name>lake</sqs_name></subscriber>
+</wodle>
+"""
+
+
+def test_a_buckets_subscriber_becomes_an_sqs_source() -> None:
+    result = import_wazuh(SUBSCRIBER_CONF)
+    (source,) = tomllib.loads(result.toml)["sources"]
+    assert source["type"] == "cloudtrail-sqs"
+    assert source["sqs_name"] == "trail-notifications"
+    assert source["iam_role_external_id"] == "ext-42"
+    assert source["service_endpoint"] == "https://s3.us-east-1.amazonaws.com"
+    assert "interval" not in source  # the queue is read continuously
+    (parsed,) = parse_central_config(result.toml, "imported").sources
+    assert isinstance(parsed, SqsSourceConfig)
+    assert (parsed.aws_profile, parsed.iam_role_arn, parsed.iam_role_duration) == (
+        "audit",
+        "arn:aws:iam::111122223333:role/wazuh-sqs",
+        1800,
+    )
+    assert parsed.discard[0].field == "eventName"
+    left = "\n".join(result.not_carried)
+    assert "subscriber[buckets]/access_key" in left
+    assert "subscriber type=security_lake" in left
+    assert "AKIA" not in result.toml
