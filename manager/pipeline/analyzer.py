@@ -11,7 +11,8 @@ from pathlib import Path
 
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.analysis.pipeline import Analyzer
-from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+from trailwarden.manager.analysis.rules import default_ruleset_paths
+from trailwarden.manager.analysis.ruleset import load_rules
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.pipeline.batch_analysis import SeenLookup
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
@@ -28,7 +29,7 @@ def ruleset_paths(config: ManagerConfig) -> list[Path]:
 
 def build_analyzer(config: ManagerConfig) -> Analyzer:
     lists_root = config.resolve(config.analysis.lists_root) if config.analysis.lists_root else None
-    ruleset = load_ruleset(ruleset_paths(config), lists_root)
+    ruleset = load_rules(ruleset_paths(config), lists_root)
     return Analyzer(ruleset, config.name)
 
 

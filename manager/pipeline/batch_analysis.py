@@ -210,4 +210,5 @@ def analyse_batch(
             continue
         if outcome.alert is not None:
             out.alerts.append(outcome.alert)
+        out.alerts.extend(outcome.sigma_alerts)
     return out
