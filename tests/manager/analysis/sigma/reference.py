@@ -1,0 +1,113 @@
+"""The reference our Sigma engine is held to: pySigma's SQLite backend, run over real events.
+
+Each Sigma rule is converted by ``pySigma-backend-sqlite`` into SQL and run over the events in
+an SQLite table ``logs`` (one column per dotted CloudTrail field; nested objects flattened,
+arrays as JSON text, text columns ``COLLATE NOCASE`` as the backend asks for Sigma's
+case-insensitive equality, ``REGEXP`` bound to Python's ``re.search``). The row IDs a rule's
+query returns are the events the reference says it matches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sigma.backends.sqlite import sqliteBackend
+from sigma.collection import SigmaCollection
+from sigma.rule import SigmaRule
+
+FILES = Path(__file__).resolve().parents[3] / "files"
+DATASETS = FILES / "datasets"
+SIGMAHQ = FILES / "sigma" / "sigmahq"
+DATASET_FILES = (
+    "stratus-red-team.jsonl.gz",
+    "invictus-ir.jsonl.gz",
+    "otrf-security-datasets.jsonl.gz",
+)
+
+
+def dataset_records() -> list[dict[str, Any]]:
+    """Every committed real CloudTrail record; a missing file is a loud failure."""
+    records: list[dict[str, Any]] = []
+    for name in DATASET_FILES:
+        path = DATASETS / name
+        if not path.is_file():
+            raise FileNotFoundError(f"test data missing: {path}")
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            records.extend(json.loads(line) for line in lines if line.strip())
+    return records
+
+
+def _flatten(node: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, name + ".")
+        elif isinstance(value, list):
+            yield name, json.dumps(value, separators=(",", ":"))
+        else:
+            yield name, value
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
+class ReferenceTable:
+    """The events in an in-memory SQLite table, queried with the backend's SQL."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.backend = sqliteBackend()
+        self.db = sqlite3.connect(":memory:")
+        self.db.create_function("REGEXP", 2, _regexp, deterministic=True)
+        # SQLite column names are case-insensitive: fields differing only in case (rare, deep
+        # inside requestParameters) share one column, under the first spelling met.
+        rows = [{name.lower(): value for name, value in _flatten(record)} for record in records]
+        spelling: dict[str, str] = {}
+        for record in records:
+            for name, _ in _flatten(record):
+                spelling.setdefault(name.lower(), name)
+        columns = sorted(spelling)
+        self.columns = set(columns)
+        self.db.execute(
+            "CREATE TABLE logs ("
+            + ", ".join(f"{_quote(spelling[name])} COLLATE NOCASE" for name in columns)
+            + ")"
+        )
+        placeholders = ", ".join("?" for _ in columns)
+        self.db.executemany(
+            f"INSERT INTO logs (rowid, {', '.join(_quote(spelling[c]) for c in columns)}) "
+            f"VALUES (?, {placeholders})",
+            [(index, *(row.get(name) for name in columns)) for index, row in enumerate(rows)],
+        )
+
+    def matches(self, rule: SigmaRule) -> set[int]:
+        """Positions of the records the rule's SQL selects."""
+        for name in self.backend.required_fields(rule):
+            if name.lower() not in self.columns:  # a field no event has: a column of NULLs
+                self.db.execute(f"ALTER TABLE logs ADD COLUMN {_quote(name)} COLLATE NOCASE")
+                self.columns.add(name.lower())
+        found: set[int] = set()
+        for query in self.backend.convert_rule(rule):
+            selected = query.replace("SELECT * FROM", "SELECT rowid FROM", 1)
+            found.update(row[0] for row in self.db.execute(selected))
+        return found
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def sigma_rules(folder: Path) -> list[tuple[Path, SigmaRule]]:
+    """The (non-correlation) Sigma rules of every file in ``folder``."""
+    out = []
+    for path in sorted(folder.glob("*.yml")):
+        for rule in SigmaCollection.from_yaml(path.read_text(encoding="utf-8")).rules:
+            if isinstance(rule, SigmaRule):
+                out.append((path, rule))
+    return out
