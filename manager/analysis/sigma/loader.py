@@ -14,11 +14,13 @@ and ``temporal``, and correlation conditions that can only be decided when a win
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sigma.collection import SigmaCollection
@@ -29,7 +31,7 @@ from sigma.correlations import (
     SigmaCorrelationType,
 )
 from sigma.exceptions import SigmaError, SigmaRuleLocation
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from trailwarden.common.errors import RuleError
 from trailwarden.manager.analysis.rules.model import (
@@ -46,7 +48,9 @@ from trailwarden.manager.analysis.sigma.mapping import (
     metadata_of,
     mitre_of,
 )
-from trailwarden.manager.analysis.sigma.values import UnsupportedValue
+from trailwarden.manager.analysis.sigma.values import UnsupportedValue, placeholders
+
+log = logging.getLogger(__name__)
 
 SIGMA_SUFFIXES = (".yml", ".yaml")
 PRODUCT = "aws"
@@ -110,6 +114,19 @@ def load_sigma(files: Sequence[Path], first_order: int = 0) -> SigmaRules:
         if isinstance(rule, SigmaCorrelationRule):
             builder.correlation(rule)
     return out
+
+
+def _placeholders(rule: SigmaRule) -> list[str]:
+    names: list[str] = []
+    pending: list[Any] = list(rule.detection.detections.values())
+    while pending:
+        item = pending.pop()
+        if isinstance(item, SigmaDetection):
+            pending.extend(item.detection_items)
+        elif isinstance(item, SigmaDetectionItem):
+            for value in item.value:
+                names.extend(placeholders(value))
+    return names
 
 
 def _file_of(error: SigmaError) -> str:
@@ -206,6 +223,16 @@ class _Builder:
         model = self._model(rule)
         if model is None:
             return
+        unfilled = sorted(set(_placeholders(rule)))
+        if unfilled:
+            model.metadata = {**model.metadata, "unfilled_placeholders": unfilled}
+            log.warning(
+                "stage=rules sigma rule=%s file=%s placeholders=%s match no value "
+                "(no value list configured)",
+                model.id,
+                model.file,
+                ",".join(unfilled),
+            )
         self.out.rules[model.id] = model
         self.out.detections.append(
             Detection(model, test, index_field, index_values, alerts=rule._output)

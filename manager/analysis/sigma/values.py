@@ -15,8 +15,10 @@ whether the value matches it, with the Sigma specification's semantics:
   ``fieldref`` compares with another field of the same event;
 * a JSON array matches when one of its elements does; objects never equal a value.
 
-Anything else (placeholders, query expressions, timestamp parts) raises ``UnsupportedValue``,
-which the loader turns into a refusal naming the file and the rule.
+An ``|expand`` placeholder (``%Legitimate_Countries%``) matches no value: no value lists are
+configured yet, and the loader names each one in the rule's metadata and in its log. Anything
+else (query expressions, timestamp parts) raises ``UnsupportedValue``, which the loader turns
+into a refusal naming the file and the rule.
 """
 
 from __future__ import annotations
@@ -88,11 +90,10 @@ def string_test(value: SigmaString) -> Callable[[str], bool]:
     """A test on text for a Sigma string (wildcards, case as the string says)."""
     cased = isinstance(value, SigmaCasedString)
     parts = list(value.s)
-    for part in parts:
-        if isinstance(part, Placeholder):
-            raise UnsupportedValue(
-                f"placeholder %{part.name}% needs a processing pipeline to fill it"
-            )
+    if any(isinstance(part, Placeholder) for part in parts):
+        # An ``|expand`` placeholder (``%Legitimate_IP_Ranges%``) names a list the user keeps;
+        # none is configured here, so it matches no value (the loader reports which).
+        return _no_text
     stars = [i for i, part in enumerate(parts) if part is SpecialChars.WILDCARD_MULTI]
     has_single = any(part is SpecialChars.WILDCARD_SINGLE for part in parts)
     literal = "".join(p for p in parts if isinstance(p, str))
@@ -126,6 +127,19 @@ def string_test(value: SigmaString) -> Callable[[str], bool]:
     flags = "" if cased else "(?i)"
     pattern = compile_pattern(f"{flags}^{''.join(pieces)}$", "pcre2")
     return pattern.test
+
+
+def _no_text(subject: str) -> bool:
+    return False
+
+
+def placeholders(value: SigmaType) -> list[str]:
+    """Names of the ``|expand`` placeholders in a value (they match nothing, see above)."""
+    if isinstance(value, SigmaExpansion):
+        return [name for v in value.values for name in placeholders(v)]
+    if isinstance(value, SigmaString):
+        return [part.name for part in value.s if isinstance(part, Placeholder)]
+    return []
 
 
 def _re2_escape(text: str) -> str:

@@ -10,6 +10,7 @@ from tests.manager.analysis.sigma.reference import (
     SIGMAHQ,
     ReferenceTable,
     dataset_records,
+    loadable_files,
     sigma_rules,
 )
 from trailwarden.manager.analysis.pipeline import Analyzer
@@ -23,7 +24,7 @@ def test_sigmahq_rules_match_what_the_reference_backend_matches() -> None:
     rules = sigma_rules(SIGMAHQ)
     assert rules, f"no Sigma rules in {SIGMAHQ}"
 
-    analyzer = Analyzer(load_rules([SIGMAHQ]), "manager-test")
+    analyzer = Analyzer(load_rules(loadable_files()), "manager-test")
     ours: dict[str, set[int]] = {str(rule.id): set() for _, rule in rules}
     for position, record in enumerate(records):
         raw = json.dumps(record).encode()
