@@ -19,20 +19,20 @@ def test_every_sigmahq_cloudtrail_rule_pysigma_accepts_loads() -> None:
         assert rule.description_source == rule.metadata["title"]
         assert rule.level in (3, 5, 8, 12, 15)
         assert "falsepositives" in rule.metadata and "references" in rule.metadata
-    # Most SigmaHQ CloudTrail rules name their eventName or eventSource: indexed, not tried
-    # on every event.
-    indexed = [d for d in ruleset.detections if d.index_field is not None]
-    assert len(indexed) >= len(ruleset.detections) - 3
+    # Nearly every SigmaHQ CloudTrail rule names its eventName or eventSource, so it is
+    # filed under those values; only the few that name neither meet every event.
+    always = [d.rule.id for d in ruleset.detections if d.index_field is None]
+    assert len(always) <= 5, always
 
 
 def test_the_rule_pysigma_refuses_is_refused_with_file_and_id() -> None:
-    for name, reason in REFUSED_BY_PYSIGMA.items():
+    for name, (rule_id, reason) in REFUSED_BY_PYSIGMA.items():
         with pytest.raises(RulesetError) as refused:
             load_rules([SIGMAHQ / name])
         (error,) = refused.value.errors
         assert error.file.endswith(name)
         assert reason in error.reason
-        assert "52a27427-d366-4152-b728-f0157aa2ba64" in error.reason
+        assert rule_id in error.reason
 
 
 def test_licence_and_source_note_are_committed() -> None:
