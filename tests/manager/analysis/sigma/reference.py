@@ -142,6 +142,10 @@ REFUSED_BY_PYSIGMA = {
         "52a27427-d366-4152-b728-f0157aa2ba64",
         "pipe syntax in Sigma conditions has been deprecated",
     ),
+    "aws_secretsmanager_mass_secret_retrieval.yml": (
+        "45251c1d-3fda-47d4-a990-b7ce4d635fc0",
+        "pipe syntax in Sigma conditions has been deprecated",
+    ),
     # ``falsepositives`` is a block of text, where the specification wants a list.
     "aws_kms_import_key_material.yml": (
         "1279262f-1464-422f-ac0d-5b545320c526",
