@@ -46,7 +46,7 @@ def test_sigmahq_rules_match_what_the_reference_backend_matches() -> None:
             }
     assert not differences, differences
     # Not vacuous: the datasets hold attacks several SigmaHQ rules catch.
-    assert matched_rules >= 1
+    assert matched_rules >= 10
 
 
 def test_reference_table_holds_every_record() -> None:
