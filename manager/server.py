@@ -2,6 +2,7 @@
 
 `ManagerServer` is used by `trailwarden manager run` and, in-process, by tests. SIGTERM and
 SIGINT drain: stop accepting, let in-flight batches commit and be acknowledged, then stop.
+SIGHUP reloads the ruleset (as ``trailwarden admin rules reload`` does).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from trailwarden.manager.config import ManagerConfig, load_manager_config
 from trailwarden.manager.home import load_server_material
 from trailwarden.manager.link.service import LinkService
 from trailwarden.manager.link.sessions import Sessions
+from trailwarden.manager.pipeline.analyzer import load_configured_rules
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
+from trailwarden.manager.pipeline.reload import RuleReloader
 from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis, build_store
 from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
@@ -51,6 +54,7 @@ class ManagerServer:
         self.store = build_store(config, self.database)
         self.checkpointer = WalCheckpointer(self.database)
         self.analysis = build_analysis(config, self.store)
+        self.rule_reloader = RuleReloader(config.home, self.analysis, load_configured_rules(config))
         self.alert_sinks = build_alert_sinks(config)
         self.ingest = Ingest(self.store, self.analysis, self.alert_sinks, self.counters)
         # Commits only: analysis runs in the workers (or InlineAnalysis's own thread) and the
@@ -87,6 +91,7 @@ class ManagerServer:
             config_store=self.config_store,
             distributor=self.distributor,
         )
+        self.admin_service.rule_reloader = self.rule_reloader
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
         mtls = channels.server_credentials(
             material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=True
@@ -167,6 +172,13 @@ async def serve(home: Path, *, debug: bool = False) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    reloads: list[asyncio.Future[Any]] = []
+
+    def on_hangup() -> None:
+        log.info("stage=rules received SIGHUP: reloading the ruleset")
+        reloads.append(asyncio.ensure_future(asyncio.to_thread(server.rule_reloader.reload)))
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await server.wait()
     if stopping:
         await asyncio.gather(*stopping)

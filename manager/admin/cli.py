@@ -45,6 +45,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     audit.add_argument("--limit", type=int, default=100)
     audit.set_defaults(func=_audit)
 
+    rules = sub.add_parser("rules", help="the manager's ruleset")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    reload = rules_sub.add_parser(
+        "reload",
+        parents=[common],
+        help="load the configured rules again; swapped in only if they load cleanly",
+    )
+    reload.set_defaults(func=_rules_reload)
+
     alerts_cli.register(sub)
     config_cli.register(sub)
 
@@ -183,3 +192,16 @@ def _audit(args: argparse.Namespace) -> int:
     ]
     print(_table(rows, ["TIME (UTC)", "WHO", "ACTION", "TARGET", "DETAIL"]))
     return 0
+
+
+def _rules_reload(args: argparse.Namespace) -> int:
+    """Exit 0 when the new ruleset runs, 1 when it was refused (the old one keeps running)."""
+    with admin_stub(args) as stub:
+        response = stub.ReloadRules(admin_pb2.ReloadRulesRequest(), timeout=RPC_TIMEOUT_SECONDS)
+    if args.json:
+        print(json.dumps(_to_dict(response), indent=2))
+    else:
+        print(response.summary)
+        for error in response.errors:
+            print(f"  {error}", file=sys.stderr)
+    return 0 if response.ok else 1

@@ -17,6 +17,7 @@ from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
+from trailwarden.manager.admin.rules_rpc import RulesAdmin
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
@@ -27,7 +28,7 @@ MAX_TOKEN_TTL_SECONDS = 30 * 86400
 MAX_TOKEN_USES = 10_000
 
 
-class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
+class AdminService(AlertsAdmin, ConfigAdmin, RulesAdmin, admin_pb2_grpc.AdminServicer):
     def __init__(
         self,
         *,

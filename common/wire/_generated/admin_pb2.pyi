@@ -316,3 +316,23 @@ class AuditResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ...) -> None: ...
+
+class ReloadRulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadRulesResponse(_message.Message):
+    __slots__ = ("ok", "rules", "sigma_rules", "files", "errors", "summary")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_RULES_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    rules: int
+    sigma_rules: int
+    files: _containers.RepeatedScalarFieldContainer[str]
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    summary: str
+    def __init__(self, ok: _Optional[bool] = ..., rules: _Optional[int] = ..., sigma_rules: _Optional[int] = ..., files: _Optional[_Iterable[str]] = ..., errors: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ...) -> None: ...
