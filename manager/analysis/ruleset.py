@@ -3,8 +3,8 @@
 Paths are files or directories. A directory contributes its ``*.xml`` files (Wazuh rules) and
 its ``*.yml``/``*.yaml`` files (Sigma rules), in name order; a file is read by its suffix. The
 XML rules become the rule tree, the Sigma rules the ``detections`` and ``correlations`` tried
-beside it on every event; both share one rule namespace (a Sigma ID beside a Wazuh number), so
-an ID used twice is refused. Errors from both languages are collected into one
+beside it on every event. Both share one rule namespace, without clashes: a Sigma ID is a UUID
+(pySigma refuses anything else), a Wazuh ID a number. Errors from both languages are collected into one
 ``RulesetError`` (file order, then line); a ruleset that holds no rule at all is refused too:
 a manager whose configured rules load nothing would watch nothing.
 """
@@ -64,15 +64,6 @@ def load_rules(paths: Sequence[Path], lists_root: Path | None = None) -> Ruleset
     sigma = load_sigma(sigma_files, first_order=len(ruleset.rules)) if sigma_files else None
     if sigma is not None:
         errors.extend(sigma.errors)
-        for rule_id, rule in sigma.rules.items():
-            if rule_id in ruleset.rules:
-                errors.append(
-                    RuleError(
-                        f"rule {rule_id}: duplicate id (also in {ruleset.rules[rule_id].location})",
-                        file=rule.file,
-                        line=rule.line,
-                    )
-                )
         ruleset = replace(
             ruleset,
             rules={**ruleset.rules, **sigma.rules},
