@@ -156,10 +156,7 @@ class Analyzer:
         trace: bool,
     ) -> None:
         hits = self._sigma.match(
-            view,
-            self._correlator,
-            partial(self._event_time, view),
-            outcome.sigma_trace if trace else None,
+            view, self._correlator, self._event_time, outcome.sigma_trace if trace else None
         )
         if not hits:
             return

@@ -4,9 +4,9 @@ Paths are files or directories. A directory contributes its ``*.xml`` files (Waz
 its ``*.yml``/``*.yaml`` files (Sigma rules), in name order; a file is read by its suffix. The
 XML rules become the rule tree, the Sigma rules the ``detections`` and ``correlations`` tried
 beside it on every event. Both share one rule namespace, without clashes: a Sigma ID is a UUID
-(pySigma refuses anything else), a Wazuh ID a number. Errors from both languages are collected into one
-``RulesetError`` (file order, then line); a ruleset that holds no rule at all is refused too:
-a manager whose configured rules load nothing would watch nothing.
+(pySigma refuses anything else), a Wazuh ID a number. Errors from both languages are
+collected into one ``RulesetError`` (file order, then line); a ruleset that holds no rule at
+all is refused too: a manager whose configured rules load nothing would watch nothing.
 """
 
 from __future__ import annotations

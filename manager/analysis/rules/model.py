@@ -132,11 +132,24 @@ class Detection:
     test: Callable[[Any], bool]
     """Takes the event's ``FieldNodes`` (see ``manager/analysis/sigma``)."""
     index_field: str | None = None
-    """A decoded field (``aws.eventName``) whose lower-cased value must be one of
-    ``index_values`` for the rule to match: events with other values never try it."""
+    """A decoded field (``aws.eventName``) whose lower-cased value must pass ``index_kind``
+    with ``index_values`` for the rule to match: other events never try it."""
     index_values: frozenset[str] = frozenset()
+    index_kind: str = "exact"
+    """``exact`` (one of), ``prefix`` (starts with one of), ``contains`` (holds one of)."""
     alerts: bool = True
     """False for a rule only used by correlations (Sigma's ``generate: false``)."""
+
+    @property
+    def passes_gate(self) -> Callable[[str], bool]:
+        """The index test on the lower-cased value of ``index_field``."""
+        values = self.index_values
+        if self.index_kind == "prefix":
+            prefixes = tuple(values)
+            return lambda low: low.startswith(prefixes)
+        if self.index_kind == "contains":
+            return lambda low: any(text in low for text in values)
+        return values.__contains__
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,7 +216,7 @@ class _Builder:
             return
         try:
             test = compile_rule(rule)
-            index_field, index_values = index_of(rule)
+            index_field, index_kind, index_values = index_of(rule)
         except (UnsupportedValue, SigmaError) as exc:
             self._refuse(rule, f"cannot run: {exc}")
             return
@@ -235,7 +235,14 @@ class _Builder:
             )
         self.out.rules[model.id] = model
         self.out.detections.append(
-            Detection(model, test, index_field, index_values, alerts=rule._output)
+            Detection(
+                model,
+                test,
+                index_field,
+                index_values,
+                index_kind or "exact",
+                alerts=rule._output,
+            )
         )
 
     def correlation(self, rule: SigmaCorrelationRule) -> None:

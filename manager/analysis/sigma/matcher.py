@@ -9,7 +9,7 @@ that require neither.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,36 +42,64 @@ class SigmaMatcher:
         self.count = len(ruleset.detections)
         always: list[Detection] = []
         filed: dict[str, dict[str, list[Detection]]] = {}
+        gated: dict[str, list[Detection]] = {}
         for detection in ruleset.detections:
             if detection.index_field is None:
                 always.append(detection)
-                continue
-            by_value = filed.setdefault(detection.index_field, {})
-            for value in detection.index_values:
-                by_value.setdefault(value, []).append(detection)
+            elif detection.index_kind == "exact":
+                by_value = filed.setdefault(detection.index_field, {})
+                for value in detection.index_values:
+                    by_value.setdefault(value, []).append(detection)
+            else:
+                gated.setdefault(detection.index_field, []).append(detection)
         self.always = tuple(always)
         self.filed = tuple((name, by_value) for name, by_value in filed.items())
+        self.gated = tuple(
+            (name, tuple((d, d.passes_gate) for d in detections))
+            for name, detections in gated.items()
+        )
+        """Per field, rules filed under a prefix or a piece of text, each with its gate."""
         self.listeners: dict[str, list[tuple[CorrelationSpec, int]]] = {}
         for spec in ruleset.correlations:
             for position, ref in enumerate(spec.refs):
                 self.listeners.setdefault(ref, []).append((spec, position))
 
-    def candidates(self, view: EventView) -> list[Detection]:
+    def candidates(self, view: EventView) -> Sequence[Detection]:
         """The rules this event can match, in load order."""
-        out = list(self.always)
+        out: Sequence[Detection] = self.always
+        merged = False
+        lowered = view.lowered
         for name, by_value in self.filed:
-            value = view.lowered(name)
-            if value is not None:
-                out.extend(by_value.get(value, ()))
-        if len(out) > 1:
-            out.sort(key=_load_order)
+            value = lowered(name)
+            if value is None:
+                continue
+            found = by_value.get(value)
+            if found:
+                if out:
+                    out = [*out, *found]
+                    merged = True
+                else:
+                    out = found
+        for name, gates in self.gated:
+            value = lowered(name)
+            if value is None:
+                continue
+            passed = [detection for detection, gate in gates if gate(value)]
+            if passed:
+                if out:
+                    out = [*out, *passed]
+                    merged = True
+                else:
+                    out = passed
+        if merged:
+            out = sorted(out, key=_load_order)
         return out
 
     def match(
         self,
         view: EventView,
         correlator: Correlator,
-        event_time: Callable[[], float],
+        event_time: Callable[[EventView], float],
         trace: list[tuple[str, bool]] | None = None,
     ) -> list[SigmaHit]:
         """Every Sigma rule and correlation that matched the event (those to alert on are
@@ -81,7 +109,7 @@ class SigmaMatcher:
         candidates = self.candidates(view)
         if not candidates:
             return []
-        nodes = FieldNodes(view.event)
+        nodes = FieldNodes(view)
         hits: list[SigmaHit] = []
         for detection in candidates:
             matched = detection.test(nodes)
@@ -97,7 +125,7 @@ class SigmaMatcher:
                     counted = _text(nodes.node(spec.value_field[position]))
                 elif spec.kind == "temporal":
                     counted = position
-                if correlator.sigma_match(spec, key, counted, event_time()):
+                if correlator.sigma_match(spec, key, counted, event_time(view)):
                     hits.append(SigmaHit(None, spec))
         return hits
 

@@ -129,6 +129,40 @@ def string_test(value: SigmaString) -> Callable[[str], bool]:
     return pattern.test
 
 
+def plain_shape(value: SigmaType) -> tuple[str, str] | None:
+    """For a case-insensitive string with at most leading/trailing ``*``: (shape, lower-cased
+    literal), shape one of ``exact``, ``prefix``, ``suffix``, ``contains``, ``any``. Those run
+    as set lookups and ``startswith``/``endswith`` on the once-lowered field value (and a list
+    of them, Sigma's OR, as one lookup); anything else returns None."""
+    if not isinstance(value, SigmaString) or isinstance(value, SigmaCasedString):
+        return None
+    parts = list(value.s)
+    if any(part is SpecialChars.WILDCARD_SINGLE or isinstance(part, Placeholder) for part in parts):
+        return None
+    stars = [i for i, part in enumerate(parts) if part is SpecialChars.WILDCARD_MULTI]
+    literals = [part for part in parts if isinstance(part, str)]
+    if len(literals) > 1 or any(0 < i < len(parts) - 1 for i in stars):
+        return None
+    text = literals[0].lower() if literals else ""
+    lead = bool(parts) and parts[0] is SpecialChars.WILDCARD_MULTI
+    trail = len(parts) > 1 and parts[-1] is SpecialChars.WILDCARD_MULTI
+    if not literals:
+        return ("any", "") if stars else ("exact", "")
+    if lead and trail:
+        return "contains", text
+    if lead:
+        return "suffix", text
+    if trail:
+        return "prefix", text
+    return "exact", text
+
+
+def lowered_text(node: Any) -> str | None:
+    """What a case-insensitive string pattern compares against."""
+    text = _scalar_text(node)
+    return text.lower() if text is not None else None
+
+
 def _no_text(subject: str) -> bool:
     return False
 
@@ -240,12 +274,46 @@ def _regex_test(value: SigmaRegularExpression) -> Callable[[Any], bool]:
     except PatternError as exc:
         raise UnsupportedValue(f"regular expression {source!r}: {exc}") from exc
     test = pattern.test
+    needed = required_literal(source)
+    folded = "i" in flags
+    if needed is not None and folded:
+        needed = needed.lower()
 
     def regex_test(node: Any) -> bool:
         text = _scalar_text(node)
-        return text is not None and test(text)
+        if text is None:
+            return False
+        if needed is not None and needed not in (text.lower() if folded else text):
+            return False  # the regex cannot match without it: skip the engine
+        return test(text)
 
     return regex_test
+
+
+_SIMPLE_META = frozenset(".^$*+?")
+_COMPLEX_META = frozenset("|()[]{}\\")
+
+
+def required_literal(source: str) -> str | None:
+    """A piece of text every match of the regex contains (the longest run of literal
+    characters of a regex made only of literals and ``. ^ $ * + ?``), or None. The regex runs
+    only on values that contain it: most values are then refused by a substring test."""
+    if len(source) < 3 or any(c in _COMPLEX_META for c in source):
+        return None
+    best = ""
+    run: list[str] = []
+    for index, char in enumerate(source):
+        if char in _SIMPLE_META:
+            if char in "*?" and run:
+                run.pop()  # the character before a * or ? may be absent
+            if len(run) > len(best):
+                best = "".join(run)
+            run = []
+            continue
+        run.append(char)
+        if index + 1 == len(source) and len(run) > len(best):
+            best = "".join(run)
+    return best if len(best) >= 3 else None
 
 
 def _fieldref_test(value: SigmaFieldReference, lookup: Callable[[], FieldLookup]) -> NodeTest:

@@ -95,6 +95,14 @@ CASES: dict[str, Case] = {
         [record(userAgent="on KALI linux")],
         [record(userAgent="on debian")],
     ),
+    "re with a literal the engine is skipped without": (
+        {"sel": {"userIdentity.arn|re": ".+:assumed-role/aws:.+"}, "condition": "sel"},
+        [record(userIdentity__arn="arn:aws:sts::1:assumed-role/aws:ec2-instance/i-1")],
+        [
+            record(userIdentity__arn="arn:aws:sts::1:assumed-role/AWS:ec2-instance/i-1"),
+            record(userIdentity__arn=":assumed-role/aws:"),
+        ],
+    ),
     "cidr": (
         {"sel": {"sourceIPAddress|cidr": "10.0.0.0/8"}, "condition": "sel"},
         [record(sourceIPAddress="10.1.2.3")],

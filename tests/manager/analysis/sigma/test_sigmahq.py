@@ -22,7 +22,7 @@ def test_every_sigmahq_cloudtrail_rule_pysigma_accepts_loads() -> None:
     # Nearly every SigmaHQ CloudTrail rule names its eventName or eventSource, so it is
     # filed under those values; only the few that name neither meet every event.
     always = [d.rule.id for d in ruleset.detections if d.index_field is None]
-    assert len(always) <= 5, always
+    assert len(always) <= 1, always
 
 
 def test_the_rule_pysigma_refuses_is_refused_with_file_and_id() -> None:
