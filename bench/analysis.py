@@ -35,10 +35,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.errors import RulesetError
 from trailwarden.common.logfile import read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer
-from trailwarden.common.errors import RulesetError
 from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
 from trailwarden.manager.analysis.ruleset import load_rules
 from trailwarden.manager.pipeline.batch_analysis import parse_record
