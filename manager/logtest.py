@@ -25,7 +25,8 @@ from trailwarden.common.errors import DecodeError, ObjectError, RulesetError
 from trailwarden.common.logfile import ParsedObject, parse_object, read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
-from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths, load_ruleset
+from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths
+from trailwarden.manager.analysis.ruleset import load_rules
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,7 +89,7 @@ def _load(
     if with_defaults or not chosen:
         chosen = [*default_ruleset_paths(), *chosen]
     try:
-        return load_ruleset(chosen, lists_root)
+        return load_rules(chosen, lists_root)
     except RulesetError as exc:
         print(exc, file=err)
         return None
@@ -161,6 +162,11 @@ def _as_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
         if rule is None
         else {"id": rule.id, "level": rule.level, "location": rule.location},
         "alert": outcome.alert.to_wazuh() if outcome.alert is not None else None,
+        "sigma": {
+            "tried": [{"rule": rule_id, "matched": hit} for rule_id, hit in outcome.sigma_trace],
+            "matched": [hit.rule_id for hit in outcome.sigma_hits],
+            "alerts": [alert.to_wazuh() for alert in outcome.sigma_alerts],
+        },
     }
 
 
@@ -177,6 +183,7 @@ def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
         mark = "match" if step.matched else "no"
         note = f"  ({step.note})" if step.note else ""
         out.write(f"\t{'  ' * step.depth}{step.rule_id}: {mark}{note}\n")
+    _print_sigma(out, outcome)
     rule = outcome.rule
     if rule is None:
         out.write("\n**No rule matched.\n\n")
@@ -194,6 +201,19 @@ def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
     else:
         out.write(f"\tdescription: '{rule.description_source}'\n")
         out.write("**No alert (level 0 or the rule's options silence it).\n\n")
+
+
+def _print_sigma(out: TextIO, outcome: Outcome) -> None:
+    if not outcome.sigma_trace:
+        return
+    out.write("\n**Sigma rules tried.\n")
+    for rule_id, matched in outcome.sigma_trace:
+        out.write(f"\t{rule_id}: {'match' if matched else 'no'}\n")
+    for alert in outcome.sigma_alerts:
+        out.write(
+            f"**Sigma alert: id '{alert.rule.id}' level '{alert.rule.level}' "
+            f"description '{alert.rule.description}'\n"
+        )
 
 
 def flatten(value: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -217,7 +237,7 @@ def run_rules_check(
     err = err or sys.stderr
     paths = [*default_ruleset_paths(), *args.paths] if args.with_defaults else list(args.paths)
     try:
-        ruleset = load_ruleset(paths, args.lists_root)
+        ruleset = load_rules(paths, args.lists_root)
     except RulesetError as exc:
         if args.json:
             problems = [{"file": e.file, "line": e.line, "message": e.reason} for e in exc.errors]

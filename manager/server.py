@@ -2,6 +2,7 @@
 
 `ManagerServer` is used by `trailwarden manager run` and, in-process, by tests. SIGTERM and
 SIGINT drain: stop accepting, let in-flight batches commit and be acknowledged, then stop.
+SIGHUP reloads the ruleset (as ``trailwarden admin rules reload`` does).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from trailwarden.manager.observability import (
     Readiness,
     manager_registry,
 )
+from trailwarden.manager.pipeline.analyzer import load_configured_rules
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
+from trailwarden.manager.pipeline.reload import RuleReloader
 from trailwarden.manager.pipeline.setup import build_analysis, build_outputs, build_store
 from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
@@ -62,6 +65,7 @@ class ManagerServer:
         self.store = build_store(config, self.database)
         self.checkpointer = WalCheckpointer(self.database)
         self.analysis = build_analysis(config, self.store)
+        self.rule_reloader = RuleReloader(config.home, self.analysis, load_configured_rules(config))
         self.outputs = list(build_outputs(config, self.store))
         for delivery in self.outputs:
             delivery.prepare()  # before any batch is accepted: a new output misses nothing
@@ -115,6 +119,7 @@ class ManagerServer:
             distributor=self.distributor,
             accounts=self.accounts,
         )
+        self.admin_service.rule_reloader = self.rule_reloader
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
         from grpc_health.v1 import health_pb2_grpc
 
@@ -234,6 +239,13 @@ async def serve(home: Path, *, debug: bool = False) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    reloads: list[asyncio.Future[Any]] = []
+
+    def on_hangup() -> None:
+        log.info("stage=rules received SIGHUP: reloading the ruleset")
+        reloads.append(asyncio.ensure_future(asyncio.to_thread(server.rule_reloader.reload)))
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await server.wait()
     if stopping:
         await asyncio.gather(*stopping)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +72,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"entries, newest first, 1..{MAX_AUDIT_LIMIT} (default {DEFAULT_AUDIT_LIMIT})",
     )
     audit.set_defaults(func=_audit)
+
+    rules = sub.add_parser("rules", help="the manager's ruleset")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    reload = rules_sub.add_parser(
+        "reload",
+        parents=[common],
+        help="load the configured rules again; swapped in only if they load cleanly",
+    )
+    reload.set_defaults(func=_rules_reload)
 
     alerts_cli.register(sub)
     config_cli.register(sub)
@@ -240,3 +250,16 @@ def _audit(args: argparse.Namespace) -> int:
     ]
     print(_table(rows, ["TIME (UTC)", "WHO", "ACTION", "TARGET", "DETAIL"]))
     return 0
+
+
+def _rules_reload(args: argparse.Namespace) -> int:
+    """Exit 0 when the new ruleset runs, 1 when it was refused (the old one keeps running)."""
+    with admin_stub(args) as stub:
+        response = stub.ReloadRules(admin_pb2.ReloadRulesRequest(), timeout=RPC_TIMEOUT_SECONDS)
+    if args.json:
+        print(json.dumps(_to_dict(response), indent=2))
+    else:
+        print(response.summary)
+        for error in response.errors:
+            print(f"  {error}", file=sys.stderr)
+    return 0 if response.ok else 1

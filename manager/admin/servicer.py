@@ -28,6 +28,7 @@ from trailwarden.manager.admin.limits import (
     bounded,
     present,
 )
+from trailwarden.manager.admin.rules_rpc import RulesAdmin
 from trailwarden.manager.admin.users_rpc import UsersAdmin
 from trailwarden.manager.agents.registry import Registry, check_agent_name
 from trailwarden.manager.agents.revocation import revoke_agent
@@ -39,7 +40,7 @@ from trailwarden.manager.store.base import AlertStore
 from trailwarden.manager.users.accounts import Accounts
 
 
-class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, admin_pb2_grpc.AdminServicer):
+class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, RulesAdmin, admin_pb2_grpc.AdminServicer):
     def __init__(
         self,
         *,

@@ -33,6 +33,8 @@ class RuleHit:
     """How many times this rule has fired (Wazuh's counter, per manager process)."""
     frequency: int = 0
     """For correlation rules: the frequency that was reached."""
+    mitre_tactics: tuple[str, ...] = ()
+    """MITRE ATT&CK tactic names (Sigma rules take them from their tags)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +86,7 @@ class Alert:
             rule.mitre_ids,
             rule.firedtimes,
             rule.frequency,
+            rule.mitre_tactics,
             self.agent,
             self.manager_name,
             self.location,
@@ -118,8 +121,11 @@ class Alert:
             "groups": list(self.rule.groups),
             "firedtimes": self.rule.firedtimes,
         }
-        if self.rule.mitre_ids:
-            rule["mitre"] = {"id": list(self.rule.mitre_ids)}
+        if self.rule.mitre_ids or self.rule.mitre_tactics:
+            mitre: dict[str, Any] = {"id": list(self.rule.mitre_ids)}
+            if self.rule.mitre_tactics:
+                mitre["tactic"] = list(self.rule.mitre_tactics)
+            rule["mitre"] = mitre
         if self.rule.frequency:
             rule["frequency"] = self.rule.frequency
         out: dict[str, Any] = {
@@ -147,10 +153,13 @@ def _rebuild(
     mitre_ids: tuple[str, ...],
     firedtimes: int,
     frequency: int,
+    mitre_tactics: tuple[str, ...],
     *rest: Any,
 ) -> Alert:
     """The inverse of ``Alert.__reduce__``."""
-    hit = RuleHit(rule_id, level, description, groups, mitre_ids, firedtimes, frequency)
+    hit = RuleHit(
+        rule_id, level, description, groups, mitre_ids, firedtimes, frequency, mitre_tactics
+    )
     return Alert(alert_id, timestamp, hit, *rest)
 
 

@@ -17,6 +17,12 @@ State is bounded: each window keeps at most a few times N entries per key, keys 
 capped (least recently used evicted), and keys whose newest entry fell out of the timeframe
 (relative to the newest event time seen) are swept periodically, so memory stays flat however
 long the manager runs.
+
+Sigma correlation rules (``event_count``, ``value_count``, ``temporal``) run on the same
+windows (``SigmaWindow``): keyed by agent + ``group-by`` values, measured in event time, bounded
+the same way; a rule fires on the event that brings its window to the threshold (``gte``) and
+then empties that key's window, as a Wazuh frequency rule does, so a sustained burst raises one
+alert per threshold's worth of events rather than one per event.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from trailwarden.manager.analysis.rules.matcher import EventView
-from trailwarden.manager.analysis.rules.model import Rule, Ruleset
+from trailwarden.manager.analysis.rules.model import CorrelationSpec, Rule, Ruleset
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +143,76 @@ class Window:
         return sum(len(entries) for entries in self.entries.values())
 
 
+SigmaKey = tuple[str | None, ...]
+SigmaEntry = tuple[float, object]
+
+
+class SigmaWindow:
+    """The matches one Sigma correlation rule counts, keyed by agent + group-by values.
+
+    Each entry is (event time, what is counted): nothing for ``event_count``, the field value
+    for ``value_count`` (distinct values are counted), the referenced rule for ``temporal``
+    (distinct rules are counted)."""
+
+    def __init__(self, spec: CorrelationSpec, max_keys: int) -> None:
+        self.spec = spec
+        self.max_keys = max_keys
+        self.maxlen = min(max(spec.threshold * 4, 8), 4096)
+        self.entries: dict[SigmaKey, deque[SigmaEntry]] = {}
+        self.newest = float("-inf")
+        self.added = 0
+
+    def add(self, key: SigmaKey, counted: object, now: float) -> bool:
+        """Record one match; True when the window reached the threshold (it is then emptied)."""
+        spec = self.spec
+        entries = self.entries.pop(key, None)
+        if entries is None:
+            entries = deque(maxlen=self.maxlen)
+        entries.append((now, counted))
+        while entries and now - entries[0][0] > spec.timespan:
+            entries.popleft()
+        inside = [what for when, what in entries if abs(now - when) <= spec.timespan]
+        if spec.kind == "event_count":
+            reached = len(inside)
+        else:
+            reached = len({what for what in inside if what is not None})
+        self.newest = max(self.newest, now)
+        if reached >= spec.threshold:
+            return True  # the key's window is used up: not re-inserted
+        self.entries[key] = entries  # re-inserted: most recently used last
+        if len(self.entries) > self.max_keys:
+            del self.entries[next(iter(self.entries))]
+        self.added += 1
+        if self.added % SWEEP_EVERY == 0:
+            horizon = self.newest - spec.timespan
+            for stale in [k for k, e in self.entries.items() if e[-1][0] < horizon]:
+                del self.entries[stale]
+        return False
+
+    def size(self) -> int:
+        return sum(len(entries) for entries in self.entries.values())
+
+
 class Correlator:
     """Every correlation window of one Analyzer (single-threaded, like the Analyzer)."""
 
     def __init__(self, max_keys_per_rule: int = MAX_KEYS_PER_RULE) -> None:
         self.max_keys_per_rule = max_keys_per_rule
         self.windows: dict[str, Window] = {}
+        self.sigma_windows: dict[str, SigmaWindow] = {}
         self.ignored_until: dict[tuple[str, str], float] = {}
+
+    def sigma_match(
+        self, spec: CorrelationSpec, key: SigmaKey, counted: object, now: float
+    ) -> bool:
+        """A rule ``spec`` counts matched; True when ``spec`` fires on this event."""
+        window = self.sigma_windows.get(spec.rule.id)
+        if window is None or window.spec is not spec:
+            if window is None or window.spec.signature() != spec.signature():
+                window = SigmaWindow(spec, self.max_keys_per_rule)
+            window.spec = spec
+            self.sigma_windows[spec.rule.id] = window
+        return window.add(key, counted, now)
 
     def window(self, rule: Rule) -> Window:
         window = self.windows.get(rule.id)
@@ -200,7 +269,15 @@ class Correlator:
         self.ignored_until = {
             key: until for key, until in previous.ignored_until.items() if key[0] in ruleset.rules
         }
+        specs = {spec.rule.id: spec for spec in ruleset.correlations}
+        for rule_id, sigma_window in previous.sigma_windows.items():
+            spec = specs.get(rule_id)
+            if spec is not None and spec.signature() == sigma_window.spec.signature():
+                sigma_window.spec = spec
+                self.sigma_windows[rule_id] = sigma_window
 
     def state_size(self) -> int:
         """Entries held across all windows (for tests and stats: memory stays bounded)."""
-        return sum(window.size() for window in self.windows.values())
+        return sum(window.size() for window in self.windows.values()) + sum(
+            window.size() for window in self.sigma_windows.values()
+        )

@@ -26,6 +26,7 @@ from trailwarden.manager.analysis.correlate import Correlator, event_time
 from trailwarden.manager.analysis.decode import decode_record
 from trailwarden.manager.analysis.rules.matcher import EventView, RuleTree, TraceStep
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset
+from trailwarden.manager.analysis.sigma.matcher import SigmaHit, SigmaMatcher
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,17 @@ class Outcome:
     """Every rule tried, in order (only filled when ``analyse(..., trace=True)``)."""
     error: str = ""
     """Why the record could not be decoded (set by logtest, which reports and goes on)."""
+    sigma_alerts: list[Alert] = field(default_factory=list)
+    """Alerts of the Sigma rules (and correlations) that matched, beside the tree's alert."""
+    sigma_hits: list[SigmaHit] = field(default_factory=list)
+    """Every Sigma rule that matched, also those that do not alert (``generate: false``)."""
+    sigma_trace: list[tuple[str, bool]] = field(default_factory=list)
+    """Every Sigma rule tried and whether it matched (only with ``trace=True``)."""
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Every alert the record raised: the tree's, then the Sigma rules'."""
+        return ([self.alert] if self.alert is not None else []) + self.sigma_alerts
 
 
 class Analyzer:
@@ -64,6 +76,7 @@ class Analyzer:
         """Rules loaded (health checks report it)."""
         self._clock = clock
         self._tree = RuleTree(ruleset)
+        self._sigma = SigmaMatcher(ruleset)
         self._describe = describers(ruleset)
         self._correlator = Correlator()
         # Alert IDs are "<unix seconds>.<n>"; n starts at pid x 1e9 so that the worker
@@ -88,6 +101,7 @@ class Analyzer:
         correlator = Correlator(self._correlator.max_keys_per_rule)
         correlator.adopt(self._correlator, ruleset)
         self._tree = RuleTree(ruleset)
+        self._sigma = SigmaMatcher(ruleset)
         self._describe = describers(ruleset)
         self._correlator = correlator
         log.info("stage=match ruleset replaced rules=%d", len(ruleset.rules))
@@ -118,6 +132,8 @@ class Analyzer:
         steps: list[TraceStep] | None = [] if trace else None
         final, path = self._tree.walk(view, self._check, steps)
         outcome = Outcome(event=event, rule=final, trace=steps if steps is not None else [])
+        if self._sigma.count:
+            self._run_sigma(outcome, view, record, source, agent, trace)
         if final is None:
             return outcome
         correlator = self._correlator
@@ -131,6 +147,33 @@ class Analyzer:
         if final.level > 0 and not (final.options & SILENT_OPTIONS):
             outcome.alert = self._alert(final, view, record, source, agent)
         return outcome
+
+    def _run_sigma(
+        self,
+        outcome: Outcome,
+        view: EventView,
+        record: Mapping[str, Any],
+        source: SourceMeta,
+        agent: AgentRef,
+        trace: bool,
+    ) -> None:
+        hits = self._sigma.match(
+            view, self._correlator, self._event_time, outcome.sigma_trace if trace else None
+        )
+        if not hits:
+            return
+        outcome.sigma_hits = hits
+        for hit in hits:
+            if hit.detection is not None:
+                if hit.detection.alerts:
+                    rule = hit.detection.rule
+                    outcome.sigma_alerts.append(self._alert(rule, view, record, source, agent))
+            else:
+                assert hit.correlation is not None
+                spec = hit.correlation
+                alert = self._alert(spec.rule, view, record, source, agent)
+                alert.rule.frequency = spec.threshold
+                outcome.sigma_alerts.append(alert)
 
     def _event_time(self, view: EventView) -> float:
         when = view.when
@@ -174,6 +217,7 @@ class Analyzer:
             rule.mitre_ids,
             fired[rule.id],
             rule.frequency if rule.is_correlation else 0,
+            rule.mitre_tactics,
         )
         account = get("recipientAccountId")
         account = account if type(account) is str else _text(account)

@@ -29,6 +29,8 @@ EventKeys = Collection[tuple[str, str]]
 class AnalyzerLike(Protocol):
     def analyse(self, record: Any, raw: bytes, source: Any, agent: AgentRef) -> Any: ...
 
+    def replace_ruleset(self, ruleset: Any) -> None: ...
+
 
 class NewEvent(NamedTuple):
     """A record not stored before (a tuple: one per record crosses back from a worker, and a
@@ -210,4 +212,5 @@ def analyse_batch(
             continue
         if outcome.alert is not None:
             out.alerts.append(outcome.alert)
+        out.alerts.extend(outcome.sigma_alerts)
     return out

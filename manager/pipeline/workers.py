@@ -59,6 +59,10 @@ class Analysis(Protocol):
     rule_count: int
     """Rules the workers loaded (readiness reports it; 0 = none)."""
 
+    def replace_ruleset(self, ruleset: Any) -> None:
+        """Every analyser switches to ``ruleset`` (already validated), between batches."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -83,6 +87,11 @@ class InlineAnalysis:
         return self._thread.submit(
             analyse_batch, self.analyzer, self.store.seen_events, agent, source, records, also_seen
         )
+
+    def replace_ruleset(self, ruleset: Any) -> None:
+        """Switch the analyser to ``ruleset`` between two batches (on the analysis thread)."""
+        self._thread.submit(self.analyzer.replace_ruleset, ruleset).result()
+        self.rule_count = len(ruleset)
 
     def close(self) -> None:
         self._thread.shutdown(wait=True, cancel_futures=True)
@@ -229,6 +238,18 @@ class ProcessAnalysis:
         error.__cause__ = exc
         return error
 
+    def replace_ruleset(self, ruleset: Any) -> None:
+        """Every worker loads the same files again and switches, each between two of its
+        batches; the manager process validated them first (``ruleset``). A worker that dies
+        meanwhile is rebuilt by the next batch and loads the new files anyway."""
+        futures = [pool.submit(_worker_reload, str(self.home)) for pool in list(self._pools)]
+        for future in futures:
+            try:
+                future.result(timeout=120)
+            except BrokenProcessPool:
+                continue
+        self.rule_count = len(ruleset)
+
     def close(self) -> None:
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -258,3 +279,13 @@ def _settle(
 
 def _noop() -> None:
     return None
+
+
+def _worker_reload(home: str) -> int:
+    """In a worker: load the ruleset manager.toml names and switch to it (between batches)."""
+    from trailwarden.manager.config import load_manager_config
+    from trailwarden.manager.pipeline.analyzer import load_configured_rules
+
+    ruleset = load_configured_rules(load_manager_config(Path(home)))
+    _worker_state["analyzer"].replace_ruleset(ruleset)
+    return len(ruleset.rules)

@@ -476,3 +476,23 @@ class SetUserPasswordResponse(_message.Message):
     sessions_ended: int
     generated_password: str
     def __init__(self, sessions_ended: _Optional[int] = ..., generated_password: _Optional[str] = ...) -> None: ...
+
+class ReloadRulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadRulesResponse(_message.Message):
+    __slots__ = ("ok", "rules", "sigma_rules", "files", "errors", "summary")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_RULES_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    rules: int
+    sigma_rules: int
+    files: _containers.RepeatedScalarFieldContainer[str]
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    summary: str
+    def __init__(self, ok: _Optional[bool] = ..., rules: _Optional[int] = ..., sigma_rules: _Optional[int] = ..., files: _Optional[_Iterable[str]] = ..., errors: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ...) -> None: ...

@@ -130,6 +130,11 @@ class AdminStub:
                 request_serializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryRequest.SerializeToString,
                 response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryResponse.FromString,
                 _registered_method=True)
+        self.ReloadRules = channel.unary_unary(
+                '/trailwarden.v1.Admin/ReloadRules',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -251,6 +256,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReloadRules(self, request, context):
+        """Load the configured rules again; swapped in only if they load cleanly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -348,6 +360,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ConfigHistoryPage,
                     request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryRequest.FromString,
                     response_serializer=trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryResponse.SerializeToString,
+            ),
+            'ReloadRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadRules,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -863,6 +880,33 @@ class Admin:
             '/trailwarden.v1.Admin/ConfigHistoryPage',
             trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryRequest.SerializeToString,
             trailwarden_dot_v1_dot_admin__pb2.ConfigHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/ReloadRules',
+            trailwarden_dot_v1_dot_admin__pb2.ReloadRulesRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.ReloadRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,8 +7,9 @@ loader fills when it links the tree. A ``Ruleset`` is immutable once returned by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from trailwarden.manager.analysis.rules.regex import Pattern
 
@@ -95,6 +96,11 @@ class Rule:
     """Looks back at earlier events (``if_matched_*``); set by the loader."""
     stateful: bool = False
     """Needs the correlator when it matches (correlation or ``ignore``); set by the loader."""
+    mitre_tactics: tuple[str, ...] = ()
+    """MITRE ATT&CK tactic names (``Privilege Escalation``), from Sigma tags."""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """What the rule's language says beside its tests (a Sigma rule's falsepositives,
+    references, status, author): kept for people, not matched."""
 
     @property
     def location(self) -> str:
@@ -117,6 +123,65 @@ def try_order(rule: Rule) -> tuple[int, int]:
     return (-rule.level, rule.order)
 
 
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A rule tried on every event on its own, beside the tree (a Sigma rule): each one that
+    matches raises its own alert, whatever the tree decided."""
+
+    rule: Rule
+    test: Callable[[Any], bool]
+    """Takes the event's ``FieldNodes`` (see ``manager/analysis/sigma``)."""
+    index_field: str | None = None
+    """A decoded field (``aws.eventName``) whose lower-cased value must pass ``index_kind``
+    with ``index_values`` for the rule to match: other events never try it."""
+    index_values: frozenset[str] = frozenset()
+    index_kind: str = "exact"
+    """``exact`` (one of), ``prefix`` (starts with one of), ``contains`` (holds one of)."""
+    alerts: bool = True
+    """False for a rule only used by correlations (Sigma's ``generate: false``)."""
+
+    @property
+    def passes_gate(self) -> Callable[[str], bool]:
+        """The index test on the lower-cased value of ``index_field``."""
+        values = self.index_values
+        if self.index_kind == "prefix":
+            prefixes = tuple(values)
+            return lambda low: low.startswith(prefixes)
+        if self.index_kind == "contains":
+            return lambda low: any(text in low for text in values)
+        return values.__contains__
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationSpec:
+    """A Sigma correlation: counts matches of ``refs`` in event-time windows of ``timespan``
+    seconds, grouped by ``group_by`` values (and by agent, as Wazuh's frequency rules)."""
+
+    rule: Rule
+    kind: str
+    """``event_count`` | ``value_count`` | ``temporal``."""
+    refs: tuple[str, ...]
+    """IDs of the detections (or correlations) it counts."""
+    group_by: tuple[tuple[str, ...], ...]
+    """Per ref, the dotted CloudTrail field names to group by (aliases resolved)."""
+    timespan: int
+    threshold: int
+    """Fires when the count reaches this (``gte``; ``gt N`` is stored as N+1)."""
+    value_field: tuple[str, ...] = ()
+    """For ``value_count``: per ref, the field whose distinct values are counted."""
+
+    def signature(self) -> tuple[object, ...]:
+        """What its window depends on: state is kept across reloads if unchanged."""
+        return (
+            self.kind,
+            self.refs,
+            self.group_by,
+            self.timespan,
+            self.threshold,
+            self.value_field,
+        )
+
+
 @dataclass(slots=True)
 class Ruleset:
     """A loaded, linked ruleset."""
@@ -131,6 +196,10 @@ class Ruleset:
     """Rule ID -> correlation rules whose ``if_matched_sid`` names it."""
     group_listeners: dict[str, list[Rule]] = field(default_factory=dict)
     """Group -> correlation rules whose ``if_matched_group`` names it."""
+    detections: tuple[Detection, ...] = ()
+    """Rules tried on every event beside the tree (Sigma), in load order."""
+    correlations: tuple[CorrelationSpec, ...] = ()
+    """Sigma correlation rules, fed by ``detections``."""
 
     def __len__(self) -> int:
         return len(self.rules)
