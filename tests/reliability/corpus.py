@@ -29,8 +29,8 @@ DELIVERED = "delivered"
 EMPTY = "empty"
 
 BOMB_LIMIT = 96 * 1024**2
-"""The tests lower the agent's inflate guard to this (above the 70 MB record, below the bomb),
-so a bomb costs 192 MB, not 2 GiB."""
+"""The corpus test lowers the agent's inflate guard (128 MiB) to this: above the 70 MB record,
+below the 192 MB bomb."""
 
 
 def record(**fields: Any) -> dict[str, Any]:
