@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from trailwarden.common.cliargs import int_in
 from trailwarden.manager.config import DEFAULT_ENROLL_PORT, DEFAULT_LINK_PORT
 
 
@@ -24,8 +25,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "host's name); localhost and 127.0.0.1 are always added",
     )
     init.add_argument("--listen-host", default="0.0.0.0", help="address to bind (default all)")
-    init.add_argument("--link-port", type=int, default=DEFAULT_LINK_PORT)
-    init.add_argument("--enroll-port", type=int, default=DEFAULT_ENROLL_PORT)
+    init.add_argument(
+        "--link-port",
+        type=int_in(1, 65535),
+        default=DEFAULT_LINK_PORT,
+        help=f"agent link and Admin API port, 1..65535 (default {DEFAULT_LINK_PORT})",
+    )
+    init.add_argument(
+        "--enroll-port",
+        type=int_in(1, 65535),
+        default=DEFAULT_ENROLL_PORT,
+        help=f"enrollment port, 1..65535 (default {DEFAULT_ENROLL_PORT})",
+    )
     init.set_defaults(func=_init)
 
     run = sub.add_parser("run", help="serve enrollment, agent links and the Admin API")
