@@ -40,8 +40,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.set_defaults(func=_init)
 
     run = sub.add_parser("run", help="serve enrollment, agent links and the Admin API")
-    run.add_argument("--home", required=True, type=Path)
+    run.add_argument("--home", required=True, type=Path, help="manager home folder")
     run.set_defaults(func=_run)
+
+    from trailwarden.manager.status_cli import add_status_command
+
+    add_status_command(sub)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     agents.set_defaults(func=_agents)
 
     revoke = sub.add_parser("revoke", parents=[common], help="revoke an agent's certificate")
-    revoke.add_argument("agent_id")
+    revoke.add_argument("agent_id", help="the agent to revoke (an ID from `admin agents`)")
     revoke.set_defaults(func=_revoke)
 
     token = sub.add_parser("token", help="enrollment tokens")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -28,6 +29,11 @@ from typing import Any
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
+from trailwarden.common.observability.histogram import (
+    RECORD_BUCKETS,
+    SECONDS_BUCKETS,
+    FixedHistogram,
+)
 from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis, EventKeys
 from trailwarden.manager.pipeline.workers import Analysis
 from trailwarden.manager.store.base import AlertStore, EventRow
@@ -58,6 +64,12 @@ class PipelineCounters:
     alerts: int = 0
     store_failures: int = 0
     rules_fired: Counter[str] = field(default_factory=Counter)
+    rule_levels: dict[str, int] = field(default_factory=dict)
+    """Level of each rule in ``rules_fired`` (a rule's level is fixed), for metrics labels."""
+    in_analysis: int = 0
+    """Batches submitted to analysis and not finished yet (the workers' queue depth)."""
+    commit_seconds: FixedHistogram = field(default_factory=lambda: FixedHistogram(SECONDS_BUCKETS))
+    batch_records: FixedHistogram = field(default_factory=lambda: FixedHistogram(RECORD_BUCKETS))
     recent_problems: list[str] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     """Delivery loops (anything with ``output.name`` and ``snapshot()``), shown per output."""
@@ -112,7 +124,15 @@ class Ingest:
         """Start analysing the batch (new events and alerts, nothing stored yet).
 
         ``also_seen``: dedupe keys of the agent's batches analysed but not committed yet."""
-        return self.analysis.submit(agent, batch.source, batch.records, also_seen)
+        future = self.analysis.submit(agent, batch.source, batch.records, also_seen)
+        with self.counters.lock:
+            self.counters.in_analysis += 1
+        future.add_done_callback(self._analysis_done)
+        return future
+
+    def _analysis_done(self, _: Future[BatchAnalysis]) -> None:
+        with self.counters.lock:
+            self.counters.in_analysis -= 1
 
     def commit(self, agent: AgentRef, batch: RecordBatch, analysed: BatchAnalysis) -> IngestResult:
         """Report the batch's bad records, store the rest (events and alerts in one
@@ -135,7 +155,9 @@ class Ingest:
         ]
         try:
             with self._commit_lock:
+                started = time.perf_counter()
                 stored = self.store.commit(rows, analysed.alerts)
+                self.counters.commit_seconds.observe(time.perf_counter() - started)
         except StoreError:
             with self.counters.lock:
                 self.counters.store_failures += 1
@@ -158,4 +180,6 @@ class Ingest:
             self.counters.alerts += stored
             for alert in analysed.alerts:
                 self.counters.rules_fired[alert.rule.id] += 1
+                self.counters.rule_levels[alert.rule.id] = alert.rule.level
+        self.counters.batch_records.observe(result.records)
         return result

@@ -222,6 +222,9 @@ class AlertStore(Protocol):
 
     def save_output_cursor(self, name: str, cursor: int) -> None:
         """Commit output ``name``'s delivered-cursor (after the output made its alerts durable)."""
+
+    def ping(self) -> None:
+        """StoreError unless the store can be reached now (a fresh connection answers)."""
         ...
 
     def counts(self) -> dict[str, int]:
