@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from trailwarden.common.cliargs import int_in
 from trailwarden.manager.config import (
     DEFAULT_CONSOLE_PORT,
     DEFAULT_ENROLL_PORT,
@@ -30,15 +31,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.add_argument("--listen-host", default="0.0.0.0", help="address to bind (default all)")
     init.add_argument(
         "--link-port",
-        type=int,
+        type=int_in(1, 65535),
         default=DEFAULT_LINK_PORT,
-        help=f"port for agent links and the Admin API (default {DEFAULT_LINK_PORT})",
+        help=f"agent link and Admin API port, 1..65535 (default {DEFAULT_LINK_PORT})",
     )
     init.add_argument(
         "--enroll-port",
-        type=int,
+        type=int_in(1, 65535),
         default=DEFAULT_ENROLL_PORT,
-        help=f"port for agent enrollment (default {DEFAULT_ENROLL_PORT})",
+        help=f"enrollment port, 1..65535 (default {DEFAULT_ENROLL_PORT})",
     )
     init.add_argument(
         "--console-port",

@@ -78,6 +78,7 @@ class ManagerCollector(Collector):
             fired = Counter(c.rules_fired)
             levels = dict(c.rule_levels)
             in_analysis = c.in_analysis
+            outputs = {d.output.name: d.snapshot() for d in c.outputs}
         help_texts = {
             "batches": "Agent batches committed.",
             "records_received": "CloudTrail records received in committed batches.",
@@ -112,6 +113,21 @@ class ManagerCollector(Collector):
             "Batches submitted to the analysis workers and not finished.",
             value=in_analysis,
         )
+        backlog = GaugeMetricFamily(
+            "trailwarden_output_backlog_alerts",
+            "Alerts stored after an output's delivered-cursor (waiting for it).",
+            labels=["output"],
+        )
+        failures = CounterMetricFamily(
+            "trailwarden_output_failures",
+            "Failed delivery attempts of an output (each retried from the store).",
+            labels=["output"],
+        )
+        for name, state in sorted(outputs.items()):
+            backlog.add_metric([name], state["backlog"])
+            failures.add_metric([name], state["failures"])
+        yield backlog
+        yield failures
         yield GaugeMetricFamily(
             "trailwarden_agents_connected", "Agents with a live link.", value=len(self.sessions)
         )

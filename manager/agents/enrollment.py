@@ -112,7 +112,7 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 "too many failed enrollment attempts; wait a minute",
             )
-        if self.attempts.blocked(peer) or self._in_flight[peer] >= IN_FLIGHT_PER_ADDRESS:
+        if self.attempts.blocked(peer) or self._in_flight.get(peer, 0) >= IN_FLIGHT_PER_ADDRESS:
             log.warning("stage=enroll refused peer=%s reason=too many attempts", peer)
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, "too many enrollment attempts; wait a minute"

@@ -24,7 +24,7 @@ AREA = "Crash and fault"
 
 @pytest.mark.slow
 def test_agent_killed_while_its_batches_are_analysed_logs_no_traceback(tmp_path: Path) -> None:
-    """The production layout (2 analysis worker processes) and an agent process SIGKILLed four
+    """The production layout (2 analysis worker processes) and an agent process SIGKILLed three
     times while its batches queue in the workers: the manager logs no traceback (no
     InvalidStateError from the abandoned analyses) and, after the agent restarts, every record
     is stored."""
@@ -32,13 +32,13 @@ def test_agent_killed_while_its_batches_are_analysed_logs_no_traceback(tmp_path:
     manager = ManagerProcess(home, tmp_path / "manager.log")
     manager.start()
     agent_home = enroll_agent_into(home, tmp_path / "agent", "vanishing")
-    expected = write_trail_files(tmp_path / "trail", files=24, per_file=500)
+    expected = write_trail_files(tmp_path / "trail", files=16, per_file=500)
     source = {"type": "directory", "name": "backfill", "path": str(tmp_path / "trail")}
     write_agent_toml(agent_home, home, [source])
     db_path = home.path / "manager.db"
     agent = AgentProcess(agent_home, tmp_path / "agent.log")
     try:
-        for round_ in range(4):
+        for round_ in range(3):
             before = stored_count(db_path)
             agent.start()
             wait_until(
