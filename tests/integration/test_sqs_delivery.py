@@ -198,10 +198,12 @@ def test_two_agents_share_a_queue_across_a_manager_kill(
         manager_process.start()
         wait_until(lambda: stored_count(db_path) >= len(expected), 90, "every record stored")
         wait_until(lambda: queue_depth(sqs, queue.url) == 0, 30, "the queue emptied")
-        # The agents report their counters with each heartbeat (every 2 s here).
+        # The agents report their counters with each heartbeat (every 2 s here). At least:
+        # a message taken by both agents (its visibility ran out on a loaded machine, or
+        # moto's threaded server handed it out twice) may be deleted by both.
         wait_until(
-            lambda: sum(c.get("messages_deleted", 0) for c in sqs_counters(db_path)) == messages,
-            15,
+            lambda: sum(c.get("messages_deleted", 0) for c in sqs_counters(db_path)) >= messages,
+            30,
             "both agents to report every message deleted",
         )
     finally:
