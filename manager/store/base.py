@@ -146,29 +146,39 @@ class AlertFilter:
     search: str = ""
     """Case-insensitive substring of the full alert JSON (scans the rows the other filters keep)."""
 
+    def active(self) -> frozenset[str]:
+        """Names of the filters given besides the time range (``rule_ids``, ``level``, ...)."""
+        names = [
+            name
+            for name in _NARROWING
+            if getattr(self, name) not in ("", (), None, 0) or (name == "level" and self.level == 0)
+        ]
+        return frozenset(names)
+
     @property
     def narrows(self) -> bool:
         """True when anything beyond the time range (and its basis) is filtered."""
-        return any(
-            (
-                self.rule_ids,
-                self.min_level,
-                self.level is not None,
-                self.agent_id,
-                self.account,
-                self.region,
-                self.user,
-                self.event_name,
-                self.event_source,
-                self.source,
-                self.bucket,
-                self.error_code,
-                self.source_ip,
-                self.group,
-                self.mitre,
-                self.search,
-            )
-        )
+        return bool(self.active())
+
+
+_NARROWING = (
+    "rule_ids",
+    "min_level",
+    "level",
+    "agent_id",
+    "account",
+    "region",
+    "user",
+    "event_name",
+    "event_source",
+    "source",
+    "bucket",
+    "error_code",
+    "source_ip",
+    "group",
+    "mitre",
+    "search",
+)
 
 
 @dataclass(frozen=True, slots=True)
