@@ -14,7 +14,10 @@ transaction and use ``INSERT ... ON CONFLICT DO NOTHING`` on the same two unique
 store an event. The follow cursor must only ever move past committed rows: a sequence value
 is assigned before commit, so concurrent writers can commit out of order; follow up to the
 oldest in-flight transaction (``pg_snapshot_xmin``) or by a commit-ordered column, or a
-follower may skip an alert.
+follower may skip an alert. Stats and series must count by event time (an alert without one
+by its arrival) and give the same answers as the SQLite backend, whose contract tests in
+``tests/manager/store/`` compare them with counts made in Python; the SQLite rollup counts
+(``sqlite/rollup.py``) are one way to be fast, not part of the contract.
 """
 
 from __future__ import annotations
