@@ -153,7 +153,7 @@ class AlertFilter:
         """Names of the filters given besides the time range (``rule_ids``, ``level``, ...)."""
         names = [
             name
-            for name in _NARROWING
+            for name in NARROWING_FILTERS
             if getattr(self, name) not in ("", (), None, 0) or (name == "level" and self.level == 0)
         ]
         return frozenset(names)
@@ -164,7 +164,7 @@ class AlertFilter:
         return bool(self.active())
 
 
-_NARROWING = (
+NARROWING_FILTERS = (
     "rule_ids",
     "min_level",
     "level",
@@ -182,6 +182,7 @@ _NARROWING = (
     "mitre",
     "search",
 )
+"""The AlertFilter fields that narrow a query beyond its time range."""
 
 
 @dataclass(frozen=True, slots=True)

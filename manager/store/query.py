@@ -37,6 +37,7 @@ from trailwarden.manager.store.base import (
     DEFAULT_LIMIT,
     DEFAULT_SERIES_TOP,
     MAX_LIMIT,
+    NARROWING_FILTERS,
     AlertFilter,
     AlertQuery,
     SeriesQuery,
@@ -45,28 +46,7 @@ from trailwarden.manager.store.base import (
     TimeBasis,
 )
 
-FILTER_KEYS = (
-    "since",
-    "from_time",
-    "to_time",
-    "time_basis",
-    "rule_ids",
-    "min_level",
-    "level",
-    "agent_id",
-    "account",
-    "region",
-    "user",
-    "event_name",
-    "event_source",
-    "source",
-    "bucket",
-    "error_code",
-    "source_ip",
-    "group",
-    "mitre",
-    "search",
-)
+FILTER_KEYS = ("since", "from_time", "to_time", "time_basis", *NARROWING_FILTERS)
 """Filter keys every ``*_from_mapping`` accepts (the Admin API's field names)."""
 ALERT_QUERY_KEYS = (*FILTER_KEYS, "limit", "page_token")
 """Keys ``alert_query_from_mapping`` accepts."""

@@ -88,9 +88,7 @@ PAIRS: tuple[tuple[StatsField, StatsField], ...] = (
 (level >= N) by rule and by MITRE technique, IAM events (eventSource) by eventName and by rule.
 A pair's value is ``<filter value>\x1f<value>``; both have few values, so few rows."""
 PAIR_CODE = {pair: 100 + index for index, pair in enumerate(PAIRS)}
-_PAIR_COLUMNS = [
-    (PAIR_CODE[pair], FIELD_CODE[pair[0]], FIELD_CODE[pair[1]]) for pair in PAIRS
-]
+_PAIR_COLUMNS = [(PAIR_CODE[pair], FIELD_CODE[pair[0]], FIELD_CODE[pair[1]]) for pair in PAIRS]
 SEPARATOR = "\x1f"
 
 _UPSERT = (

@@ -287,7 +287,7 @@ def test_the_console_filters_read_from_counts_give_what_a_scan_gives(
 ) -> None:
     from trailwarden.manager.store.sqlite.rollup import route
 
-    store, alerts = loaded
+    store, _ = loaded
     conn = database.connection()
     for ranged in ({}, RANGE):
         q = build_stats_query(by=by, **filters, **ranged)
