@@ -37,6 +37,7 @@ from trailwarden.manager.store.base import (
     DEFAULT_LIMIT,
     DEFAULT_SERIES_TOP,
     MAX_LIMIT,
+    NARROWING_FILTERS,
     AlertFilter,
     AlertQuery,
     SeriesQuery,
@@ -45,28 +46,7 @@ from trailwarden.manager.store.base import (
     TimeBasis,
 )
 
-FILTER_KEYS = (
-    "since",
-    "from_time",
-    "to_time",
-    "time_basis",
-    "rule_ids",
-    "min_level",
-    "level",
-    "agent_id",
-    "account",
-    "region",
-    "user",
-    "event_name",
-    "event_source",
-    "source",
-    "bucket",
-    "error_code",
-    "source_ip",
-    "group",
-    "mitre",
-    "search",
-)
+FILTER_KEYS = ("since", "from_time", "to_time", "time_basis", *NARROWING_FILTERS)
 """Filter keys every ``*_from_mapping`` accepts (the Admin API's field names)."""
 ALERT_QUERY_KEYS = (*FILTER_KEYS, "limit", "page_token")
 """Keys ``alert_query_from_mapping`` accepts."""
@@ -93,6 +73,8 @@ INTERVALS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Series bucket widths in seconds: 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d."""
 AUTO_MAX_BUCKETS = 120
 """``auto`` picks the narrowest interval giving at most this many buckets (so ~20..120)."""
+AUTO_MIN_BUCKETS = 20
+"""...preferring whole hours when they give at least this many (see ``choose_interval``)."""
 MAX_SERIES_BUCKETS = 1_500
 """A series with more buckets is refused: a wider interval says the same, readably."""
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -338,10 +320,14 @@ def parse_interval(text: str, span_seconds: float) -> int:
 
 
 def choose_interval(span_seconds: float) -> int:
-    """The narrowest of ``INTERVALS`` giving at most ``AUTO_MAX_BUCKETS`` buckets; the
-    widest when none does."""
+    """The narrowest of ``INTERVALS`` giving at most ``AUTO_MAX_BUCKETS`` buckets — but whole
+    hours when they still give at least ``AUTO_MIN_BUCKETS`` (a day: 24 hourly buckets, not 96
+    of 15 minutes), since the store answers whole hours from its counts; the widest interval
+    when none is narrow enough."""
     for seconds in INTERVALS:
         if span_seconds / seconds <= AUTO_MAX_BUCKETS:
+            if seconds < 3600 and span_seconds / 3600 >= AUTO_MIN_BUCKETS:
+                return 3600
             return seconds
     return INTERVALS[-1]
 
