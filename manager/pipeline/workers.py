@@ -56,6 +56,9 @@ class Analysis(Protocol):
     @property
     def parallelism(self) -> int: ...
 
+    rule_count: int
+    """Rules the workers loaded (readiness reports it; 0 = none)."""
+
     def close(self) -> None: ...
 
 
@@ -66,6 +69,7 @@ class InlineAnalysis:
 
     def __init__(self, analyzer: AnalyzerLike, store: AlertStore) -> None:
         self.analyzer = analyzer
+        self.rule_count = int(getattr(analyzer, "rule_count", 0))
         self.store = store
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
 
@@ -150,6 +154,8 @@ class ProcessAnalysis:
     def __init__(self, home: Path, count: int) -> None:
         self.home = home
         self.parallelism = count
+        self.rule_count = 0
+        """Set by whoever checked the ruleset before starting the workers (setup)."""
         # spawn, never fork: the manager process runs gRPC threads that must not be forked.
         self._context = multiprocessing.get_context("spawn")
         self._pools = [self._new_pool() for _ in range(count)]
