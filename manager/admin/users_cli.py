@@ -24,7 +24,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     add = user_sub.add_parser("add", parents=[common], help="add a console user")
     add.add_argument("name", help="user name: lower-case letters, digits, . _ @ -")
-    add.add_argument("--role", required=True, choices=["viewer", "admin"])
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "admin"],
+        help="viewer reads everything; admin may also change things (revoke, push config)",
+    )
     _password_stdin(add)
     add.set_defaults(func=_add)
 
@@ -34,13 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     remove = user_sub.add_parser(
         "remove", parents=[common], help="remove a console user (ends its sessions)"
     )
-    remove.add_argument("name")
+    remove.add_argument("name", help="the console user to remove")
     remove.set_defaults(func=_remove)
 
     passwd = user_sub.add_parser(
         "passwd", parents=[common], help="set a new password (ends the user's sessions)"
     )
-    passwd.add_argument("name")
+    passwd.add_argument("name", help="the console user whose password to set")
     _password_stdin(passwd)
     passwd.set_defaults(func=_passwd)
 
