@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--role",
         required=True,
         choices=["viewer", "admin"],
-        help="viewer: sees everything, changes nothing; admin: may also act",
+        help="viewer reads everything; admin may also change things (revoke, push config)",
     )
     _password_stdin(add)
     add.set_defaults(func=_add)
@@ -39,13 +39,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     remove = user_sub.add_parser(
         "remove", parents=[common], help="remove a console user (ends its sessions)"
     )
-    remove.add_argument("name", help="the console user to remove (ends their sessions)")
+    remove.add_argument("name", help="the console user to remove")
     remove.set_defaults(func=_remove)
 
     passwd = user_sub.add_parser(
         "passwd", parents=[common], help="set a new password (ends the user's sessions)"
     )
-    passwd.add_argument("name", help="the console user whose password changes")
+    passwd.add_argument("name", help="the console user whose password to set")
     _password_stdin(passwd)
     passwd.set_defaults(func=_passwd)
 

@@ -10,6 +10,7 @@ audited.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
@@ -45,12 +46,14 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"strict-transport-security", b"max-age=31536000"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+"""Sent when the console is reached by a DNS name. Not for ``localhost`` (a browser would then
+force HTTPS on every local development server on any port) nor IP addresses (browsers ignore it)."""
 _DROPPED = frozenset({b"server", b"x-powered-by"})
 
 
@@ -73,7 +76,11 @@ class ConsoleGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        send = _with_security_headers(send, static=scope.get("path", "").startswith("/static/"))
+        send = _with_security_headers(
+            send,
+            static=scope.get("path", "").startswith("/static/"),
+            hsts=wants_hsts(HTTPConnection(scope).headers.get("host", "")),
+        )
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -179,7 +186,20 @@ async def _error(status: int, message: str, scope: Scope, receive: Receive, send
     await response(scope, receive, send)
 
 
-def _with_security_headers(send: Send, *, static: bool) -> Send:
+def wants_hsts(host_header: str) -> bool:
+    """HSTS for a DNS name, not for ``localhost`` or an IP address (see HSTS)."""
+    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    host = host.strip("[]").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _with_security_headers(send: Send, *, static: bool, hsts: bool) -> Send:
     # Pages and API answers hold alert data: never cached. Static files may be cached but are
     # revalidated (ETag), so a new version is seen at once.
     cache_control = b"no-cache" if static else b"no-store"
@@ -189,6 +209,8 @@ def _with_security_headers(send: Send, *, static: bool) -> Send:
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _DROPPED]
             present = {k.lower() for k, _ in headers}
             headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+            if hsts and HSTS[0] not in present:
+                headers.append(HSTS)
             if b"cache-control" not in present:
                 headers.append((b"cache-control", cache_control))
             message["headers"] = headers

@@ -9,6 +9,7 @@ throttling and logout is audited with the user's name and address.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from html import escape
@@ -29,6 +30,8 @@ from trailwarden.manager.console.roles import (
 )
 from trailwarden.manager.console.sessions import SESSION_COOKIE, tokens_match
 from trailwarden.manager.users.policy import NAME_PATTERN
+
+log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "__Host-tw_login"
 LOGIN_COOKIE_SECONDS = 3600
@@ -140,9 +143,11 @@ async def login(request: Request) -> Response:
         )
     user = await run_in_threadpool(context.users.authenticate, name, password)
     if user is None:
+        log.warning("stage=console login refused user=%s address=%s", shown, address)
         context.limiter.failed(keys)
         await run_in_threadpool(context.audit, actor, "console.login_failed", f"address={address}")
         return _form_page(request, next_path, "Wrong user name or password.", 401)
+    log.info("stage=console login user=%s role=%s address=%s", user.name, user.role, address)
     context.limiter.forget(keys[1])
     previous = request.cookies.get(SESSION_COOKIE, "")
     session = await run_in_threadpool(context.login_sessions.start, user, address, previous)

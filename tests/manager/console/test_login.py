@@ -87,6 +87,8 @@ def test_unauthenticated_pages_redirect_to_login_and_api_calls_get_401(console: 
     assert client.request("GET", "/static/console.css").status == 200
     forged = client.request("GET", "/", headers={"Cookie": "__Host-tw_session=made-up"})
     assert forged.status == 303
+    change = client.request("POST", "/logout", form={"csrf_token": "x"})
+    assert change.status == 401  # a change is never redirected, only refused
 
 
 def test_after_login_only_same_site_next_paths_are_followed(console: Console) -> None:

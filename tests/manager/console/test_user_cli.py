@@ -7,9 +7,16 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import grpc
+import pytest
+
 from tests.fixtures.console import Console
+from trailwarden.agent.identity import AgentIdentity
+from trailwarden.common import channels
+from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 PASSWORD = "correct horse battery staple"
@@ -109,3 +116,26 @@ def test_passwd_and_remove_end_the_users_sessions(console: Console, trailwarden:
     assert missing.returncode != 0 and "no console user 'carol'" in missing.stderr
     actions = [e.action for e in console.running.server.registry.audit_entries(100)]
     assert actions.count("user.passwd") == 2 and actions.count("user.remove") == 1
+
+
+def test_an_agent_certificate_cannot_manage_console_users(
+    console: Console, enrolled_agent: Callable[[str], Path]
+) -> None:
+    identity = AgentIdentity.load(enrolled_agent("web-1"))
+    creds = channels.client_channel_credentials(
+        identity.ca_pem, identity.cert_pem, identity.key_pem
+    )
+    with grpc.secure_channel(
+        console.running.home.link_address, creds, options=channels.channel_options("localhost")
+    ) as channel:
+        stub = admin_pb2_grpc.AdminStub(channel)
+        for call, request in (
+            (stub.AddUser, admin_pb2.AddUserRequest(name="eve", role="admin")),
+            (stub.ListUsers, admin_pb2.ListUsersRequest()),
+            (stub.RemoveUser, admin_pb2.RemoveUserRequest(name="eve")),
+            (stub.SetUserPassword, admin_pb2.SetUserPasswordRequest(name="eve")),
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                call(request, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert console.running.server.accounts.list() == []
