@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.analysis.pipeline import Analyzer
-from trailwarden.manager.analysis.rules import default_ruleset_paths, load_ruleset
+from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths, load_ruleset
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.pipeline.batch_analysis import SeenLookup
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
@@ -26,10 +26,14 @@ def ruleset_paths(config: ManagerConfig) -> list[Path]:
     return paths
 
 
-def build_analyzer(config: ManagerConfig) -> Analyzer:
+def build_ruleset(config: ManagerConfig) -> Ruleset:
+    """The ruleset manager.toml names (the analyzers' and the console's rules page's)."""
     lists_root = config.resolve(config.analysis.lists_root) if config.analysis.lists_root else None
-    ruleset = load_ruleset(ruleset_paths(config), lists_root)
-    return Analyzer(ruleset, config.name)
+    return load_ruleset(ruleset_paths(config), lists_root)
+
+
+def build_analyzer(config: ManagerConfig) -> Analyzer:
+    return Analyzer(build_ruleset(config), config.name)
 
 
 def build_seen_lookup(config: ManagerConfig) -> SeenLookup:

@@ -1,0 +1,1 @@
+"""The web console (HTTPS): pages, JSON API, sign-in and roles."""
