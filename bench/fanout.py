@@ -194,6 +194,7 @@ def measure(count: int, pushes: int, processes: int, root: Path) -> dict[str, An
         link_port=link_port,
         enroll_port=enroll_port,
         advertise_host="127.0.0.1",
+        console_port=0,
     )
     toml = home / "manager.toml"
     toml.write_text(

@@ -187,6 +187,7 @@ def init_manager(path: Path, analysis_workers: int = 0, log_level: str = "WARNIN
         link_port=link_port,
         enroll_port=enroll_port,
         advertise_host="127.0.0.1",
+        console_port=0,
     )
     config = path / "manager.toml"
     config.write_text(

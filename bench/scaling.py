@@ -81,7 +81,9 @@ def main() -> int:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "manager"
-        init_home(home, ["localhost"], listen_host="127.0.0.1", link_port=0, enroll_port=0)
+        init_home(
+            home, ["localhost"], listen_host="127.0.0.1", link_port=0, enroll_port=0, console_port=0
+        )
         json_rate = statistics.median(baseline(records) for _ in range(args.runs))
         one = run_pool(home, 1, batches, args.runs)
         two = run_pool(home, 2, batches, args.runs)

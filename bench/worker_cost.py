@@ -61,7 +61,9 @@ def main() -> int:
     alerts = 0
     with tempfile.TemporaryDirectory(prefix="tw-bench-worker-") as tmp:
         home = Path(tmp) / "manager"
-        init_home(home, ["localhost"], listen_host="127.0.0.1", link_port=0, enroll_port=0)
+        init_home(
+            home, ["localhost"], listen_host="127.0.0.1", link_port=0, enroll_port=0, console_port=0
+        )
         config = load_manager_config(home)
         analyzer, seen = build_analyzer(config), build_seen_lookup(config)
         relax_gc()  # as the worker process does after loading its ruleset

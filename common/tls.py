@@ -259,6 +259,35 @@ def load_csr(pem: bytes) -> x509.CertificateSigningRequest:
     return csr
 
 
+# ---- HTTPS (the web console) -----------------------------------------------------------------
+
+
+def https_server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    """A TLS 1.2+ server context for the web console from a PEM chain and its 0600 key file.
+
+    The key file's permissions are checked first (common/keyfiles.py); a certificate and key
+    that do not load, or do not belong together, are refused naming both files.
+    """
+    from trailwarden.common.keyfiles import check_private_file
+
+    check_private_file(key_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # Forward-secret AEAD suites only for TLS 1.2 (TLS 1.3 suites are all of that kind).
+    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(cert_path, key_path)
+    except FileNotFoundError as exc:
+        raise PkiError(f"console certificate: {exc.filename}: file not found") from exc
+    except (ssl.SSLError, OSError) as exc:
+        raise PkiError(
+            f"console certificate {cert_path} with key {key_path} cannot be used: {exc}"
+        ) from exc
+    return context
+
+
 # ---- CA pinning for enrollment ---------------------------------------------------------------
 
 

@@ -6,7 +6,11 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from trailwarden.manager.config import DEFAULT_ENROLL_PORT, DEFAULT_LINK_PORT
+from trailwarden.manager.config import (
+    DEFAULT_CONSOLE_PORT,
+    DEFAULT_ENROLL_PORT,
+    DEFAULT_LINK_PORT,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.add_argument("--listen-host", default="0.0.0.0", help="address to bind (default all)")
     init.add_argument("--link-port", type=int, default=DEFAULT_LINK_PORT)
     init.add_argument("--enroll-port", type=int, default=DEFAULT_ENROLL_PORT)
+    init.add_argument(
+        "--console-port",
+        type=int,
+        default=DEFAULT_CONSOLE_PORT,
+        help="HTTPS port of the web console (default %(default)s)",
+    )
     init.set_defaults(func=_init)
 
     run = sub.add_parser("run", help="serve enrollment, agent links and the Admin API")
@@ -42,12 +52,14 @@ def _init(args: argparse.Namespace) -> int:
         listen_host=args.listen_host,
         link_port=args.link_port,
         enroll_port=args.enroll_port,
+        console_port=args.console_port,
     )
     print(f"manager home:      {result.home}")
     print(f"admin credentials: {result.credentials}  (export TRAILWARDEN_CREDENTIALS=...)")
     print(f"agent link:        {result.link_address}")
     print(f"enrollment:        {result.enroll_address}")
     print(f"CA SHA-256:        {result.ca_fingerprint}")
+    print(f"web console:       {result.console_url}  (add a login: trailwarden admin user add)")
     print(f"start it with:     trailwarden manager run --home {result.home}")
     return 0
 

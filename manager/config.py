@@ -18,6 +18,14 @@ DEFAULT_LINK_PORT = 4750
 """Mutual-TLS port for agent links and the Admin API."""
 DEFAULT_ENROLL_PORT = 4751
 """Server-authenticated TLS port for enrollment (Wazuh uses 1515 for the same purpose)."""
+DEFAULT_CONSOLE_PORT = 4752
+"""HTTPS port of the web console."""
+DEFAULT_SESSION_TTL_SECONDS = 12 * 3600
+"""A console login lasts a working day at most, however active."""
+DEFAULT_IDLE_TIMEOUT_SECONDS = 3600
+"""A console session unused this long ends."""
+MIN_SESSION_SECONDS = 60
+MAX_SESSION_TTL_SECONDS = 30 * 86400
 DEFAULT_ACK_WINDOW = 32
 DEFAULT_MAX_CONNECTIONS = 5000
 DEFAULT_ALERTS_FILE_MAX_BYTES = 256 * 1024**2
@@ -46,6 +54,24 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """`[console]`: the web console (HTTPS only)."""
+
+    enabled: bool = True
+    """Serve the console from `manager run`."""
+    listen: str = f"0.0.0.0:{DEFAULT_CONSOLE_PORT}"
+    """host:port to bind; port 0 picks a free port (tests), reported as `console_port`."""
+    tls_cert: str = ""
+    """An organisation's certificate (PEM, chain allowed) instead of one from the manager's CA."""
+    tls_key: str = ""
+    """Its private key (PEM, mode 0600); given with `tls_cert` or not at all."""
+    session_ttl_seconds: float = DEFAULT_SESSION_TTL_SECONDS
+    """Absolute lifetime of a login, however active."""
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    """A session unused this long ends (at most `session_ttl`)."""
+
+
+@dataclass(frozen=True)
 class ManagerConfig:
     home: Path
     name: str
@@ -69,6 +95,8 @@ class ManagerConfig:
     log_level: str = "INFO"
     analysis_workers: int = 0
     """Analysis worker processes; 0 = one per core, 1 = analyse in the manager process."""
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    """`[console]`: the web console."""
 
     @property
     def database_path(self) -> Path:
@@ -118,6 +146,7 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     if alerts_file_max_bytes < 1:
         raise outputs.error("alerts_file_max_size", "must be at least 1 byte")
     outputs.done()
+    console = _console(top.section("console"))
     top.done()
     return ManagerConfig(
         home=home,
@@ -133,21 +162,59 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         alerts_file_max_bytes=alerts_file_max_bytes,
         log_level=log_level,
         analysis_workers=analysis_workers,
+        console=console,
     )
+
+
+def _console(section: Section) -> ConsoleConfig:
+    enabled = section.bool("enabled", True)
+    listen = section.str("listen", f"0.0.0.0:{DEFAULT_CONSOLE_PORT}")
+    _check_address(section, "listen", listen)
+    tls_cert = section.str("tls_cert", "")
+    tls_key = section.str("tls_key", "")
+    if bool(tls_cert) != bool(tls_key):
+        raise section.error(
+            "tls_key" if tls_cert else "tls_cert",
+            "give tls_cert and tls_key together (or neither, for a certificate from the "
+            "manager's CA)",
+        )
+    ttl = section.duration("session_ttl", "12h")
+    if not MIN_SESSION_SECONDS <= ttl <= MAX_SESSION_TTL_SECONDS:
+        raise section.error("session_ttl", f"must be between 1m and 30d, got {ttl:g}s")
+    idle = section.duration("idle_timeout", "1h")
+    if not MIN_SESSION_SECONDS <= idle <= ttl:
+        raise section.error(
+            "idle_timeout", f"must be between 1m and session_ttl ({ttl:g}s), got {idle:g}s"
+        )
+    section.done()
+    return ConsoleConfig(
+        enabled=enabled,
+        listen=listen,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        session_ttl_seconds=ttl,
+        idle_timeout_seconds=idle,
+    )
+
+
+def _check_address(section: Section, key: str, value: str) -> None:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise section.error(key, f"expected host:port, got {value!r}")
 
 
 def _listen(section: Section, default_port: int) -> ListenConfig:
     listen = section.str("listen", f"0.0.0.0:{default_port}")
     advertise = section.str("advertise", f"{socket.gethostname()}:{default_port}")
     for key, value in (("listen", listen), ("advertise", advertise)):
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise section.error(key, f"expected host:port, got {value!r}")
+        _check_address(section, key, value)
     section.done()
     return ListenConfig(listen=listen, advertise=advertise)
 
 
-def render_manager_toml(name: str, link: ListenConfig, enrollment: ListenConfig) -> str:
+def render_manager_toml(
+    name: str, link: ListenConfig, enrollment: ListenConfig, console_listen: str = ""
+) -> str:
     """The commented manager.toml that `manager init` writes."""
     return f"""\
 # TrailWarden manager configuration. Paths are relative to this folder.
@@ -177,6 +244,14 @@ lists_root = ""               # where relative <list> paths resolve (e.g. /var/o
 alerts_file = true            # alerts/alerts.json, Wazuh alerts.json shape, JSON lines
 alerts_file_min_level = 0     # only alerts at this level or above go to the file
 alerts_file_max_size = "256MiB"  # rotate the live file at this size (and daily)
+
+[console]                     # the web console, HTTPS (users: trailwarden admin user add)
+enabled = true
+listen = "{console_listen or f"0.0.0.0:{DEFAULT_CONSOLE_PORT}"}"
+# tls_cert = "/etc/ssl/console.pem"   # your organisation's certificate (default: one from pki/ca)
+# tls_key = "/etc/ssl/console.key"    # its key, mode 0600
+session_ttl = "12h"           # a login lasts at most this long
+idle_timeout = "1h"           # and ends when unused this long
 
 [store]
 # retention and raw-event archive; see docs/CONFIGURATION.md

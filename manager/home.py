@@ -23,6 +23,7 @@ from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.config import (
     CONFIG_FILE,
     CREDENTIALS_FILE,
+    DEFAULT_CONSOLE_PORT,
     DEFAULT_ENROLL_PORT,
     DEFAULT_LINK_PORT,
     ListenConfig,
@@ -41,6 +42,7 @@ class InitResult:
     credentials: Path
     link_address: str
     enroll_address: str
+    console_url: str = ""
 
 
 def init_home(
@@ -51,6 +53,7 @@ def init_home(
     link_port: int = DEFAULT_LINK_PORT,
     enroll_port: int = DEFAULT_ENROLL_PORT,
     advertise_host: str = "",
+    console_port: int = DEFAULT_CONSOLE_PORT,
 ) -> InitResult:
     home = home.expanduser().resolve()
     if (home / CONFIG_FILE).exists():
@@ -69,7 +72,9 @@ def init_home(
     keyfiles.write_public_file(pki / "server.pem", tls.cert_to_pem(server_cert))
     link = ListenConfig(f"{listen_host}:{link_port}", f"{advertise}:{link_port}")
     enrollment = ListenConfig(f"{listen_host}:{enroll_port}", f"{advertise}:{enroll_port}")
-    (home / CONFIG_FILE).write_text(render_manager_toml(hostname, link, enrollment))
+    (home / CONFIG_FILE).write_text(
+        render_manager_toml(hostname, link, enrollment, f"{listen_host}:{console_port}")
+    )
     (home / "alerts").mkdir(exist_ok=True)
     database = Database(home / "manager.db")
     Registry(database)
@@ -77,7 +82,12 @@ def init_home(
     credentials = home / CREDENTIALS_FILE
     write_admin_bundle(credentials, ca_key, ca_cert, link.advertise, ADMIN_NAME)
     return InitResult(
-        home, tls.fingerprint(ca_cert), credentials, link.advertise, enrollment.advertise
+        home,
+        tls.fingerprint(ca_cert),
+        credentials,
+        link.advertise,
+        enrollment.advertise,
+        f"https://{advertise}:{console_port}/",
     )
 
 

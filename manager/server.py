@@ -1,4 +1,4 @@
-"""Assemble and run the manager: enrollment server, link+admin server, ingest thread.
+"""Assemble and run the manager: enrollment server, link+admin server, ingest, web console.
 
 `ManagerServer` is used by `trailwarden manager run` and, in-process, by tests. SIGTERM and
 SIGINT drain: stop accepting, let in-flight batches commit and be acknowledged, then stop.
@@ -24,6 +24,8 @@ from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.config import ManagerConfig, load_manager_config
+from trailwarden.manager.console.context import ConsoleContext
+from trailwarden.manager.console.serving import ConsoleServer
 from trailwarden.manager.home import load_server_material
 from trailwarden.manager.link.service import LinkService
 from trailwarden.manager.link.sessions import Sessions
@@ -32,6 +34,8 @@ from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis
 from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
 from trailwarden.manager.store.sqlite.database import Database
+from trailwarden.manager.users.accounts import Accounts
+from trailwarden.manager.users.sqlite import SqliteUserStore
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +61,12 @@ class ManagerServer:
         # links await it without holding a thread. Commits are serialised inside Ingest; a
         # second thread has the next commit ready the moment the lock is free.
         self.ingest_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
+        self.accounts = Accounts(SqliteUserStore(self.database))
+        self.console: ConsoleServer | None = None
         self.link_port = 0
         self.enroll_port = 0
+        self.console_port = 0
+        """The console's HTTPS port (0 while it is not serving or `[console] enabled = false`)."""
         self._servers: list[grpc.aio.Server] = []
         self._stopped = asyncio.Event()
         self._retention: asyncio.Task[None] | None = None
@@ -86,6 +94,7 @@ class ManagerServer:
             pipeline_stats=self.counters,
             config_store=self.config_store,
             distributor=self.distributor,
+            accounts=self.accounts,
         )
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
         mtls = channels.server_credentials(
@@ -103,6 +112,20 @@ class ManagerServer:
         )
         self.enroll_port = enroll_server.add_secure_port(self.config.enrollment.listen, server_tls)
         self._servers = [link_server, enroll_server]
+        if self.config.console.enabled:
+            # Before the gRPC servers: a console port in use fails the start with nothing
+            # half-running.
+            self.console = ConsoleServer(
+                ConsoleContext(
+                    store=self.store,
+                    registry=self.registry,
+                    link_sessions=self.sessions,
+                    config=self.config,
+                    users=self.accounts,
+                    manager_loop=asyncio.get_running_loop(),
+                )
+            )
+            self.console_port = await asyncio.to_thread(self.console.start)
         for server in self._servers:
             await server.start()
         self._retention = asyncio.create_task(
@@ -126,6 +149,8 @@ class ManagerServer:
         self._stopped.set()
         if self._retention is not None:
             self._retention.cancel()
+        if self.console is not None:
+            await asyncio.to_thread(self.console.stop)
         # Drain: every link finishes and acknowledges the batches it already holds, then
         # closes; agents resend anything else to the next manager (nothing is lost either way).
         for session in self.sessions.all():

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.faults",
     "tests.fixtures.pki",
     "tests.fixtures.system",
+    "tests.fixtures.console",  # after system: it builds on running_manager
 ]
 
 

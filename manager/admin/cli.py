@@ -13,7 +13,7 @@ from google.protobuf import json_format
 
 from trailwarden.common.timeparse import parse_duration
 from trailwarden.common.wire import admin_pb2
-from trailwarden.manager.admin import alerts_cli, config_cli
+from trailwarden.manager.admin import alerts_cli, config_cli, users_cli
 from trailwarden.manager.admin.agent_view import agent_info_json
 from trailwarden.manager.admin.client import (
     RPC_TIMEOUT_SECONDS,
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     alerts_cli.register(sub)
     config_cli.register(sub)
+    users_cli.register(sub)
 
 
 def _ms_to_text(ms: int) -> str:

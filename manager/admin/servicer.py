@@ -17,17 +17,20 @@ from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
+from trailwarden.manager.admin.users_rpc import UsersAdmin
 from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.agents.revocation import revoke_agent
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
+from trailwarden.manager.users.accounts import Accounts
 
 MAX_TOKEN_TTL_SECONDS = 30 * 86400
 MAX_TOKEN_USES = 10_000
 
 
-class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
+class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, admin_pb2_grpc.AdminServicer):
     def __init__(
         self,
         *,
@@ -39,6 +42,7 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
         pipeline_stats: Any = None,
         config_store: ConfigStore | None = None,
         distributor: ConfigDistributor | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -49,6 +53,8 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
         if config_store is not None and distributor is not None:
             self.config_store = config_store
             self.distributor = distributor
+        if accounts is not None:
+            self.accounts = accounts
 
     @admin_rpc
     async def ListAgents(
@@ -62,8 +68,7 @@ class AdminService(AlertsAdmin, ConfigAdmin, admin_pb2_grpc.AdminServicer):
         self, request: admin_pb2.RevokeAgentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.RevokeAgentResponse:
         actor = f"admin:{calling_admin()}"
-        record = await asyncio.to_thread(self.registry.revoke, request.agent_id, actor)
-        self.sessions.close(record.id, "agent revoked by an admin")
+        record = await revoke_agent(self.registry, self.sessions, request.agent_id, actor)
         return admin_pb2.RevokeAgentResponse(agent=agent_info(record, self.sessions))
 
     @admin_rpc

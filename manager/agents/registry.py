@@ -69,6 +69,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def write_audit(tx: object, actor: str, action: str, target: str, detail: str) -> None:
+    """One audit entry inside the caller's transaction ``tx`` (a sqlite3 connection), so a
+    change and its audit entry commit together (console users use this too)."""
+    tx.execute(  # type: ignore[attr-defined]
+        "INSERT INTO audit_log (time_ms, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        (now_ms(), actor, action, target, detail),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     id: str
@@ -248,7 +257,7 @@ class Registry:
         )
         return [_agent(r) for r in rows]
 
-    def revoke(self, agent_id: str, actor: str) -> AgentRecord:
+    def revoke(self, agent_id: str, actor: str, detail: str = "") -> AgentRecord:
         with self.db.transaction() as tx:
             changed = tx.execute(
                 "UPDATE agents SET state = 'revoked', revoked_ms = ? WHERE id = ?",
@@ -256,7 +265,7 @@ class Registry:
             ).rowcount
             if not changed:
                 raise NotFoundError(f"no agent with ID {agent_id!r}")
-            self._audit(tx, actor, "agent.revoke", agent_id, "")
+            self._audit(tx, actor, "agent.revoke", agent_id, detail)
         return self.get(agent_id)
 
     def set_groups(self, agent_id: str, groups: Sequence[str], actor: str) -> AgentRecord:
@@ -314,10 +323,7 @@ class Registry:
 
     @staticmethod
     def _audit(tx: object, actor: str, action: str, target: str, detail: str) -> None:
-        tx.execute(  # type: ignore[attr-defined]
-            "INSERT INTO audit_log (time_ms, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (now_ms(), actor, action, target, detail),
-        )
+        write_audit(tx, actor, action, target, detail)
 
     def audit_entries(self, limit: int = 100) -> list[AuditRecord]:
         rows = (

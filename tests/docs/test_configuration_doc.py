@@ -242,6 +242,7 @@ def targets(home: Path, database: Database) -> dict[str, Target]:
         "manager [enrollment]": manager(("enrollment",)),
         "manager [analysis]": manager(("analysis",)),
         "manager [outputs]": manager(("outputs",)),
+        "manager [console]": manager(("console",)),
         "manager [store]": manager(("store",)),
         "manager [store.retention]": manager(("store", "retention")),
         "agent [agent]": agent("agent"),

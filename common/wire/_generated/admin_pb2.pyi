@@ -316,3 +316,77 @@ class AuditResponse(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ...) -> None: ...
+
+class ConsoleUserInfo(_message.Message):
+    __slots__ = ("name", "role", "created_unix_ms", "created_by", "password_changed_unix_ms", "last_login_unix_ms", "active_sessions")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_CHANGED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOGIN_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    created_unix_ms: int
+    created_by: str
+    password_changed_unix_ms: int
+    last_login_unix_ms: int
+    active_sessions: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., password_changed_unix_ms: _Optional[int] = ..., last_login_unix_ms: _Optional[int] = ..., active_sessions: _Optional[int] = ...) -> None: ...
+
+class AddUserRequest(_message.Message):
+    __slots__ = ("name", "role", "password")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    password: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class AddUserResponse(_message.Message):
+    __slots__ = ("user", "generated_password")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    user: ConsoleUserInfo
+    generated_password: str
+    def __init__(self, user: _Optional[_Union[ConsoleUserInfo, _Mapping]] = ..., generated_password: _Optional[str] = ...) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListUsersResponse(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[ConsoleUserInfo]
+    def __init__(self, users: _Optional[_Iterable[_Union[ConsoleUserInfo, _Mapping]]] = ...) -> None: ...
+
+class RemoveUserRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveUserResponse(_message.Message):
+    __slots__ = ("sessions_ended",)
+    SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    sessions_ended: int
+    def __init__(self, sessions_ended: _Optional[int] = ...) -> None: ...
+
+class SetUserPasswordRequest(_message.Message):
+    __slots__ = ("name", "password")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    password: str
+    def __init__(self, name: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+
+class SetUserPasswordResponse(_message.Message):
+    __slots__ = ("sessions_ended", "generated_password")
+    SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    sessions_ended: int
+    generated_password: str
+    def __init__(self, sessions_ended: _Optional[int] = ..., generated_password: _Optional[str] = ...) -> None: ...

@@ -100,6 +100,26 @@ class AdminStub:
                 request_serializer=trailwarden_dot_v1_dot_admin__pb2.AuditRequest.SerializeToString,
                 response_deserializer=trailwarden_dot_v1_dot_admin__pb2.AuditResponse.FromString,
                 _registered_method=True)
+        self.AddUser = channel.unary_unary(
+                '/trailwarden.v1.Admin/AddUser',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.AddUserRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.AddUserResponse.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/trailwarden.v1.Admin/ListUsers',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.RemoveUser = channel.unary_unary(
+                '/trailwarden.v1.Admin/RemoveUser',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.RemoveUserRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.RemoveUserResponse.FromString,
+                _registered_method=True)
+        self.SetUserPassword = channel.unary_unary(
+                '/trailwarden.v1.Admin/SetUserPassword',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -183,6 +203,31 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddUser(self, request, context):
+        """Web console users (trailwarden admin user ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetUserPassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -250,6 +295,26 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Audit,
                     request_deserializer=trailwarden_dot_v1_dot_admin__pb2.AuditRequest.FromString,
                     response_serializer=trailwarden_dot_v1_dot_admin__pb2.AuditResponse.SerializeToString,
+            ),
+            'AddUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddUser,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.AddUserRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.AddUserResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ListUsersRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'RemoveUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveUser,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.RemoveUserRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.RemoveUserResponse.SerializeToString,
+            ),
+            'SetUserPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserPassword,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +668,114 @@ class Admin:
             '/trailwarden.v1.Admin/Audit',
             trailwarden_dot_v1_dot_admin__pb2.AuditRequest.SerializeToString,
             trailwarden_dot_v1_dot_admin__pb2.AuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/AddUser',
+            trailwarden_dot_v1_dot_admin__pb2.AddUserRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.AddUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/ListUsers',
+            trailwarden_dot_v1_dot_admin__pb2.ListUsersRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/RemoveUser',
+            trailwarden_dot_v1_dot_admin__pb2.RemoveUserRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.RemoveUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/SetUserPassword',
+            trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.SetUserPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,
