@@ -38,12 +38,12 @@ from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite.alerts import (
     CACHE_KIB,
     INSERT_ALERT_SQL,
-    MIGRATIONS,
     WAL_AUTOCHECKPOINT_PAGES,
     SqliteAlertStore,
     alert_row,
 )
-from trailwarden.manager.store.sqlite.database import Database, _split_sql
+from trailwarden.manager.store.sqlite.database import Database
+from trailwarden.manager.store.sqlite.schema import create_current_schema
 
 END = datetime(2026, 11, 26, tzinfo=UTC)
 SPAN_DAYS = 30
@@ -148,8 +148,7 @@ def baseline_db(path: Path) -> sqlite3.Connection:
     # nothing but executemany.
     conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    for statement in _split_sql(MIGRATIONS[0]):
-        conn.execute(statement)
+    create_current_schema(conn)
     return conn
 
 
@@ -189,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         done = 0
         for batch in generate(args.alerts, args.batch, args.seed):
             rows = [alert_row(a) for a in batch]
+            for alert in batch:
+                # As an analysis worker hands alerts over: rendered, without the event.
+                alert.data = {}
             events = [
                 EventRow(a.event_id, a.recipient_account, a.agent.id, a.event_time, a.location, b"")
                 for a in batch

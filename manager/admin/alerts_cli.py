@@ -2,11 +2,16 @@
 
 ::
 
-    trailwarden admin alerts [--since 24h | --from T --to T] [--rule ID] [--min-level N]
-        [--agent ID] [--account A] [--region R] [--user U] [--event-name E] [--search TEXT]
+    trailwarden admin alerts [--since 24h | --from T --to T] [--arrival] [FILTERS]
         [--limit N] [--page-token T | --all] [--follow] [--json]
-    trailwarden admin stats [--since 24h | --from T --to T]
-        [--by rule|level|account|user|agent|hour] [--json]
+    trailwarden admin stats [--since 24h | --from T --to T] [--arrival] [FILTERS]
+        [--by FIELD] [--top N] [--split FIELD] [--interval auto|1h|...] [--json]
+
+FILTERS (all ANDed): --rule ID --min-level N --level N --agent --account --region --user
+--event-name --event-source --source --bucket --error-code --source-ip --group --mitre --search.
+Times are CloudTrail eventTime unless ``--arrival`` (when the manager raised the alert).
+``stats --split FIELD`` or ``--interval`` prints a time series (Series RPC) instead of groups:
+one column per group, one row per bucket (``--by day`` makes the default interval 1d).
 
 Output: a readable table, or with ``--json`` the stable shape documented in docs/ALERTS.md
 (alerts: a JSON array, or one object per line with ``--follow``). Exit codes: 0 done, 1 the
@@ -32,8 +37,12 @@ from trailwarden.manager.admin.client import (
     credentials_parent,
     describe_rpc_error,
 )
-from trailwarden.manager.store.base import DEFAULT_LIMIT
-from trailwarden.manager.store.query import build_alert_query, build_stats_query
+from trailwarden.manager.store.base import DEFAULT_LIMIT, DEFAULT_SERIES_TOP, StatsField
+from trailwarden.manager.store.query import (
+    build_alert_query,
+    build_series_query,
+    build_stats_query,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -60,24 +69,7 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         description="Alerts newest first (one page; --all for every page), or --follow live.",
     )
     _add_time_flags(alerts)
-    alerts.add_argument(
-        "--rule",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="rule ID (repeat or comma-separate for several)",
-    )
-    alerts.add_argument(
-        "--min-level", type=int, default=0, metavar="N", help="only alerts at this level or above"
-    )
-    alerts.add_argument("--agent", default="", metavar="ID", help="agent ID")
-    alerts.add_argument("--account", default="", metavar="A", help="AWS account ID")
-    alerts.add_argument("--region", default="", metavar="R", help="AWS region")
-    alerts.add_argument("--user", default="", metavar="U", help="principal (user) name")
-    alerts.add_argument("--event-name", default="", metavar="E", help="CloudTrail eventName")
-    alerts.add_argument(
-        "--search", default="", metavar="TEXT", help="case-insensitive text anywhere in the alert"
-    )
+    _add_filter_flags(alerts)
     alerts.add_argument(
         "--limit",
         type=int,
@@ -107,18 +99,42 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         description="Alert counts in a time range grouped by one field, plus pipeline counters.",
     )
     _add_time_flags(stats)
+    _add_filter_flags(stats)
     stats.add_argument(
         "--by",
         default="rule",
         metavar="FIELD",
-        help="rule | level | account | user | agent | hour (default rule)",
+        help=f"{' | '.join(f.value for f in StatsField)} (default rule)",
+    )
+    stats.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the N largest groups, the rest summed as other (stats: default every group; "
+        f"series: default {DEFAULT_SERIES_TOP})",
+    )
+    stats.add_argument(
+        "--split",
+        default="",
+        metavar="FIELD",
+        help="print a time series split by this field (top N groups + other)",
+    )
+    stats.add_argument(
+        "--interval",
+        default="",
+        metavar="I",
+        help="print a time series with buckets of I: auto, 1m, 5m, 15m, 1h, 1d, ...",
     )
     stats.set_defaults(func=stats_command)
 
 
 def _add_time_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--since", default="", metavar="DURATION", help="alerts raised in the last 30m, 24h, 7d ..."
+        "--since",
+        default="",
+        metavar="DURATION",
+        help="events of the last 30m, 24h, 7d ... (by CloudTrail eventTime)",
     )
     parser.add_argument(
         "--from",
@@ -128,6 +144,71 @@ def _add_time_flags(parser: argparse.ArgumentParser) -> None:
         help="start time (2026-11-01, 2026-11-01T10:00:00Z, 2026-NOV-01)",
     )
     parser.add_argument("--to", dest="to_time", default="", metavar="T", help="end time")
+    parser.add_argument(
+        "--arrival",
+        action="store_true",
+        help="times are when the manager raised the alert, not the CloudTrail eventTime",
+    )
+
+
+_TEXT_FLAGS = (
+    ("--agent", "agent_id", "ID", "agent ID"),
+    ("--account", "account", "A", "AWS account ID"),
+    ("--region", "region", "R", "AWS region"),
+    ("--user", "user", "U", "principal (user) name"),
+    ("--event-name", "event_name", "E", "CloudTrail eventName"),
+    ("--event-source", "event_source", "S", "CloudTrail eventSource (iam.amazonaws.com)"),
+    ("--source", "source", "S", "aws.source (cloudtrail)"),
+    ("--bucket", "bucket", "B", "S3 bucket the record was read from"),
+    ("--error-code", "error_code", "C", "CloudTrail errorCode (AccessDenied)"),
+    ("--source-ip", "source_ip", "IP", "CloudTrail sourceIPAddress"),
+    ("--group", "group", "G", "rule group"),
+    ("--mitre", "mitre", "T", "MITRE ATT&CK technique ID (T1078)"),
+)
+
+
+def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="rule ID (repeat or comma-separate for several)",
+    )
+    parser.add_argument(
+        "--min-level", type=int, default=0, metavar="N", help="only alerts at this level or above"
+    )
+    parser.add_argument(
+        "--level", type=int, default=None, metavar="N", help="only alerts at exactly this level"
+    )
+    for flag, dest, metavar, text in _TEXT_FLAGS:
+        parser.add_argument(flag, dest=dest, default="", metavar=metavar, help=text)
+    parser.add_argument(
+        "--search", default="", metavar="TEXT", help="case-insensitive text anywhere in the alert"
+    )
+
+
+def filter_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter keywords (``store.query.FilterArgs``) of parsed command-line flags."""
+    return {
+        "since": args.since,
+        "from_time": args.from_time,
+        "to_time": args.to_time,
+        "time_basis": "arrival" if args.arrival else "event",
+        "rule_ids": tuple(args.rule),
+        "min_level": args.min_level,
+        "level": args.level,
+        "search": args.search,
+        **{dest: getattr(args, dest) for _, dest, _, _ in _TEXT_FLAGS},
+    }
+
+
+def filter_message(kwargs: dict[str, Any]) -> admin_pb2.AlertQuery:
+    """An AlertQuery message carrying these filter keywords."""
+    message = admin_pb2.AlertQuery(**{k: v for k, v in kwargs.items() if k != "level"})
+    if kwargs.get("level") is not None:
+        message.level = kwargs["level"]
+    return message
 
 
 # ---- alerts ----------------------------------------------------------------------------------
@@ -135,33 +216,14 @@ def _add_time_flags(parser: argparse.ArgumentParser) -> None:
 
 def alerts_command(args: argparse.Namespace) -> int:
     """Handler of ``trailwarden admin alerts``; returns the exit code."""
-    request = admin_pb2.AlertQuery(
-        since=args.since,
-        from_time=args.from_time,
-        to_time=args.to_time,
-        rule_ids=args.rule,
-        min_level=args.min_level,
-        agent_id=args.agent,
-        account=args.account,
-        region=args.region,
-        user=args.user,
-        event_name=args.event_name,
-        search=args.search,
-        limit=args.limit,
-        page_token=args.page_token,
-    )
+    kwargs = filter_args(args)
+    request = filter_message(kwargs)
+    request.limit = args.limit
+    request.page_token = args.page_token
     try:
         if args.follow and args.to_time:
             raise QueryError("--follow streams from now on; it cannot take --to")
-        build_alert_query(
-            since=args.since,
-            from_time=args.from_time,
-            to_time=args.to_time,
-            rule_ids=args.rule,
-            min_level=args.min_level,
-            limit=args.limit,
-            page_token=args.page_token,
-        )
+        build_alert_query(limit=args.limit, page_token=args.page_token, **kwargs)
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_QUERY
@@ -234,6 +296,9 @@ def alert_json(alert: admin_pb2.Alert) -> dict[str, Any]:
         "user": alert.user,
         "source_ip": alert.source_ip,
         "event_id": alert.event_id,
+        "source": alert.source,
+        "bucket": alert.bucket,
+        "error_code": alert.error_code,
         "alert": document,
     }
 
@@ -269,15 +334,16 @@ def _line(cells: Iterable[str]) -> str:
 
 def stats_command(args: argparse.Namespace) -> int:
     """Handler of ``trailwarden admin stats``; returns the exit code."""
+    if args.split or args.interval:
+        return series_command(args)
+    kwargs = filter_args(args)
     try:
-        query = build_stats_query(
-            since=args.since, from_time=args.from_time, to_time=args.to_time, by=args.by
-        )
+        query = build_stats_query(by=args.by, top=args.top or 0, **kwargs)
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_QUERY
     request = admin_pb2.StatsRequest(
-        since=args.since, from_time=args.from_time, to_time=args.to_time, by=query.by.value
+        by=query.by.value, filter=filter_message(kwargs), top=query.top
     )
 
     def run(stub: Any) -> int:
@@ -289,7 +355,9 @@ def stats_command(args: argparse.Namespace) -> int:
         if args.json:
             out = {
                 "by": query.by.value,
+                "time_basis": query.filter.time_basis.value,
                 "total": response.total,
+                "other": response.other,
                 "buckets": [
                     {"key": b.key, "label": b.label, "count": b.count} for b in response.buckets
                 ],
@@ -303,11 +371,69 @@ def stats_command(args: argparse.Namespace) -> int:
         widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
         for row in (header, *rows):
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if response.other:
+            print(f"(other groups: {response.other})")
         print(f"total: {response.total} alert(s)")
         pipeline = extra.get("pipeline") or {}
         if pipeline:
             simple = {k: v for k, v in pipeline.items() if isinstance(v, int | float)}
             print("pipeline: " + ", ".join(f"{k}={v}" for k, v in simple.items()))
+        return EXIT_OK
+
+    return _call(args, run)
+
+
+def series_command(args: argparse.Namespace) -> int:
+    """``admin stats --split FIELD`` / ``--interval I``: a time series through the Series RPC."""
+    kwargs = filter_args(args)
+    interval = args.interval or ("1d" if args.by == StatsField.DAY.value else "auto")
+    top = args.top if args.top is not None else DEFAULT_SERIES_TOP
+    try:
+        if args.by not in ("rule", StatsField.HOUR.value, StatsField.DAY.value):
+            raise QueryError(
+                f"--by {args.by} with --split/--interval: a series is by time; "
+                "give --split FIELD (and --by hour|day or --interval)"
+            )
+        query = build_series_query(interval=interval, split=args.split, top=top, **kwargs)
+    except QueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_QUERY
+    request = admin_pb2.SeriesRequest(
+        filter=filter_message(kwargs), interval=interval, split=args.split, top=top
+    )
+
+    def run(stub: Any) -> int:
+        response = stub.Series(request, timeout=RPC_TIMEOUT_SECONDS)
+        groups = list(response.groups)
+        if args.json:
+            out = {
+                "interval_seconds": response.interval_seconds,
+                "time_basis": query.filter.time_basis.value,
+                "split": response.split,
+                "total": response.total,
+                "starts": list(response.starts),
+                "groups": [
+                    {
+                        "key": g.key,
+                        "label": g.label,
+                        "other": g.is_other,
+                        "counts": list(g.counts),
+                    }
+                    for g in groups
+                ],
+            }
+            print(json.dumps(out, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        names = [("(other)" if g.is_other else g.key or "count") for g in groups]
+        header = ["BUCKET START (UTC)", *names]
+        rows = [
+            [start[:16].replace("T", " "), *(str(g.counts[i]) for g in groups)]
+            for i, start in enumerate(response.starts)
+        ]
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print(f"total: {response.total} alert(s), interval {response.interval_seconds}s")
         return EXIT_OK
 
     return _call(args, run)

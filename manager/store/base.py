@@ -1,8 +1,10 @@
 """The alert store interface and its domain types.
 
 The ingest pipeline calls ``seen_events`` (dedupe before the rules) and ``commit`` (one
-transaction per batch, before the ack); the Admin API calls ``query``, ``follow`` and ``stats``;
-a timer calls ``prune``. SQLite (``sqlite.alerts.SqliteAlertStore``) is the default
+transaction per batch, before the ack); the Admin API and the console call ``query``,
+``follow``, ``stats`` and ``series`` with queries built and validated by ``store.query``; a
+timer calls ``prune``. Time ranges follow CloudTrail ``eventTime`` unless a query's
+``time_basis`` says arrival. SQLite (``sqlite.alerts.SqliteAlertStore``) is the default
 implementation; a PostgreSQL one can follow behind the same protocol, which is why nothing here
 mentions a driver, a connection or SQL.
 
@@ -29,6 +31,8 @@ DEFAULT_LIMIT = 50
 """Alerts per page when a query names no limit."""
 MAX_LIMIT = 10_000
 """The most alerts one page may hold; larger limits are refused, page instead."""
+DEFAULT_SERIES_TOP = 5
+"""Groups a split series shows when the query names no number (the rest is "other")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,43 +53,129 @@ class EventRow:
     """The record's exact bytes; archived only when the archive is on."""
 
 
+class TimeBasis(Enum):
+    """Which clock a query's time range (and time buckets) follow."""
+
+    EVENT = "event"
+    """CloudTrail ``eventTime`` (the default): a backfill of last week shows under last week.
+    An alert whose record had no readable eventTime falls back to its arrival time."""
+    ARRIVAL = "arrival"
+    """When the manager raised the alert (the alert ``timestamp``)."""
+
+
 class StatsField(Enum):
-    """What ``stats`` groups by."""
+    """What ``stats`` groups by and what a series may be split by (``HOUR``/``DAY`` only group)."""
 
     RULE = "rule"
     LEVEL = "level"
     ACCOUNT = "account"
+    REGION = "region"
     USER = "user"
+    EVENT_NAME = "event-name"
+    EVENT_SOURCE = "event-source"
+    SOURCE = "source"
+    """``aws.source`` (cloudtrail, guardduty, ...)."""
+    BUCKET = "bucket"
+    """``aws.log_info.s3bucket``."""
+    ERROR_CODE = "error-code"
+    SOURCE_IP = "source-ip"
     AGENT = "agent"
+    MITRE = "mitre"
+    """MITRE ATT&CK technique ID; an alert with several counts once under each."""
+    GROUP = "group"
+    """Rule group; an alert with several counts once under each."""
     HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def is_time(self) -> bool:
+        """True for the time buckets (``hour``, ``day``), which are not values of an alert."""
+        return self in (StatsField.HOUR, StatsField.DAY)
+
+    @property
+    def multi_valued(self) -> bool:
+        """True when one alert may carry several values (``mitre``, ``group``)."""
+        return self in (StatsField.MITRE, StatsField.GROUP)
+
+
+VALUE_FIELDS: tuple[StatsField, ...] = tuple(f for f in StatsField if not f.is_time)
+"""The fields that are values of an alert: what stats group by and a series splits by."""
 
 
 @dataclass(frozen=True, slots=True)
-class AlertQuery:
-    """A validated alert query (build it with ``trailwarden.manager.store.query``).
+class AlertFilter:
+    """Which alerts a query, stats or series looks at (build it with ``store.query``).
 
-    Time bounds apply to the alert timestamp (when the manager raised it). Empty strings and
-    empty tuples mean "no filter"; every given filter must hold (AND).
+    Every given filter must hold (AND). Empty strings, empty tuples and ``None`` mean "no
+    filter". Values match exactly except ``search`` (a case-insensitive substring).
     """
 
     start: datetime | None = None
-    """Inclusive lower bound of the alert timestamp (aware UTC)."""
+    """Inclusive lower bound (aware UTC) of the time ``time_basis`` names."""
     end: datetime | None = None
-    """Exclusive upper bound of the alert timestamp (aware UTC)."""
+    """Exclusive upper bound (aware UTC)."""
+    time_basis: TimeBasis = TimeBasis.EVENT
     rule_ids: tuple[str, ...] = ()
     """Any of these rule IDs."""
     min_level: int = 0
     """Only alerts at this level or above."""
+    level: int | None = None
+    """Only alerts at exactly this level."""
     agent_id: str = ""
     account: str = ""
     """AWS account the event happened in."""
     region: str = ""
     user: str = ""
-    """Principal name as stored on the alert (exact match)."""
+    """Principal name as stored on the alert."""
     event_name: str = ""
-    """CloudTrail eventName (exact match)."""
+    """CloudTrail eventName."""
+    event_source: str = ""
+    """CloudTrail eventSource (``iam.amazonaws.com``)."""
+    source: str = ""
+    """``aws.source`` (``cloudtrail``)."""
+    bucket: str = ""
+    """``aws.log_info.s3bucket``: the bucket the record was read from."""
+    error_code: str = ""
+    """CloudTrail errorCode (``AccessDenied``)."""
+    source_ip: str = ""
+    """CloudTrail sourceIPAddress."""
+    group: str = ""
+    """One of the rule's groups."""
+    mitre: str = ""
+    """One of the rule's MITRE ATT&CK technique IDs (``T1078``)."""
     search: str = ""
     """Case-insensitive substring of the full alert JSON (scans the rows the other filters keep)."""
+
+    @property
+    def narrows(self) -> bool:
+        """True when anything beyond the time range (and its basis) is filtered."""
+        return any(
+            (
+                self.rule_ids,
+                self.min_level,
+                self.level is not None,
+                self.agent_id,
+                self.account,
+                self.region,
+                self.user,
+                self.event_name,
+                self.event_source,
+                self.source,
+                self.bucket,
+                self.error_code,
+                self.source_ip,
+                self.group,
+                self.mitre,
+                self.search,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """A validated alert query: a filter and one page of the result, newest first."""
+
+    filter: AlertFilter = AlertFilter()
     limit: int = DEFAULT_LIMIT
     """Alerts per page (1..MAX_LIMIT)."""
     page_token: str = ""
@@ -94,11 +184,27 @@ class AlertQuery:
 
 @dataclass(frozen=True, slots=True)
 class StatsQuery:
-    """A validated stats query: count alerts in a time range, grouped by one field."""
+    """A validated stats query: count the filtered alerts grouped by one field."""
 
-    start: datetime | None = None
-    end: datetime | None = None
+    filter: AlertFilter = AlertFilter()
     by: StatsField = StatsField.RULE
+    top: int = 0
+    """Keep only the ``top`` largest groups (the rest is summed in ``StatsResult.other``);
+    0 keeps every group. Time fields (hour, day) always keep every bucket."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """A validated time series: counts per time bucket, optionally split into groups."""
+
+    filter: AlertFilter
+    """Its ``start`` and ``end`` are always set (``store.query`` fills ``end`` with now)."""
+    interval_seconds: int
+    """Bucket width (60 .. 86400), chosen by ``store.query`` when the user said ``auto``."""
+    split: StatsField | None = None
+    """Split every bucket by this field's values (not hour/day); None: one total per bucket."""
+    top: int = DEFAULT_SERIES_TOP
+    """With ``split``: the ``top`` groups largest over the whole range; the rest is "other"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +236,12 @@ class StoredAlert:
     recipient_account: str
     json: str
     """The full alert in Wazuh's alerts.json shape (``Alert.to_wazuh()``), serialised."""
+    source: str = ""
+    """``aws.source``."""
+    bucket: str = ""
+    """``aws.log_info.s3bucket``."""
+    error_code: str = ""
+    """CloudTrail errorCode ('' when the call succeeded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +256,8 @@ class AlertPage:
 @dataclass(frozen=True, slots=True)
 class StatsBucket:
     key: str
-    """The group's value (rule ID, level, account, ..., or the hour as ``2026-11-26T15:00Z``)."""
+    """The group's value (rule ID, level, account, ...); for hour/day the bucket's start as
+    ``2026-11-26T15:00Z``."""
     label: str
     """Something readable beside the key (rule description, agent name); may be empty."""
     count: int
@@ -154,9 +267,44 @@ class StatsBucket:
 class StatsResult:
     by: StatsField
     buckets: list[StatsBucket]
-    """Largest count first; by hour, oldest hour first."""
+    """Largest count first (ties by key); by hour or day, oldest first."""
     total: int
-    """Alerts in the time range (the sum of the buckets)."""
+    """Alerts the filter keeps (each once, also when grouped by mitre or group)."""
+    other: int = 0
+    """What the groups cut off by ``top`` held together (for mitre/group: assignments)."""
+
+
+OTHER_GROUP = "other"
+"""Key of the series group that sums every value outside the top groups."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesGroup:
+    key: str
+    """The split field's value; ``""`` for the unsplit total; ``OTHER_GROUP`` for the rest."""
+    label: str
+    """Readable name beside the key (rule description, agent name); may be empty."""
+    counts: tuple[int, ...]
+    """One count per bucket of ``SeriesResult.starts`` (empty buckets are 0)."""
+    is_other: bool = False
+    """True for the group summing every value outside the top groups."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesResult:
+    interval_seconds: int
+    starts: tuple[datetime, ...]
+    """Every bucket's start (aware UTC), oldest first, empty ones included; the first bucket
+    starts at or before the range's start (buckets are aligned to the interval)."""
+    groups: list[SeriesGroup]
+    """Largest first, "other" last; one group (key "") when the series is not split."""
+    split: StatsField | None = None
+    total: int = 0
+    """Alerts in the range that the filter keeps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +358,9 @@ class AlertStore(Protocol):
     def follow(self, q: AlertQuery, after_cursor: int | None) -> tuple[list[StoredAlert], int]:
         """Alerts stored after ``after_cursor`` that match ``q``, oldest first (at most
         ``q.limit``), and the cursor to pass next time. ``None`` starts from now (returns no
-        alerts, only the cursor); ``0`` starts from the beginning, so with ``q.start`` set it
-        replays the alerts raised since then first. ``q.end`` and ``q.page_token`` are ignored."""
+        alerts, only the cursor); ``0`` starts from the beginning, so with ``q.filter.start`` set it
+        replays the alerts since then first. ``q.filter.end`` and ``q.page_token`` are
+        ignored."""
         ...
 
     def counts(self) -> dict[str, int]:
@@ -219,7 +368,11 @@ class AlertStore(Protocol):
         ...
 
     def stats(self, q: StatsQuery) -> StatsResult:
-        """Alert counts in a time range grouped by ``q.by``."""
+        """Counts of the alerts ``q.filter`` keeps, grouped by ``q.by``."""
+        ...
+
+    def series(self, q: SeriesQuery) -> SeriesResult:
+        """Counts of the alerts ``q.filter`` keeps per time bucket, split by ``q.split``."""
         ...
 
     def prune(self, now: datetime | None = None) -> PruneResult:

@@ -82,7 +82,7 @@ class CreateTokenResponse(_message.Message):
     def __init__(self, token: _Optional[str] = ..., expires_unix_ms: _Optional[int] = ..., uses: _Optional[int] = ..., enroll_address: _Optional[str] = ..., ca_sha256: _Optional[str] = ..., group: _Optional[str] = ...) -> None: ...
 
 class AlertQuery(_message.Message):
-    __slots__ = ("since", "from_time", "to_time", "rule_ids", "min_level", "agent_id", "account", "region", "user", "event_name", "search", "limit", "page_token")
+    __slots__ = ("since", "from_time", "to_time", "rule_ids", "min_level", "agent_id", "account", "region", "user", "event_name", "search", "limit", "page_token", "time_basis", "level", "event_source", "source", "bucket", "error_code", "source_ip", "group", "mitre")
     SINCE_FIELD_NUMBER: _ClassVar[int]
     FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     TO_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,15 @@ class AlertQuery(_message.Message):
     SEARCH_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TIME_BASIS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_IP_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MITRE_FIELD_NUMBER: _ClassVar[int]
     since: str
     from_time: str
     to_time: str
@@ -109,10 +118,19 @@ class AlertQuery(_message.Message):
     search: str
     limit: int
     page_token: str
-    def __init__(self, since: _Optional[str] = ..., from_time: _Optional[str] = ..., to_time: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., min_level: _Optional[int] = ..., agent_id: _Optional[str] = ..., account: _Optional[str] = ..., region: _Optional[str] = ..., user: _Optional[str] = ..., event_name: _Optional[str] = ..., search: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    time_basis: str
+    level: int
+    event_source: str
+    source: str
+    bucket: str
+    error_code: str
+    source_ip: str
+    group: str
+    mitre: str
+    def __init__(self, since: _Optional[str] = ..., from_time: _Optional[str] = ..., to_time: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., min_level: _Optional[int] = ..., agent_id: _Optional[str] = ..., account: _Optional[str] = ..., region: _Optional[str] = ..., user: _Optional[str] = ..., event_name: _Optional[str] = ..., search: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., time_basis: _Optional[str] = ..., level: _Optional[int] = ..., event_source: _Optional[str] = ..., source: _Optional[str] = ..., bucket: _Optional[str] = ..., error_code: _Optional[str] = ..., source_ip: _Optional[str] = ..., group: _Optional[str] = ..., mitre: _Optional[str] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "timestamp", "event_time", "rule_id", "level", "description", "groups", "mitre_ids", "firedtimes", "agent_id", "agent_name", "account", "region", "event_source", "event_name", "user", "source_ip", "event_id", "json")
+    __slots__ = ("id", "timestamp", "event_time", "rule_id", "level", "description", "groups", "mitre_ids", "firedtimes", "agent_id", "agent_name", "account", "region", "event_source", "event_name", "user", "source_ip", "event_id", "json", "source", "bucket", "error_code")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +150,9 @@ class Alert(_message.Message):
     SOURCE_IP_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     JSON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     id: str
     timestamp: str
     event_time: str
@@ -151,7 +172,10 @@ class Alert(_message.Message):
     source_ip: str
     event_id: str
     json: str
-    def __init__(self, id: _Optional[str] = ..., timestamp: _Optional[str] = ..., event_time: _Optional[str] = ..., rule_id: _Optional[str] = ..., level: _Optional[int] = ..., description: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., mitre_ids: _Optional[_Iterable[str]] = ..., firedtimes: _Optional[int] = ..., agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., account: _Optional[str] = ..., region: _Optional[str] = ..., event_source: _Optional[str] = ..., event_name: _Optional[str] = ..., user: _Optional[str] = ..., source_ip: _Optional[str] = ..., event_id: _Optional[str] = ..., json: _Optional[str] = ...) -> None: ...
+    source: str
+    bucket: str
+    error_code: str
+    def __init__(self, id: _Optional[str] = ..., timestamp: _Optional[str] = ..., event_time: _Optional[str] = ..., rule_id: _Optional[str] = ..., level: _Optional[int] = ..., description: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., mitre_ids: _Optional[_Iterable[str]] = ..., firedtimes: _Optional[int] = ..., agent_id: _Optional[str] = ..., agent_name: _Optional[str] = ..., account: _Optional[str] = ..., region: _Optional[str] = ..., event_source: _Optional[str] = ..., event_name: _Optional[str] = ..., user: _Optional[str] = ..., source_ip: _Optional[str] = ..., event_id: _Optional[str] = ..., json: _Optional[str] = ..., source: _Optional[str] = ..., bucket: _Optional[str] = ..., error_code: _Optional[str] = ...) -> None: ...
 
 class AlertPage(_message.Message):
     __slots__ = ("alerts", "next_page_token")
@@ -162,16 +186,20 @@ class AlertPage(_message.Message):
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
-    __slots__ = ("since", "from_time", "to_time", "by")
+    __slots__ = ("since", "from_time", "to_time", "by", "filter", "top")
     SINCE_FIELD_NUMBER: _ClassVar[int]
     FROM_TIME_FIELD_NUMBER: _ClassVar[int]
     TO_TIME_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
     since: str
     from_time: str
     to_time: str
     by: str
-    def __init__(self, since: _Optional[str] = ..., from_time: _Optional[str] = ..., to_time: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
+    filter: AlertQuery
+    top: int
+    def __init__(self, since: _Optional[str] = ..., from_time: _Optional[str] = ..., to_time: _Optional[str] = ..., by: _Optional[str] = ..., filter: _Optional[_Union[AlertQuery, _Mapping]] = ..., top: _Optional[int] = ...) -> None: ...
 
 class StatsBucket(_message.Message):
     __slots__ = ("key", "label", "count")
@@ -184,14 +212,56 @@ class StatsBucket(_message.Message):
     def __init__(self, key: _Optional[str] = ..., label: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("buckets", "total", "json")
+    __slots__ = ("buckets", "total", "json", "other", "by")
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     JSON_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     buckets: _containers.RepeatedCompositeFieldContainer[StatsBucket]
     total: int
     json: str
-    def __init__(self, buckets: _Optional[_Iterable[_Union[StatsBucket, _Mapping]]] = ..., total: _Optional[int] = ..., json: _Optional[str] = ...) -> None: ...
+    other: int
+    by: str
+    def __init__(self, buckets: _Optional[_Iterable[_Union[StatsBucket, _Mapping]]] = ..., total: _Optional[int] = ..., json: _Optional[str] = ..., other: _Optional[int] = ..., by: _Optional[str] = ...) -> None: ...
+
+class SeriesRequest(_message.Message):
+    __slots__ = ("filter", "interval", "split", "top")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    filter: AlertQuery
+    interval: str
+    split: str
+    top: int
+    def __init__(self, filter: _Optional[_Union[AlertQuery, _Mapping]] = ..., interval: _Optional[str] = ..., split: _Optional[str] = ..., top: _Optional[int] = ...) -> None: ...
+
+class SeriesGroup(_message.Message):
+    __slots__ = ("key", "label", "counts", "is_other")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    IS_OTHER_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    label: str
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    is_other: bool
+    def __init__(self, key: _Optional[str] = ..., label: _Optional[str] = ..., counts: _Optional[_Iterable[int]] = ..., is_other: _Optional[bool] = ...) -> None: ...
+
+class SeriesResponse(_message.Message):
+    __slots__ = ("interval_seconds", "starts", "groups", "total", "split")
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STARTS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    interval_seconds: int
+    starts: _containers.RepeatedScalarFieldContainer[str]
+    groups: _containers.RepeatedCompositeFieldContainer[SeriesGroup]
+    total: int
+    split: str
+    def __init__(self, interval_seconds: _Optional[int] = ..., starts: _Optional[_Iterable[str]] = ..., groups: _Optional[_Iterable[_Union[SeriesGroup, _Mapping]]] = ..., total: _Optional[int] = ..., split: _Optional[str] = ...) -> None: ...
 
 class ConfigTarget(_message.Message):
     __slots__ = ("group", "agent_id")

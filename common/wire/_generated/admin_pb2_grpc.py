@@ -65,6 +65,11 @@ class AdminStub:
                 request_serializer=trailwarden_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
                 response_deserializer=trailwarden_dot_v1_dot_admin__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.Series = channel.unary_unary(
+                '/trailwarden.v1.Admin/Series',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.SeriesRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.SeriesResponse.FromString,
+                _registered_method=True)
         self.SetConfig = channel.unary_unary(
                 '/trailwarden.v1.Admin/SetConfig',
                 request_serializer=trailwarden_dot_v1_dot_admin__pb2.SetConfigRequest.SerializeToString,
@@ -156,6 +161,12 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Stats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Series(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -260,6 +271,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=trailwarden_dot_v1_dot_admin__pb2.StatsRequest.FromString,
                     response_serializer=trailwarden_dot_v1_dot_admin__pb2.StatsResponse.SerializeToString,
+            ),
+            'Series': grpc.unary_unary_rpc_method_handler(
+                    servicer.Series,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.SeriesRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.SeriesResponse.SerializeToString,
             ),
             'SetConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.SetConfig,
@@ -479,6 +495,33 @@ class Admin:
             '/trailwarden.v1.Admin/Stats',
             trailwarden_dot_v1_dot_admin__pb2.StatsRequest.SerializeToString,
             trailwarden_dot_v1_dot_admin__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Series(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/Series',
+            trailwarden_dot_v1_dot_admin__pb2.SeriesRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.SeriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,15 +1,9 @@
-"""The SQLite alert store: alerts with indexed columns, the dedupe table, the raw archive.
+"""The SQLite alert store: alerts with indexed columns, rollup counts, dedupe keys, raw archive.
 
-Tables (component ``alerts`` in the manager database, see ``MIGRATIONS``):
-
-- ``alerts``: one row per alert; the columns admins filter on, each indexed together with the
-  alert time so "rule X in the last day" or "user Y last week" reads a narrow index range
-  already in newest-first order, plus the full alert JSON (Wazuh's alerts.json shape). A unique
-  index on (event ID, recipient account, rule) makes a second alert for the same event and rule
-  impossible, whatever is resent.
-- ``seen_events``: every CloudTrail event key ever committed (until retention forgets it), so
-  ingest drops duplicates before the rules run.
-- ``archive``: the raw bytes of every event, alert or not (Wazuh's ``logall``), when enabled.
+The schema, the row an Alert becomes and the upgrade of older databases are in ``schema.py``;
+the rollup counts in ``rollup.py``; filters as SQL in ``filters.py``; stats and series in
+``stats.py`` / ``series.py`` over ``aggregate.py``. This module is the store itself: commits
+(alerts and their rollup counts in one transaction), pages, follow, retention.
 
 Times are stored as integer Unix milliseconds (UTC) so ranges compare as numbers; the rowid
 (``seq``) is the follow cursor. This module is the adapter: sqlite3 errors become StoreError
@@ -26,7 +20,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from trailwarden.common.errors import StoreError
@@ -38,97 +31,32 @@ from trailwarden.manager.store.base import (
     AlertStore,
     EventRow,
     PruneResult,
+    SeriesQuery,
+    SeriesResult,
     StatsQuery,
     StatsResult,
     StoredAlert,
 )
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
+from trailwarden.manager.store.sqlite import filters
 from trailwarden.manager.store.sqlite.database import Database
+from trailwarden.manager.store.sqlite.rollup import ROLLUP_COLUMNS, add_counts, count_rows
+from trailwarden.manager.store.sqlite.schema import (
+    ALERT_COLUMNS,
+    COMPONENT,
+    INSERT_ALERT_SQL,
+    MIGRATIONS,
+    ROW_ROLLUP_INDEXES,
+    _ms,
+    alert_row,
+    finish_upgrade,
+)
+from trailwarden.manager.store.sqlite.series import alert_series
 from trailwarden.manager.store.sqlite.stats import alert_stats
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "alerts"
-"""The migration component name in ``schema_migrations``."""
-
-_INDEXED_BY_TIME = (
-    "rule_id",
-    "level",
-    "agent_id",
-    "account",
-    "region",
-    "event_source",
-    "event_name",
-    "principal",
-    "source_ip",
-)
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: alerts, dedupe keys, raw archive.
-    """
-    CREATE TABLE alerts (
-        seq INTEGER PRIMARY KEY,
-        alert_id TEXT NOT NULL,
-        ts_ms INTEGER NOT NULL,
-        event_time_ms INTEGER,
-        event_time TEXT NOT NULL,
-        rule_id TEXT NOT NULL,
-        level INTEGER NOT NULL,
-        description TEXT NOT NULL,
-        agent_id TEXT NOT NULL,
-        agent_name TEXT NOT NULL,
-        account TEXT NOT NULL,
-        region TEXT NOT NULL,
-        event_source TEXT NOT NULL,
-        event_name TEXT NOT NULL,
-        principal TEXT NOT NULL,
-        source_ip TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        recipient_account TEXT NOT NULL,
-        json TEXT NOT NULL
-    );
-    CREATE INDEX alerts_ts ON alerts (ts_ms);
-    CREATE INDEX alerts_event_time ON alerts (event_time_ms);
-    """
-    + "".join(
-        f"CREATE INDEX alerts_{col}_ts ON alerts ({col}, ts_ms);\n" for col in _INDEXED_BY_TIME
-    )
-    + """
-    CREATE UNIQUE INDEX alerts_event_rule ON alerts (event_id, recipient_account, rule_id)
-        WHERE event_id <> '';
-    CREATE TABLE seen_events (
-        event_key TEXT NOT NULL,
-        recipient_account TEXT NOT NULL,
-        seen_ms INTEGER NOT NULL,
-        PRIMARY KEY (event_key, recipient_account)
-    ) WITHOUT ROWID;
-    CREATE INDEX seen_events_seen ON seen_events (seen_ms);
-    CREATE TABLE archive (
-        seq INTEGER PRIMARY KEY,
-        received_ms INTEGER NOT NULL,
-        event_key TEXT NOT NULL,
-        recipient_account TEXT NOT NULL,
-        agent_id TEXT NOT NULL,
-        event_time_ms INTEGER,
-        location TEXT NOT NULL,
-        raw BLOB NOT NULL
-    );
-    CREATE UNIQUE INDEX archive_event ON archive (event_key, recipient_account);
-    CREATE INDEX archive_received ON archive (received_ms);
-    """,
-)
-"""Versioned schema of the ``alerts`` component. Append, never edit."""
-
-ALERT_COLUMNS = (
-    "alert_id, ts_ms, event_time_ms, event_time, rule_id, level, description, agent_id, "
-    "agent_name, account, region, event_source, event_name, principal, source_ip, event_id, "
-    "recipient_account, json"
-)
-INSERT_ALERT_SQL = (
-    f"INSERT OR IGNORE INTO alerts ({ALERT_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _SELECT_ALERT = f"SELECT seq, {ALERT_COLUMNS} FROM alerts"
 _CHUNK = 500
 """Bound parameters per IN (...) lookup (SQLite allows far more; this keeps statements small)."""
@@ -144,48 +72,17 @@ commit rewrote those pages each time. Measured 2.5x more dedupe keys/s (bench/st
 
 T = TypeVar("T")
 
-
-def alert_row(alert: Alert) -> tuple[Any, ...]:
-    """The ``alerts`` row for an Alert, in ``ALERT_COLUMNS`` order."""
-    document = alert.document()
-    ts_ms = _ms(alert.timestamp)
-    return (
-        alert.id,
-        ts_ms if ts_ms is not None else int(utc_now().timestamp() * 1000),
-        _ms(alert.event_time),
-        alert.event_time,
-        alert.rule.id,
-        alert.rule.level,
-        alert.rule.description,
-        alert.agent.id,
-        alert.agent.name,
-        alert.account,
-        alert.region,
-        alert.event_source,
-        alert.event_name,
-        alert.user,
-        alert.source_ip,
-        alert.event_id,
-        alert.recipient_account,
-        document,
-    )
-
-
-@lru_cache(maxsize=8192)
-def _ms(text: str) -> int | None:
-    """Unix milliseconds of an RFC 3339 time; None if empty or unreadable.
-
-    Cached: a batch's alerts share their raise time and CloudTrail times repeat within a file.
-    """
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
+__all__ = [
+    "ALERT_COLUMNS",
+    "CACHE_KIB",
+    "COMPONENT",
+    "INSERT_ALERT_SQL",
+    "MIGRATIONS",
+    "WAL_AUTOCHECKPOINT_PAGES",
+    "SqliteAlertStore",
+    "alert_row",
+]
+_RETURNING = f" RETURNING {', '.join(ROLLUP_COLUMNS)}"
 
 
 def _dt_ms(value: datetime | None) -> int | None:
@@ -218,6 +115,7 @@ class SqliteAlertStore:
         self._closed = False
         try:
             version = database.migrate(COMPONENT, MIGRATIONS)
+            finish_upgrade(database)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"database {database.path}: alerts schema migration failed: {exc}"
@@ -308,7 +206,7 @@ class SqliteAlertStore:
                             for e in events
                         ],
                     )
-            stored = tx.executemany(INSERT_ALERT_SQL, rows).rowcount if rows else 0
+            stored = self._store_alerts(tx, rows) if rows else 0
         if stored < len(rows):
             log.info(
                 "stage=store ignored %d duplicate alert(s) (same event and rule)",
@@ -316,17 +214,34 @@ class SqliteAlertStore:
             )
         return max(stored, 0)
 
+    @staticmethod
+    def _store_alerts(tx: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+        """Insert the rows and add what was stored to the rollup counts (same transaction)."""
+        before = int(tx.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+        stored = max(tx.executemany(INSERT_ALERT_SQL, rows).rowcount, 0)
+        if stored == len(rows):
+            picked = [tuple(row[i] for i in ROW_ROLLUP_INDEXES) for row in rows]
+        else:
+            # Some were already stored (a resent batch): count exactly the rows now added.
+            picked = tx.execute(
+                f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM alerts WHERE seq > ?", (before,)
+            ).fetchall()
+        add_counts(tx, count_rows(picked))
+        return stored
+
     # ---- queries ---------------------------------------------------------------------------
 
     def query(self, q: AlertQuery) -> AlertPage:
-        where, params = _filters(q, with_time=True)
+        basis = q.filter.time_basis
+        column = filters.time_column(basis)
+        where, params = filters.where(q.filter)
         if q.page_token:
-            ts_ms, cursor = decode_page_token(q.page_token)
-            # Keyset paging on (ts_ms, seq): stable while new alerts arrive. The plain
-            # ``ts_ms <= ?`` bounds the index range, so page 1000 costs what page 2 does.
-            where.append("ts_ms <= ? AND (ts_ms < ? OR seq < ?)")
-            params += [ts_ms, ts_ms, cursor]
-        sql = f"{_SELECT_ALERT}{_where(where)} ORDER BY ts_ms DESC, seq DESC LIMIT ?"
+            _, time_ms, cursor = decode_page_token(q.page_token)
+            # Keyset paging on (time, seq): stable while new alerts arrive. The plain
+            # ``time <= ?`` bounds the index range, so page 1000 costs what page 2 does.
+            where.append(f"{column} <= ? AND ({column} < ? OR seq < ?)")
+            params += [time_ms, time_ms, cursor]
+        sql = f"{_SELECT_ALERT}{filters.joined(where)} ORDER BY {column} DESC, seq DESC LIMIT ?"
         params.append(q.limit + 1)
         rows = self._read("alert query", lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > q.limit
@@ -334,7 +249,7 @@ class SqliteAlertStore:
         token = ""
         if more and alerts:
             last = rows[q.limit - 1]
-            token = encode_page_token(last[2], last[0])
+            token = encode_page_token(basis, last[2 if column == "ts_ms" else 3], last[0])
         return AlertPage(alerts=alerts, next_page_token=token)
 
     def follow(self, q: AlertQuery, after_cursor: int | None) -> tuple[list[StoredAlert], int]:
@@ -342,14 +257,15 @@ class SqliteAlertStore:
             top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
             if after_cursor is None or after_cursor >= top:
                 return [], top if after_cursor is None else after_cursor
-            where, params = _filters(q, with_time=False)
-            if q.start is not None:
-                where.append("ts_ms >= ?")
-                params.append(_dt_ms(q.start))
+            where, params = filters.where(q.filter, with_time=False)
+            if q.filter.start is not None:
+                where.append(f"{filters.time_column(q.filter.time_basis)} >= ?")
+                params.append(_dt_ms(q.filter.start))
             where.insert(0, "seq > ? AND seq <= ?")
             params[:0] = [after_cursor, top]
             rows = conn.execute(
-                f"{_SELECT_ALERT}{_where(where)} ORDER BY seq LIMIT ?", [*params, q.limit]
+                f"{_SELECT_ALERT}{filters.joined(where)} ORDER BY seq LIMIT ?",
+                [*params, q.limit],
             ).fetchall()
             cursor = rows[-1][0] if len(rows) >= q.limit else top
             return [_stored(row) for row in rows], cursor
@@ -358,6 +274,9 @@ class SqliteAlertStore:
 
     def stats(self, q: StatsQuery) -> StatsResult:
         return self._read("alert stats", lambda conn: alert_stats(conn, q))
+
+    def series(self, q: SeriesQuery) -> SeriesResult:
+        return self._read("alert series", lambda conn: alert_series(conn, q))
 
     def counts(self) -> dict[str, int]:
         """Rows per table: alerts, archived events, remembered event keys."""
@@ -405,11 +324,13 @@ class SqliteAlertStore:
             with self._write() as tx:
                 # For seen_events the key is not unique alone; the repeated age test keeps the
                 # DELETE exact (it may take a few rows more than the chunk, never a young one).
-                count = tx.execute(
+                count = _delete(
+                    tx,
+                    table,
                     f"DELETE FROM {table} WHERE {column} < ? AND {key} IN "
                     f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)",
                     (cut_ms, cut_ms, _DELETE_CHUNK),
-                ).rowcount
+                )
             removed += count
             if count < _DELETE_CHUNK:
                 return removed
@@ -458,11 +379,13 @@ class SqliteAlertStore:
         while removed < count:
             step = min(_DELETE_CHUNK, count - removed)
             with self._write() as tx:
-                done = tx.execute(
+                done = _delete(
+                    tx,
+                    table,
                     f"DELETE FROM {table} WHERE seq IN "
                     f"(SELECT seq FROM {table} ORDER BY seq LIMIT ?)",
                     (step,),
-                ).rowcount
+                )
             removed += done
             if done < step:
                 break
@@ -472,48 +395,16 @@ class SqliteAlertStore:
         self._closed = True
 
 
-# ---- SQL building ----------------------------------------------------------------------------
+# ---- helpers ---------------------------------------------------------------------------------
 
 
-def _time_filter(start: datetime | None, end: datetime | None) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if start is not None:
-        where.append("ts_ms >= ?")
-        params.append(_dt_ms(start))
-    if end is not None:
-        where.append("ts_ms < ?")
-        params.append(_dt_ms(end))
-    return where, params
-
-
-def _filters(q: AlertQuery, *, with_time: bool) -> tuple[list[str], list[Any]]:
-    where, params = _time_filter(q.start, q.end) if with_time else ([], [])
-    if q.rule_ids:
-        where.append(f"rule_id IN ({','.join('?' * len(q.rule_ids))})")
-        params.extend(q.rule_ids)
-    if q.min_level:
-        where.append("level >= ?")
-        params.append(q.min_level)
-    for column, value in (
-        ("agent_id", q.agent_id),
-        ("account", q.account),
-        ("region", q.region),
-        ("principal", q.user),
-        ("event_name", q.event_name),
-    ):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if q.search:
-        escaped = q.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("json LIKE ? ESCAPE '\\'")
-        params.append(f"%{escaped}%")
-    return where, params
-
-
-def _where(clauses: list[str]) -> str:
-    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+def _delete(tx: sqlite3.Connection, table: str, sql: str, params: tuple[Any, ...]) -> int:
+    """Run a DELETE; for alerts, subtract the deleted rows from the rollup counts as well."""
+    if table != "alerts":
+        return int(tx.execute(sql, params).rowcount)
+    rows = tx.execute(sql + _RETURNING, params).fetchall()
+    add_counts(tx, count_rows(rows, sign=-1))
+    return len(rows)
 
 
 def _stored(row: Sequence[Any]) -> StoredAlert:
@@ -545,6 +436,9 @@ def _stored(row: Sequence[Any]) -> StoredAlert:
         event_id=row[16],
         recipient_account=row[17],
         json=document,
+        source=row[19],
+        bucket=row[20],
+        error_code=row[21],
     )
 
 

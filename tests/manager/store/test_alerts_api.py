@@ -90,6 +90,9 @@ def test_alerts_json_with_filters(seeded: tuple[RunningManager, list[Alert]], ca
         "user",
         "source_ip",
         "event_id",
+        "source",
+        "bucket",
+        "error_code",
         "alert",
     }
     assert first["alert"] == alerts[2].to_wazuh()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from trailwarden.common.errors import QueryError
-from trailwarden.manager.store.base import DEFAULT_LIMIT, StatsField
+from trailwarden.manager.store.base import DEFAULT_LIMIT, StatsField, TimeBasis
 from trailwarden.manager.store.query import (
     alert_query_from_mapping,
     build_alert_query,
@@ -22,15 +22,15 @@ NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
 def test_since_is_relative_to_now() -> None:
     q = build_alert_query(since="24h", now=NOW)
-    assert q.start == NOW - timedelta(hours=24)
-    assert q.end is None
+    assert q.filter.start == NOW - timedelta(hours=24)
+    assert q.filter.end is None
     assert q.limit == DEFAULT_LIMIT
 
 
 def test_from_to_accept_iso_and_wazuh_dates() -> None:
     q = build_alert_query(from_time="2026-NOV-01", to_time="2026-11-02T10:30:00Z")
-    assert q.start == datetime(2026, 11, 1, tzinfo=UTC)
-    assert q.end == datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
+    assert q.filter.start == datetime(2026, 11, 1, tzinfo=UTC)
+    assert q.filter.end == datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_bad_input_is_a_clear_query_error(kwargs: dict[str, object], message: st
 
 def test_rules_split_on_commas_and_deduplicate() -> None:
     q = build_alert_query(rule_ids=["80202,80203", "80202", " 80250 "])
-    assert q.rule_ids == ("80202", "80203", "80250")
+    assert q.filter.rule_ids == ("80202", "80203", "80250")
 
 
 def test_unknown_field_in_a_query_mapping_is_named() -> None:
@@ -67,8 +67,8 @@ def test_unknown_field_in_a_query_mapping_is_named() -> None:
 def test_query_mapping_builds_the_same_query_as_keywords() -> None:
     data = {"since": "2h", "rule_ids": ["80202"], "user": "alice", "limit": 5}
     q = alert_query_from_mapping(data)
-    assert q.rule_ids == ("80202",) and q.user == "alice" and q.limit == 5
-    assert q.start is not None
+    assert q.filter.rule_ids == ("80202",) and q.filter.user == "alice" and q.limit == 5
+    assert q.filter.start is not None
 
 
 def test_stats_by_field_and_unknown_field() -> None:
@@ -77,12 +77,12 @@ def test_stats_by_field_and_unknown_field() -> None:
     with pytest.raises(QueryError, match=r"unknown field 'colour' for --by: use rule\|level"):
         build_stats_query(by="colour")
     with pytest.raises(QueryError, match="unknown field"):
-        stats_query_from_mapping({"by": "rule", "group": "x"})
+        stats_query_from_mapping({"by": "rule", "colour": "x"})
 
 
 def test_page_token_round_trips_and_rejects_tampering() -> None:
-    token = encode_page_token(1_795_176_780_000, 42)
-    assert decode_page_token(token) == (1_795_176_780_000, 42)
+    token = encode_page_token(TimeBasis.EVENT, 1_795_176_780_000, 42)
+    assert decode_page_token(token) == (TimeBasis.EVENT, 1_795_176_780_000, 42)
     with pytest.raises(QueryError):
         decode_page_token(token[:-3] + "!!!")
     with pytest.raises(QueryError):

@@ -70,13 +70,13 @@ T0 = BASE_TIME + timedelta(hours=10)
 T1 = BASE_TIME + timedelta(hours=40)
 
 FILTERS: dict[str, tuple[dict[str, Any], Callable[[Alert], bool]]] = {
-    "from/to": (
+    "from/to": (  # by CloudTrail eventTime, the default basis
         {"from_time": T0.isoformat(), "to_time": T1.isoformat()},
-        lambda a: T0 <= datetime.fromisoformat(a.timestamp) < T1,
+        lambda a: T0 <= datetime.fromisoformat(a.event_time) < T1,
     ),
     "from only": (
         {"from_time": T1.isoformat()},
-        lambda a: datetime.fromisoformat(a.timestamp) >= T1,
+        lambda a: datetime.fromisoformat(a.event_time) >= T1,
     ),
     "rule": ({"rule_ids": ["80203"]}, lambda a: a.rule.id == "80203"),
     "two rules": (
@@ -426,27 +426,27 @@ def test_busy_database_is_a_store_error_and_nothing_is_half_stored(
 def test_stats_strategies_agree(
     loaded: tuple[SqliteAlertStore, list[Alert]], database: Database, by: str
 ) -> None:
-    """The loose index scan (wide ranges) and group by (narrow ones) count the same."""
+    """The rollup counts (unfiltered) and the scan of the alerts count the same."""
     from trailwarden.manager.store.sqlite.stats import alert_stats
 
     conn = database.connection()
     for kwargs in ({}, {"from_time": T0.isoformat(), "to_time": T1.isoformat()}):
         q = build_stats_query(by=by, **kwargs)
-        loose = alert_stats(conn, q, loose_scan_min_rows=0)
-        grouped = alert_stats(conn, q, loose_scan_min_rows=10**9)
-        assert loose == grouped
-        assert loose.total == (60 if not kwargs else 30)
+        rolled = alert_stats(conn, q, use_rollup=True)
+        scanned = alert_stats(conn, q, use_rollup=False)
+        assert rolled == scanned
+        assert rolled.total == (60 if not kwargs else 30)
     if by == "rule":  # the label is the newest alert's description
         newest = make_alert(
             rule_id="80202", description="AWS CloudTrail: renamed", when=T1 + timedelta(days=5)
         )
         store, _ = loaded
         store.commit([event_for(newest)], [newest])
-        for rows in (0, 10**9):
+        for use_rollup in (True, False):
             labels = {
                 b.key: b.label
                 for b in alert_stats(
-                    conn, build_stats_query(by="rule"), loose_scan_min_rows=rows
+                    conn, build_stats_query(by="rule"), use_rollup=use_rollup
                 ).buckets
             }
             assert labels["80202"] == "AWS CloudTrail: renamed"

@@ -1,0 +1,113 @@
+"""Counting the alerts a filter keeps, grouped by time bucket and/or field value: the one
+engine under ``stats`` and ``series`` on SQLite.
+
+Unfiltered questions on event time read the rollup counts for the whole hours and days of the
+range and the alerts only for the minutes left at either end (``rollup.plan``); anything else
+reads the alerts through the narrowest index the filter allows. Either way the result is the
+same mapping, so the two paths are compared row for row by the tests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from trailwarden.manager.store.base import AlertFilter, StatsField
+from trailwarden.manager.store.sqlite import rollup
+from trailwarden.manager.store.sqlite.filters import joined, time_column, to_ms, where
+from trailwarden.manager.store.sqlite.schema import split_tags
+
+FAR_END_MS = 10**15 // rollup.DAY_MS * rollup.DAY_MS
+"""Stands for "no end" (year ~33,000), a whole day, so an open range needs no raw tail."""
+
+Grouped = dict[tuple[int | None, Any], int]
+"""``(bucket index or None, value or None) → alerts``."""
+
+_LABELS = {
+    StatsField.RULE: ("rule_id", "description"),
+    StatsField.AGENT: ("agent_id", "agent_name"),
+}
+
+
+def grouped(
+    conn: sqlite3.Connection,
+    flt: AlertFilter,
+    field: StatsField | None,
+    bucket_ms: int | None,
+    *,
+    use_rollup: bool = True,
+) -> Grouped:
+    """Alerts per (time bucket of ``bucket_ms``, value of ``field``); either may be None.
+    MITRE and group values come back as their ``,a,b,`` text (see ``expand``)."""
+    column = rollup.FIELD_COLUMN[field] if field is not None else None
+    out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
+    if not (use_rollup and rollup.usable(flt)):
+        clauses, params = where(flt)
+        _raw(conn, clauses, params, time_column(flt.time_basis), column, bucket_ms, out)
+        return dict(out)
+    lo = to_ms(flt.start) if flt.start is not None else 0
+    hi = to_ms(flt.end) if flt.end is not None else FAR_END_MS
+    spans = [s for s in (1, 0) if bucket_ms is None or bucket_ms % rollup.SPANS[s] == 0]
+    code = rollup.FIELD_CODE[field] if field is not None else rollup.TOTAL_CODE
+    for piece in rollup.plan(lo, hi, spans):
+        if piece.span is None:
+            clauses = ["event_time_ms >= ?", "event_time_ms < ?"]
+            _raw(conn, clauses, [piece.lo, piece.hi], "event_time_ms", column, bucket_ms, out)
+            continue
+        size = rollup.SPANS[piece.span]
+        for slot, value, n in rollup.read_counts(conn, code, piece):
+            bucket = slot * size // bucket_ms if bucket_ms else None
+            out[(bucket, value if column else None)] += n
+    return {key: n for key, n in out.items() if n}
+
+
+def _raw(
+    conn: sqlite3.Connection,
+    clauses: list[str],
+    params: list[Any],
+    time_col: str,
+    column: str | None,
+    bucket_ms: int | None,
+    out: defaultdict[tuple[int | None, Any], int],
+) -> None:
+    parts = []
+    if bucket_ms:
+        parts.append(f"{time_col} / {int(bucket_ms)}")
+    if column:
+        parts.append(column)
+    if not parts:
+        n = conn.execute(f"SELECT COUNT(*) FROM alerts{joined(clauses)}", params).fetchone()[0]
+        out[(None, None)] += int(n)
+        return
+    group = ", ".join(str(i + 1) for i in range(len(parts)))
+    sql = f"SELECT {', '.join(parts)}, COUNT(*) FROM alerts{joined(clauses)} GROUP BY {group}"
+    for row in conn.execute(sql, params):
+        bucket = int(row[0]) if bucket_ms else None
+        value = row[-2] if column else None
+        out[(bucket, value)] += int(row[-1])
+
+
+def expand(counts: Mapping[tuple[int | None, Any], int], field: StatsField | None) -> Grouped:
+    """For MITRE and groups: one entry per value inside each ``,a,b,`` text (an alert with two
+    techniques counts under both; one with none under neither). Other fields: unchanged."""
+    if field is None or not field.multi_valued:
+        return dict(counts)
+    out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
+    for (bucket, text), n in counts.items():
+        for value in split_tags(str(text or "")):
+            out[(bucket, value)] += n
+    return dict(out)
+
+
+def label(conn: sqlite3.Connection, field: StatsField | None, key: str) -> str:
+    """A readable name beside a key: the newest description of a rule, name of an agent."""
+    if field not in _LABELS:
+        return ""
+    column, label_column = _LABELS[field]
+    row = conn.execute(
+        f"SELECT {label_column} FROM alerts WHERE {column} = ? ORDER BY event_time_ms DESC LIMIT 1",
+        (key,),
+    ).fetchone()
+    return str(row[0] or "") if row else ""
