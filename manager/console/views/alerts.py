@@ -79,8 +79,11 @@ def summary(alert: StoredAlert) -> dict[str, Any]:
 
 def routes(ctx: ViewContext) -> list[BaseRoute]:
     async def alert_page(request: Request) -> Response:
-        cq = parse_console_query(request.query_params, paging=True)
-        page: AlertPage = await blocking(ctx.store.query, cq.alert_query)
+        params = request.query_params
+        cq = parse_console_query(params, allowed=("limit", "page_token"))
+        limit = _limit(params.get("limit", ""))
+        q = cq.alert_query(limit, params.get("page_token", ""))
+        page: AlertPage = await blocking(ctx.store.query, q)
         return JSONResponse(
             {
                 "alerts": [summary(a) for a in page.alerts],
@@ -118,8 +121,7 @@ def routes(ctx: ViewContext) -> list[BaseRoute]:
         fmt = (params.pop("format", ["jsonl"])[-1] or "jsonl").lower()
         if fmt not in ("jsonl", "csv"):
             raise QueryError(f"bad format {fmt!r}: use jsonl or csv")
-        cq = parse_console_query(params)
-        q = replace(cq.alert_query, limit=EXPORT_PAGE, page_token="")
+        q = parse_console_query(params).alert_query(EXPORT_PAGE)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         media = "application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
         return StreamingResponse(
@@ -180,18 +182,33 @@ def _csv_line(values: Any) -> bytes:
     return out.getvalue().encode()
 
 
+def _limit(text: str) -> int:
+    text = text.strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise QueryError(f"bad limit {text[:20]!r}: a whole number of alerts per page")
+    return int(text)
+
+
 def find_alert(ctx: ViewContext, alert_id: str) -> StoredAlert:
-    """The alert with this ID (NotFoundError if none)."""
+    """The alert with this ID (NotFoundError if none).
+
+    An alert ID is ``<unix seconds when raised>.<n>``: the search is bounded to that second of
+    arrival, so finding one alert among millions reads one second's alerts, not the table."""
     alert_id = alert_id.strip()
-    if not alert_id or len(alert_id) > 200:
+    if not alert_id or len(alert_id) > 100:
         raise QueryError("bad alert id")
-    lookup = getattr(ctx.store, "get", None)
-    if callable(lookup):
-        found = lookup(alert_id)
-        if found is None:
-            raise NotFoundError(f"no alert {alert_id!r}")
-        return found  # type: ignore[no-any-return]
-    q = alert_query_from_mapping({"search": alert_id, "limit": 100})
+    mapping: dict[str, Any] = {"search": alert_id, "limit": 100}
+    seconds, _, _ = alert_id.partition(".")
+    if seconds.isdigit():
+        raised = datetime.fromtimestamp(int(seconds), tz=UTC)
+        mapping.update(
+            time_basis="arrival",
+            from_time=raised.isoformat(),
+            to_time=(raised + timedelta(seconds=1)).isoformat(),
+        )
+    q = alert_query_from_mapping(mapping, origin="alert lookup")
     while True:
         page = ctx.store.query(q)
         for alert in page.alerts:
@@ -203,24 +220,27 @@ def find_alert(ctx: ViewContext, alert_id: str) -> StoredAlert:
 
 
 def related_alerts(ctx: ViewContext, alert: StoredAlert) -> list[StoredAlert]:
-    """Alerts of the same principal or source IP within an hour either side, newest first."""
-    when = datetime.fromisoformat(alert.timestamp.replace("Z", "+00:00"))
+    """Alerts of the same principal or source IP within an hour either side (of the event
+    time, else of the arrival), newest first."""
+    basis, text = ("event", alert.event_time) if alert.event_time else ("arrival", alert.timestamp)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        basis, when = "arrival", datetime.fromisoformat(alert.timestamp.replace("Z", "+00:00"))
     window = {
+        "time_basis": basis,
         "from_time": (when - RELATED_WINDOW).isoformat(),
         "to_time": (when + RELATED_WINDOW).isoformat(),
         "limit": RELATED_SHOWN + 1,
     }
     found: dict[str, StoredAlert] = {}
-    probes: list[tuple[dict[str, Any], Any]] = []
-    if alert.user:
-        probes.append(({"user": alert.user}, lambda a: True))
+    probes = [{"user": alert.user}] if alert.user else []
     if alert.source_ip:
-        # Text search narrows, then the exact address decides (the search is a substring).
-        probes.append(({"search": alert.source_ip}, lambda a: a.source_ip == alert.source_ip))
-    for extra, keep in probes:
-        page = ctx.store.query(alert_query_from_mapping({**window, **extra}))
+        probes.append({"source_ip": alert.source_ip})
+    for extra in probes:
+        page = ctx.store.query(alert_query_from_mapping({**window, **extra}, origin="related"))
         for other in page.alerts:
-            if other.id != alert.id and keep(other):
+            if other.id != alert.id:
                 found[other.id] = other
     ordered = sorted(found.values(), key=lambda a: (a.timestamp, a.cursor), reverse=True)
     return ordered[:RELATED_SHOWN]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import orjson
 from starlette.requests import Request
@@ -40,13 +39,10 @@ MAX_FAILURES = 20
 
 def routes(ctx: ViewContext) -> list[BaseRoute]:
     async def live(request: Request) -> Response:
-        params = {k: request.query_params.getlist(k) for k in request.query_params}
         # Live follows arrivals; the range picker does not bound it (new alerts are "now").
-        for key in ("range", "from", "to"):
-            params.pop(key, None)
-        cq = parse_console_query(params)
+        cq = parse_console_query(request.query_params, timed=False)
         after = _last_event_id(request.headers.get("last-event-id", ""))
-        q = replace(cq.alert_query, limit=LIVE_PAGE)
+        q = cq.alert_query(LIVE_PAGE)
         return StreamingResponse(
             _stream(ctx, q, after, request),
             media_type="text/event-stream",

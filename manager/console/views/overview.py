@@ -17,14 +17,21 @@ from starlette.routing import BaseRoute, Route
 
 from trailwarden.common.errors import NotFoundError
 from trailwarden.manager.console.geo import LOCATOR
-from trailwarden.manager.console.views import aggregate
 from trailwarden.manager.console.views.common import JSONResponse, ViewContext, blocking
 from trailwarden.manager.console.views.params import ConsoleQuery, parse_console_query
 from trailwarden.manager.console.views.ruleset import RulesetCache
+from trailwarden.manager.store.base import SeriesResult, StatsResult
 
 DETECTION_LEVEL = 5
 """Detections: alerts at this level or above."""
 DETECTIONS_SHOWN = 20
+TOP_KEYS = 10
+"""Slices of a pie, bars of a top list; the rest is summed as ``(other)``."""
+SERIES_TOP = 8
+"""Stacks of an area chart; the rest is one "other" stack."""
+GEO_ADDRESSES = 2_000
+"""Source addresses looked up for the map (the busiest); the rest is counted, not placed."""
+OTHER = "(other)"
 IAM_SOURCE = "iam.amazonaws.com"
 
 
@@ -103,65 +110,91 @@ def routes(ctx: ViewContext, rulesets: RulesetCache) -> list[BaseRoute]:
 def _compute(
     ctx: ViewContext, rulesets: RulesetCache, panel: Panel, cq: ConsoleQuery
 ) -> dict[str, Any]:
-    store, q = ctx.store, cq.alert_query
+    store = ctx.store
     if panel.kind == "total":
-        counted = aggregate.counts(store, q, "level", top=1000)
-        return {"total": counted.total, "partial": counted.partial}
+        return {"total": store.stats(cq.stats_query("level", top=1)).total}
     if panel.kind in ("pie", "bar"):
-        counted = aggregate.counts(store, q, panel.by)
-        buckets, total = counted.buckets, counted.total
         if panel.name == "errors":
-            # Failing calls only: the calls that succeeded have no errorCode.
-            total -= sum(b["count"] for b in buckets if b["key"] == "")
-            buckets = [b for b in buckets if b["key"] != ""]
-        return {"buckets": buckets, "total": total, "partial": counted.partial}
+            return _failing_calls(ctx, cq)
+        return stats_json(store.stats(cq.stats_query(panel.by, TOP_KEYS)))
     if panel.kind == "area":
-        result = aggregate.series(store, q, panel.by, cq.start, cq.end)
-        return {
-            "step_seconds": result.step_seconds,
-            "times": result.times,
-            "stacks": [{"key": k, "counts": v} for k, v in result.stacks.items()],
-            "total": result.total,
-            "partial": result.partial,
-        }
+        return series_json(store.series(cq.series_query(panel.by, SERIES_TOP)))
     if panel.kind == "map":
         return _geolocation(ctx, cq)
     return _detections(ctx, rulesets, cq)
 
 
+def stats_json(result: StatsResult) -> dict[str, Any]:
+    buckets: list[dict[str, Any]] = [
+        {"key": b.key, "label": b.label, "count": b.count} for b in result.buckets
+    ]
+    if result.other:
+        buckets.append({"key": OTHER, "label": "", "count": result.other, "other": True})
+    return {"buckets": buckets, "total": result.total}
+
+
+def series_json(result: SeriesResult) -> dict[str, Any]:
+    return {
+        "interval_seconds": result.interval_seconds,
+        "times": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in result.starts],
+        "stacks": [
+            {
+                "key": OTHER if g.is_other else g.key,
+                "label": g.label,
+                "counts": list(g.counts),
+                "other": g.is_other,
+            }
+            for g in result.groups
+        ],
+        "total": result.total,
+    }
+
+
+def _failing_calls(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
+    # Failing calls only: a call that succeeded has no errorCode (its group's key is "").
+    result = stats_json(ctx.store.stats(cq.stats_query("error", TOP_KEYS + 1)))
+    succeeded = sum(b["count"] for b in result["buckets"] if b["key"] == "")
+    buckets = [b for b in result["buckets"] if b["key"] != ""]
+    return {"buckets": buckets[:TOP_KEYS], "total": result["total"] - succeeded}
+
+
 def _geolocation(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
-    counted = aggregate.counts(ctx.store, cq.alert_query, "ip", top=2000)
+    result = ctx.store.stats(cq.stats_query("ip", GEO_ADDRESSES))
     countries: Counter[str] = Counter()
     names: dict[str, str] = {}
     not_placed: Counter[str] = Counter()
-    for bucket in counted.buckets:
-        if bucket.get("other"):
-            not_placed["not looked up (beyond the top addresses)"] += bucket["count"]
-            continue
-        place = LOCATOR.locate(bucket["key"])
+    for bucket in result.buckets:
+        place = LOCATOR.locate(bucket.key)
         if place.kind == "public":
-            countries[place.map_name] += bucket["count"]
+            countries[place.map_name] += bucket.count
             names[place.map_name] = place.country_name
         else:
-            not_placed[place.kind] += bucket["count"]
+            not_placed[place.kind] += bucket.count
+    if result.other:
+        not_placed[f"beyond the {GEO_ADDRESSES:,} busiest addresses"] += result.other
     return {
         "countries": [
             {"name": name, "country": names[name], "count": count}
             for name, count in countries.most_common()
         ],
         "not_placed": dict(not_placed),
-        "total": counted.total,
-        "partial": counted.partial,
+        "total": result.total,
         "attribution": "GeoLite2 data created by MaxMind (CC BY-SA 4.0), via geoip2fast",
     }
 
 
 def _detections(ctx: ViewContext, rulesets: RulesetCache, cq: ConsoleQuery) -> dict[str, Any]:
-    by_rule = aggregate.counts(ctx.store, cq.alert_query, "rule", top=DETECTIONS_SHOWN)
+    result = ctx.store.stats(cq.stats_query("rule", DETECTIONS_SHOWN))
     rules = rulesets.get().rules
     detected = []
-    for bucket in by_rule.buckets:
-        rule = rules.get(bucket["key"])
-        mitre = list(rule.mitre_ids) if rule is not None else []
-        detected.append({**bucket, "mitre": mitre})
-    return {"rules": detected, "total": by_rule.total, "partial": by_rule.partial}
+    for bucket in result.buckets:
+        rule = rules.get(bucket.key)
+        detected.append(
+            {
+                "key": bucket.key,
+                "label": bucket.label,
+                "count": bucket.count,
+                "mitre": list(rule.mitre_ids) if rule is not None else [],
+            }
+        )
+    return {"rules": detected, "total": result.total, "more_rules": result.other}

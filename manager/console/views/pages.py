@@ -10,13 +10,15 @@ server refuses it anyway).
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from trailwarden.manager.console.views.common import is_admin, user_name
 
+FAVICON = Path(__file__).resolve().parent.parent / "static" / "img" / "favicon.svg"
 PAGES = {
     "overview": ("/", "Overview"),
     "alerts": ("/alerts", "Alerts"),
@@ -85,7 +87,11 @@ def routes() -> list[BaseRoute]:
     async def rules(request: Request) -> Response:
         return shell(request, "rules", "Rules")
 
+    async def favicon(request: Request) -> Response:
+        return FileResponse(FAVICON, media_type="image/svg+xml")
+
     return [
+        Route("/favicon.ico", favicon),
         Route("/", overview),
         Route("/alerts", alerts),
         Route("/alerts/{alert_id}", alert),

@@ -1,22 +1,22 @@
-"""The console's URL query → the store's validated ``AlertQuery``.
+"""The console's URL query → the store's validated alert, stats and series queries.
 
 Every page keeps its state in the URL (``?range=24h&basis=event&account=1234&rule=80202``) so a
 view can be bookmarked and shared, and every API call takes the same parameters. They are
 translated here into the keys of ``manager/store/query.py`` and validated there — the parser the
 CLI and the Admin API use — so a filter means the same thing in every front end. Nothing here
-re-implements a filter: a URL parameter the query layer does not know is refused (400) with the
-parameters that are known.
+re-implements a filter.
 
 Parameters:
 
 - ``range``: ``15m``, ``1h``, ``24h`` (default), ``7d``, ``30d`` or ``custom`` with ``from`` and
-  ``to`` (ISO 8601, UTC).
+  optionally ``to`` (ISO 8601, UTC).
 - ``basis``: ``event`` (CloudTrail ``eventTime``, the default) or ``arrival`` (when the manager
   raised the alert).
-- filters: ``rule`` (repeatable or comma separated), ``level`` (minimum), ``agent``,
-  ``account``, ``region``, ``user``, ``event`` (eventName), ``q`` (text search) and, where the
-  query layer offers them, ``source``, ``bucket``, ``ip``, ``error``, ``service`` (eventSource),
-  ``group`` (rule group) and ``mitre`` (technique ID).
+- filters, each the query layer's filter of the same meaning: ``rule`` (repeatable or comma
+  separated), ``level`` (minimum), ``agent``, ``account``, ``region``, ``user``, ``event``
+  (eventName), ``service`` (eventSource), ``source`` (aws.source), ``bucket``, ``ip``
+  (sourceIPAddress), ``error`` (errorCode), ``group`` (rule group), ``mitre`` (technique ID),
+  ``q`` (text search).
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ from starlette.datastructures import QueryParams
 from trailwarden.common.errors import QueryError
 from trailwarden.common.timeparse import parse_duration, utc_now
 from trailwarden.manager.store import query as store_query
-from trailwarden.manager.store.base import AlertQuery
+from trailwarden.manager.store.base import AlertQuery, SeriesQuery, StatsQuery
 
 RANGES = ("15m", "1h", "24h", "7d", "30d")
 """The time-range picker's presets (``custom`` takes ``from``/``to``)."""
 DEFAULT_RANGE = "24h"
-BASES = ("event", "arrival")
 
 FILTERS: dict[str, str] = {
     "rule": "rule_ids",
@@ -46,141 +45,138 @@ FILTERS: dict[str, str] = {
     "region": "region",
     "user": "user",
     "event": "event_name",
-    "q": "search",
+    "service": "event_source",
     "source": "source",
     "bucket": "bucket",
     "ip": "source_ip",
     "error": "error_code",
-    "service": "event_source",
+    "group": "group",
+    "mitre": "mitre",
+    "q": "search",
+}
+"""URL filter parameter → the query layer's filter key."""
+STATS_FIELDS: dict[str, str] = {
+    "rule": "rule",
+    "level": "level",
+    "agent": "agent",
+    "account": "account",
+    "region": "region",
+    "user": "user",
+    "event": "event-name",
+    "service": "event-source",
+    "source": "source",
+    "bucket": "bucket",
+    "ip": "source-ip",
+    "error": "error-code",
     "group": "group",
     "mitre": "mitre",
 }
-"""URL parameter → the query layer's key. Keys the query layer lacks are refused when used."""
-_PAGING = {"limit": "limit", "page_token": "page_token"}
-_TIME_KEYS = ("range", "from", "to", "basis")
-_BASIS_KEY = "time_basis"
-"""The query layer's key for the range basis, when it offers one."""
+"""URL filter parameter → the query layer's stats/split field (a panel counts by one)."""
+TIME_PARAMS = ("range", "from", "to", "basis")
+PAGING_PARAMS = ("limit", "page_token")
 
 
 @dataclass(frozen=True, slots=True)
 class ConsoleQuery:
-    """A validated console request: the store query plus how the range was asked for."""
+    """A validated console request: the query layer's filter keys and how the range was asked."""
 
-    alert_query: AlertQuery
+    filters: dict[str, Any]
+    """Keys of ``store.query.FILTER_KEYS``."""
     range: str
     basis: str
-    """The basis actually applied (``arrival`` when the query layer has no event-time ranges)."""
     start: datetime | None
-    end: datetime
-    filters: dict[str, list[str]]
-    """The filter parameters as given (for echoing back chips)."""
+    end: datetime | None
+    chips: dict[str, list[str]]
+    """The filter parameters as given (for echoing back)."""
 
-    @property
-    def span_seconds(self) -> float:
-        if self.start is None:
-            return 30 * 86400.0
-        return max(1.0, (self.end - self.start).total_seconds())
+    def alert_query(self, limit: int = 0, page_token: str = "") -> AlertQuery:
+        return store_query.alert_query_from_mapping(
+            {**self.filters, "limit": limit, "page_token": page_token}, origin="console"
+        )
+
+    def stats_query(self, by: str, top: int = 0) -> StatsQuery:
+        return store_query.stats_query_from_mapping(
+            {**self.filters, "by": STATS_FIELDS[by], "top": top}, origin="console"
+        )
+
+    def series_query(self, split: str, top: int) -> SeriesQuery:
+        return store_query.series_query_from_mapping(
+            {**self.filters, "interval": "auto", "split": STATS_FIELDS[split], "top": top},
+            origin="console",
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
             "range": self.range,
             "basis": self.basis,
             "from": self.start.isoformat() if self.start else None,
-            "to": self.end.isoformat(),
-            "filters": self.filters,
+            "to": self.end.isoformat() if self.end else None,
+            "filters": self.chips,
         }
-
-
-def supported_filters() -> list[str]:
-    """The URL filter parameters the query layer understands."""
-    known = set(store_query.ALERT_QUERY_KEYS)
-    return [name for name, key in FILTERS.items() if key in known]
 
 
 def parse_console_query(
     params: QueryParams | Mapping[str, Any],
     *,
-    extra: Mapping[str, Any] | None = None,
-    paging: bool = False,
     allowed: tuple[str, ...] = (),
+    timed: bool = True,
     now: datetime | None = None,
 ) -> ConsoleQuery:
-    """Validate ``params``; ``extra`` adds query-layer keys (e.g. a panel's fixed filter)."""
+    """Validate ``params`` (the URL's); ``allowed`` names further parameters the caller reads.
+
+    ``timed=False`` (the live stream) ignores the range: new alerts are always "now"."""
     getlist = params.getlist if isinstance(params, QueryParams) else _listing(params)
-    known = set(store_query.ALERT_QUERY_KEYS)
-    allowed_names = (
-        set(FILTERS) | set(_TIME_KEYS) | set(allowed) | (set(_PAGING) if paging else set())
-    )
-    unknown = sorted(set(params.keys()) - allowed_names)
+    known = set(FILTERS) | set(TIME_PARAMS) | set(allowed)
+    unknown = sorted(set(params.keys()) - known)
     if unknown:
         raise QueryError(
             f"unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(allowed_names))}"
+            f"known: {', '.join(sorted(known))}"
         )
     now = now or utc_now()
-    mapping: dict[str, Any] = {}
-    chosen_range, start, end = _time_range(getlist, now, mapping)
+    filters: dict[str, Any] = {}
     basis = (_one(getlist, "basis") or "event").lower()
-    if basis not in BASES:
-        raise QueryError(f"bad basis {basis!r}: use event or arrival")
-    if _BASIS_KEY in known:
-        mapping[_BASIS_KEY] = basis
-    else:
-        basis = "arrival"  # the query layer ranges over arrival time only
-    filters: dict[str, list[str]] = {}
+    filters["time_basis"] = basis
+    chosen, start, end = "live", None, None
+    if timed:
+        chosen, start, end = _time_range(getlist, now, filters)
+    chips: dict[str, list[str]] = {}
     for name, key in FILTERS.items():
-        values = [v for v in getlist(name) if v.strip()]
+        values = [v.strip() for v in getlist(name) if v.strip()]
         if not values:
             continue
-        if key not in known:
-            raise QueryError(
-                f"filter {name!r} is not offered by the store's query layer; "
-                f"filters offered: {', '.join(supported_filters())}"
-            )
-        filters[name] = values
+        chips[name] = values
         if key == "rule_ids":
-            mapping[key] = values
+            filters[key] = values
         elif key == "min_level":
-            mapping[key] = _integer(name, values[-1])
+            filters[key] = _integer(name, values[-1])
         else:
-            mapping[key] = values[-1]
-    if paging:
-        limit = _one(getlist, "limit")
-        if limit:
-            mapping["limit"] = _integer("limit", limit)
-        token = _one(getlist, "page_token")
-        if token:
-            mapping["page_token"] = token
-    for key, value in (extra or {}).items():
-        if key not in known:
-            raise QueryError(f"the store's query layer has no {key!r} filter")
-        mapping[key] = value
-    alert_query = store_query.alert_query_from_mapping(mapping, origin="console query")
-    return ConsoleQuery(alert_query, chosen_range, basis, start, end, filters)
+            filters[key] = values[-1]
+    cq = ConsoleQuery(filters, chosen, basis, start, end, chips)
+    cq.alert_query()  # validate every filter now: a bad one is a 400 naming it
+    return cq
 
 
 def _time_range(
-    getlist: Any, now: datetime, mapping: dict[str, Any]
-) -> tuple[str, datetime | None, datetime]:
+    getlist: Any, now: datetime, filters: dict[str, Any]
+) -> tuple[str, datetime | None, datetime | None]:
     chosen = (_one(getlist, "range") or DEFAULT_RANGE).lower()
     if chosen == "custom":
         from_text, to_text = _one(getlist, "from"), _one(getlist, "to")
         if not from_text:
             raise QueryError("range=custom needs from (and optionally to), ISO 8601 UTC")
         start, end = store_query.parse_time_range("", from_text, to_text, now=now)
-        mapping["from_time"] = from_text
-        if to_text:
-            mapping["to_time"] = to_text
+        filters["from_time"] = from_text
+        filters["to_time"] = to_text or now.isoformat()
         return chosen, start, end or now
     if chosen not in RANGES:
         raise QueryError(f"bad range {chosen!r}: use {', '.join(RANGES)} or custom")
     if _one(getlist, "from") or _one(getlist, "to"):
         raise QueryError("from/to need range=custom")
-    seconds = parse_duration(chosen)
-    start = datetime.fromtimestamp(now.timestamp() - seconds, tz=now.tzinfo)
-    # Absolute bounds, not "since": every panel of one page load must see the same range.
-    mapping["from_time"] = start.isoformat()
-    mapping["to_time"] = now.isoformat()
+    start = datetime.fromtimestamp(now.timestamp() - parse_duration(chosen), tz=now.tzinfo)
+    # Absolute bounds, not "since": every panel of one request sees the same range.
+    filters["from_time"] = start.isoformat()
+    filters["to_time"] = now.isoformat()
     return chosen, start, now
 
 

@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 
 from trailwarden.common.errors import NotFoundError, ObjectError, QueryError
 from trailwarden.manager.analysis.rules.model import Rule
-from trailwarden.manager.console.views import aggregate
 from trailwarden.manager.console.views.alerts import mitre_url
 from trailwarden.manager.console.views.common import JSONResponse, ViewContext, blocking
 from trailwarden.manager.console.views.params import parse_console_query
@@ -64,8 +63,8 @@ def rule_xml(rule: Rule) -> str:
 def routes(ctx: ViewContext, rulesets: RulesetCache) -> list[BaseRoute]:
     def fired_counts(request: Request) -> dict[str, int]:
         cq = parse_console_query(request.query_params)
-        counted = aggregate.counts(ctx.store, cq.alert_query, "rule", top=100_000)
-        return {b["key"]: int(b["count"]) for b in counted.buckets}
+        result = ctx.store.stats(cq.stats_query("rule"))  # top 0: every rule that fired
+        return {b.key: b.count for b in result.buckets}
 
     async def rule_list(request: Request) -> Response:
         fired = await blocking(fired_counts, request)
