@@ -8,10 +8,12 @@
                        ["event", "Event name"], ["q", "Text search"]];
   const PAGE_SIZE = 50;
   let source = null;
-  let tokens = [""];  // page tokens of the pages seen (back = pop)
+  let tokens = [""];  // tokens[i] opens page i (cursor paging: "newer" goes back a token)
+  let current = 0;
 
   function render() {
     tokens = [""];
+    current = 0;
     const main = document.getElementById("main");
     const form = filterForm();
     const live = el("span", { id: "live-status", class: "live off", "data-state": "off" }, "Live: off");
@@ -32,8 +34,8 @@
     main.replaceChildren(el("h1", {}, "Alerts"), TW.toolbar({ hint: "No filters" }), form,
                          el("div", { class: "table-actions" }, live, liveToggle, exports),
                          el("div", { id: "table-state" }), el("div", { class: "scroll" }, table), pager);
-    pager.querySelector("#page-next").addEventListener("click", () => load(tokens.length));
-    pager.querySelector("#page-prev").addEventListener("click", () => load(tokens.length - 2));
+    pager.querySelector("#page-next").addEventListener("click", () => load(current + 1));
+    pager.querySelector("#page-prev").addEventListener("click", () => load(Math.max(0, current - 1)));
     if (source) { stopLive(); startLive(live, liveToggle); }
     load(0);
   }
@@ -82,6 +84,7 @@
       state.replaceChildren(TW.stateMessage("error", error.message));
       return;
     }
+    current = index;
     tokens = tokens.slice(0, index + 1);
     if (data.next_page_token) tokens.push(data.next_page_token);
     body.replaceChildren(...data.alerts.map((a) => row(a, false)));

@@ -14,7 +14,10 @@
     const main = document.getElementById("main");
     const range = el("p", { class: "range-note", id: "range-note" });
     const grid = el("div", { class: "grid", id: "panels" });
-    main.replaceChildren(el("h1", {}, "Overview"), TW.toolbar(), range, grid);
+    const query = TW.stateParams();
+    const table = el("a", { href: "/alerts" + (query.toString() ? "?" + query.toString() : ""),
+                            id: "open-alerts", class: "open-alerts" }, "Open these alerts in the table →");
+    main.replaceChildren(el("h1", {}, "Overview"), TW.toolbar(), el("div", { class: "under-toolbar" }, range, table), grid);
     let listing;
     try {
       listing = await TW.api("/api/panels");
@@ -22,7 +25,6 @@
       grid.replaceChildren(TW.stateMessage("error", `Panels unavailable: ${error.message}`));
       return;
     }
-    const query = TW.stateParams();
     for (const panel of listing.panels) {
       const body = el("div", { class: "panel-body" }, TW.stateMessage("loading", "Loading…"));
       const card = el("section", { class: `panel panel-${panel.kind}`, "data-panel": panel.name,
