@@ -49,7 +49,7 @@ def grouped(
         return dict(out)
     lo = to_ms(flt.start) if flt.start is not None else 0
     hi = to_ms(flt.end) if flt.end is not None else FAR_END_MS
-    spans = [s for s in (1, 0) if bucket_ms is None or bucket_ms % rollup.SPANS[s] == 0]
+    spans = rollup.spans_for(field, bucket_ms)
     code = rollup.FIELD_CODE[field] if field is not None else rollup.TOTAL_CODE
     for piece in rollup.plan(lo, hi, spans):
         if piece.span is None:
@@ -85,7 +85,8 @@ def _raw(
     sql = f"SELECT {', '.join(parts)}, COUNT(*) FROM alerts{joined(clauses)} GROUP BY {group}"
     for row in conn.execute(sql, params):
         bucket = int(row[0]) if bucket_ms else None
-        value = row[-2] if column else None
+        # As text, as the rollup's TEXT column holds it (levels are integers in alerts).
+        value = str(row[-2]) if column else None
         out[(bucket, value)] += int(row[-1])
 
 

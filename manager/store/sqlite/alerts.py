@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -82,6 +83,7 @@ __all__ = [
     "SqliteAlertStore",
     "alert_row",
 ]
+_ROLLUP_PICK = operator.itemgetter(*ROW_ROLLUP_INDEXES)
 _RETURNING = f" RETURNING {', '.join(ROLLUP_COLUMNS)}"
 
 
@@ -220,7 +222,7 @@ class SqliteAlertStore:
         before = int(tx.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
         stored = max(tx.executemany(INSERT_ALERT_SQL, rows).rowcount, 0)
         if stored == len(rows):
-            picked = [tuple(row[i] for i in ROW_ROLLUP_INDEXES) for row in rows]
+            picked = list(map(_ROLLUP_PICK, rows))
         else:
             # Some were already stored (a resent batch): count exactly the rows now added.
             picked = tx.execute(

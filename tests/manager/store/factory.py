@@ -34,14 +34,20 @@ def make_alert(
     groups: tuple[str, ...] = ("amazon", "aws_cloudtrail"),
     mitre_ids: tuple[str, ...] = (),
     extra_data: dict[str, Any] | None = None,
+    event_time: str | None = None,
+    source: str = "cloudtrail",
+    bucket: str = "trail-bucket",
+    error_code: str = "",
 ) -> Alert:
+    """An alert raised at ``when``; its CloudTrail eventTime is 5 minutes earlier unless
+    ``event_time`` gives the text ('' for a record without one)."""
     n = next(_counter)
     when = when or BASE_TIME
     event_id = event_id if event_id is not None else f"evt-{n:08d}"
     data: dict[str, Any] = {
         "integration": "aws",
         "aws": {
-            "source": "cloudtrail",
+            "source": source,
             "eventID": event_id,
             "eventName": event_name,
             "eventSource": event_source,
@@ -49,8 +55,11 @@ def make_alert(
             "sourceIPAddress": source_ip,
             "recipientAccountId": recipient_account,
             "userIdentity": {"userName": user, "accountId": account},
+            "log_info": {"s3bucket": bucket, "log_file": "AWSLogs/x.json.gz"},
         },
     }
+    if error_code:
+        data["aws"]["errorCode"] = error_code
     if extra_data:
         data["aws"].update(extra_data)
     return Alert(
@@ -65,7 +74,11 @@ def make_alert(
         data=data,
         event_id=event_id,
         recipient_account=recipient_account,
-        event_time=to_rfc3339(when - timedelta(minutes=5)).replace(".000", ""),
+        event_time=(
+            to_rfc3339(when - timedelta(minutes=5)).replace(".000", "")
+            if event_time is None
+            else event_time
+        ),
         account=account,
         region=region,
         event_source=event_source,
