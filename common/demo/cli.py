@@ -21,7 +21,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="run everything locally against an S3 emulator and show the alerts",
         description=(
             "Start an S3 emulator (moto) on loopback, fill it with a generated organization "
-            "trail (two accounts, two regions), run a manager and an enrolled agent as real "
+            "trail (two accounts, two regions), run a manager (with its web console and a "
+            "login made for this run) and an enrolled agent as real "
             "processes, show the alerts as they arrive and a summary by rule. Exits 0 when "
             "every record has been analysed and every expected rule fired."
         ),

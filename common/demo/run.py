@@ -47,6 +47,7 @@ REGIONS = ("us-east-1", "eu-west-1")
 ORGANIZATION_ID = "o-demo0trail1"
 BUCKET = "trailwarden-demo-org-trail"
 AGENT_NAME = "demo-agent"
+CONSOLE_USER = "demo"
 START_ATTEMPTS = 3
 """Manager start attempts (a port picked as free may be taken before the manager binds it)."""
 POLL_SECONDS = 1.0
@@ -73,6 +74,17 @@ class DemoState:
     credentials: Path | None = None
     records: int = 0
     shown: int = 0
+    console: ConsoleLogin | None = None
+
+
+@dataclass(frozen=True)
+class ConsoleLogin:
+    """The web console of the demo's manager and the login made for this run."""
+
+    url: str
+    user: str
+    password: str
+    ca_file: Path
 
 
 def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
@@ -172,9 +184,11 @@ def _run(options: DemoOptions, state: DemoState, emulator: S3Emulator, out: Text
         f"regions {', '.join(REGIONS)}, {len(SCENARIOS)} scenarios",
     )
 
-    manager_home, enroll_port = _start_manager(state, out)
+    manager_home, enroll_port, console_port = _start_manager(state, out)
     credentials = manager_home / "admin.credentials"
     state.credentials = credentials
+    state.console = _console_login(state, manager_home, console_port)
+    _say_console(out, state.console)
     token = run_json(
         ["admin", "token", "create", "--json", "--credentials", str(credentials), "--ttl", "10m"],
         state.env,
@@ -270,11 +284,12 @@ def _child_environment(aws: AwsFiles) -> dict[str, str]:
     return env
 
 
-def _start_manager(state: DemoState, out: TextIO) -> tuple[Path, int]:
-    """``manager init`` + ``manager run`` on free loopback ports; returns (home, enroll port)."""
+def _start_manager(state: DemoState, out: TextIO) -> tuple[Path, int, int]:
+    """``manager init`` + ``manager run`` on free loopback ports; returns (home, enrollment
+    port, console port)."""
     for attempt in range(1, START_ATTEMPTS + 1):
         manager_home = state.home / f"manager-{attempt}" if attempt > 1 else state.home / "manager"
-        link_port, enroll_port = free_port(), free_port()
+        link_port, enroll_port, console_port = free_port(), free_port(), free_port()
         run_command(
             [
                 "manager",
@@ -289,6 +304,8 @@ def _start_manager(state: DemoState, out: TextIO) -> tuple[Path, int]:
                 str(link_port),
                 "--enroll-port",
                 str(enroll_port),
+                "--console-port",
+                str(console_port),
             ],
             state.env,
             "manager init",
@@ -303,6 +320,7 @@ def _start_manager(state: DemoState, out: TextIO) -> tuple[Path, int]:
         try:
             manager.wait_for_port(link_port, timeout=60)
             manager.wait_for_port(enroll_port, timeout=30)
+            manager.wait_for_port(console_port, timeout=30)
         except DemoStepError:
             if attempt == START_ATTEMPTS or manager.running():
                 raise
@@ -314,8 +332,46 @@ def _start_manager(state: DemoState, out: TextIO) -> tuple[Path, int]:
             f"manager running (SQLite in {manager_home}), agent link 127.0.0.1:{link_port}, "
             f"enrollment 127.0.0.1:{enroll_port}",
         )
-        return manager_home, enroll_port
+        return manager_home, enroll_port, console_port
     raise DemoStepError("manager could not start")  # pragma: no cover - loop raises first
+
+
+def _console_login(state: DemoState, manager_home: Path, port: int) -> ConsoleLogin:
+    """A console user for this run (admin role, generated password), through `admin user add`."""
+    assert state.credentials is not None
+    added = run_json(
+        [
+            "admin",
+            "user",
+            "add",
+            CONSOLE_USER,
+            "--role",
+            "admin",
+            "--json",
+            "--credentials",
+            str(state.credentials),
+        ],
+        state.env,
+        "admin user add",
+    )
+    return ConsoleLogin(
+        url=f"https://127.0.0.1:{port}/",
+        user=CONSOLE_USER,
+        password=str(added["generated_password"]),
+        ca_file=manager_home / "pki" / "ca.pem",
+    )
+
+
+def _say_console(out: TextIO, login: ConsoleLogin | None) -> None:
+    if login is None:
+        return
+    _say(out, f"web console: {login.url}")
+    _say(out, f"  log in as user {login.user!r} with password {login.password!r} (this run only)")
+    _say(
+        out,
+        f"  the certificate is from the demo manager's own CA, {login.ca_file}: trust it "
+        f"or accept the browser's warning for this local demo",
+    )
 
 
 def _add_source(agent_toml: Path, url: str, first_day: str) -> None:
@@ -417,6 +473,7 @@ def _keep_running(state: DemoState, out: TextIO) -> None:
         f"--duration 5m --scenario console-login-burst",
         file=out,
     )
+    _say_console(out, state.console)
     _say(out, "press Ctrl-C (or send SIGTERM) to stop everything")
     out.flush()
     try:

@@ -76,7 +76,7 @@ class ConsoleGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        send = _with_security_headers(send)
+        send = _with_security_headers(send, static=scope.get("path", "").startswith("/static/"))
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -186,14 +186,18 @@ async def _error(status: int, message: str, scope: Scope, receive: Receive, send
     await response(scope, receive, send)
 
 
-def _with_security_headers(send: Send) -> Send:
+def _with_security_headers(send: Send, *, static: bool) -> Send:
+    # Pages and API answers hold alert data: never cached. Static files may be cached but are
+    # revalidated (ETag), so a new version is seen at once.
+    cache_control = b"no-cache" if static else b"no-store"
+
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _DROPPED]
             present = {k.lower() for k, _ in headers}
             headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
             if b"cache-control" not in present:
-                headers.append((b"cache-control", b"no-store"))
+                headers.append((b"cache-control", cache_control))
             message["headers"] = headers
         await send(message)
 

@@ -1,4 +1,4 @@
-"""`GET /login`, `POST /login`, `POST /logout`.
+"""`GET /login`, `POST /login`, `POST /logout`, and `GET /api/me` (who is logged in).
 
 The login form is protected from cross-site posting by a double-submit token: `GET /login` sets
 a random value in a ``__Host-`` cookie and in a hidden field, and `POST /login` must bring both,
@@ -9,13 +9,14 @@ throttling and logout is audited with the user's name and address.
 
 from __future__ import annotations
 
+import re
 import secrets
 from html import escape
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from trailwarden.manager.console.forms import read_form
@@ -27,6 +28,7 @@ from trailwarden.manager.users.policy import NAME_PATTERN
 LOGIN_COOKIE = "__Host-tw_login"
 LOGIN_COOKIE_SECONDS = 3600
 """A login form is good for an hour."""
+_LOGIN_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def routes() -> list[BaseRoute]:
@@ -34,6 +36,7 @@ def routes() -> list[BaseRoute]:
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/api/me", me, methods=["GET"]),
     ]
 
 
@@ -56,7 +59,10 @@ async def login_form(request: Request) -> Response:
 def _form_page(
     request: Request, next_path: str, message: str, status: int, *, retry_after: int = 0
 ) -> Response:
-    token = secrets.token_urlsafe(32)
+    # Reuse the token already in the browser: a second /login load (another tab, or the
+    # redirect of a favicon request) must not invalidate the form shown in the first.
+    existing = request.cookies.get(LOGIN_COOKIE, "")
+    token = existing if _LOGIN_TOKEN.match(existing) else secrets.token_urlsafe(32)
     notice = f'<p class="error" role="alert">{escape(message)}</p>' if message else ""
     body = (
         '<main class="login"><h1>TrailWarden</h1>'
@@ -167,3 +173,9 @@ async def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
+
+
+async def me(request: Request) -> Response:
+    """The logged-in user, for scripts: ``{"name": …, "role": "viewer"|"admin"}``."""
+    user = current_user(request)
+    return JSONResponse({"name": user.name, "role": user.role})

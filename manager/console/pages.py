@@ -55,6 +55,7 @@ def render_page(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"{csrf_meta(request)}"
         f"<title>{escape(title)} · TrailWarden</title>"
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/console.css">'
         f"{script_tags}</head><body>{body}</body></html>\n"
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.console import ConsoleClient
 from trailwarden.common.generator import DOCUMENTED_RULES, SCENARIOS, expected_rules
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -119,6 +120,16 @@ def test_demo_keep_prints_working_admin_commands_and_ctrl_c_stops_everything(
     process = demo(home, "--keep")
     try:
         output = read_until(process, "press Ctrl-C")
+        # The web console is up, at the printed URL, with the printed one-run login.
+        console = re.search(r"web console: https://127\.0\.0\.1:(\d+)/", output)
+        login = re.search(r"log in as user 'demo' with password '([^']+)'", output)
+        assert console and login, output[-3000:]
+        client = ConsoleClient(
+            int(console.group(1)), home / "manager" / "pki" / "ca.pem", host="127.0.0.1"
+        )
+        assert client.login("demo", login.group(1)).status == 303
+        assert client.request("GET", "/").status == 200
+        assert client.request("GET", "/api/me").json() == {"name": "demo", "role": "admin"}
         stats_line = next(line for line in output.splitlines() if "admin stats" in line)
         command = stats_line.split()
         assert command[0] == "trailwarden" and "--credentials" in command
