@@ -96,7 +96,7 @@ class GeoLocator:
             if self._db is None:
                 # Imported here: loading the database takes most of a second, and a manager
                 # whose console nobody opens should not pay it at start-up.
-                from geoip2fast import GeoIP2Fast
+                from geoip2fast import GeoIP2Fast  # type: ignore[import-untyped]
 
                 self._db = GeoIP2Fast(verbose=False)
             return self._db

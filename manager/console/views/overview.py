@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from trailwarden.common.errors import NotFoundError
 from trailwarden.manager.console.geo import LOCATOR
+from trailwarden.manager.console.views.alerts import mitre_url
 from trailwarden.manager.console.views.common import JSONResponse, ViewContext, blocking
 from trailwarden.manager.console.views.params import ConsoleQuery, parse_console_query
 from trailwarden.manager.console.views.ruleset import RulesetCache
@@ -29,7 +30,7 @@ TOP_KEYS = 10
 """Slices of a pie, bars of a top list; the rest is summed as ``(other)``."""
 SERIES_TOP = 8
 """Stacks of an area chart; the rest is one "other" stack."""
-GEO_ADDRESSES = 2_000
+GEO_ADDRESSES = 500
 """Source addresses looked up for the map (the busiest); the rest is counted, not placed."""
 OTHER = "(other)"
 IAM_SOURCE = "iam.amazonaws.com"
@@ -194,7 +195,11 @@ def _detections(ctx: ViewContext, rulesets: RulesetCache, cq: ConsoleQuery) -> d
                 "key": bucket.key,
                 "label": bucket.label,
                 "count": bucket.count,
-                "mitre": list(rule.mitre_ids) if rule is not None else [],
+                "mitre": [
+                    {"id": t, "url": mitre_url(t)}
+                    for t in (rule.mitre_ids if rule is not None else ())
+                    if mitre_url(t)
+                ],
             }
         )
     return {"rules": detected, "total": result.total, "more_rules": result.other}

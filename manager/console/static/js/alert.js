@@ -50,12 +50,13 @@
   function related(alerts) {
     if (!alerts.length) return TW.stateMessage("empty", "No related alerts within an hour.");
     return el("table", { class: "table compact", id: "related-table" },
-      el("thead", {}, el("tr", {}, ["Time (UTC)", "Level", "Rule", "Description", "Principal", "Source IP"]
-        .map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Event time (UTC)", "Level", "Rule", "Description", "Event", "Principal",
+        "Source IP"].map((h) => el("th", {}, h)))),
       el("tbody", {}, alerts.map((r) => el("tr", { class: "clickable",
           onclick: () => { window.location.href = "/alerts/" + encodeURIComponent(r.id); } },
-        el("td", {}, TW.fmtTime(r.timestamp).replace(" UTC", "")), el("td", {}, r.level),
-        el("td", {}, r.rule_id), el("td", {}, r.description), el("td", {}, r.user || "—"),
+        el("td", { class: "time" }, TW.fmtTime(r.event_time || r.timestamp).replace(" UTC", "")),
+        el("td", {}, r.level), el("td", {}, r.rule_id), el("td", {}, r.description),
+        el("td", {}, r.event_name || "—"), el("td", {}, r.user || "—"),
         el("td", {}, r.source_ip || "—")))));
   }
 

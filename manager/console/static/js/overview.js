@@ -83,8 +83,7 @@
       el("td", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); TW.addFilter("rule", r.key); } }, r.key)),
       el("td", {}, r.label),
       el("td", {}, r.mitre.length ? r.mitre.map((t) => el("a", {
-        href: `https://attack.mitre.org/techniques/${t.replace(".", "/")}/`, target: "_blank",
-        rel: "noopener noreferrer", class: "mitre" }, t)) : "—"),
+        href: t.url, target: "_blank", rel: "noopener noreferrer", class: "mitre" }, t.id)) : "—"),
       el("td", { class: "num" }, TW.fmtNum(r.count))));
     body.replaceChildren(el("table", { class: "table compact" },
       el("thead", {}, el("tr", {}, el("th", {}, "Rule"), el("th", {}, "Description"),
