@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
-
-from google.protobuf import json_format
 
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.client import RPC_TIMEOUT_SECONDS, admin_stub, credentials_parent
+from trailwarden.manager.admin.tables import ms_to_text, table, to_dict
 from trailwarden.manager.users.policy import MIN_PASSWORD_LENGTH
 
 
@@ -71,10 +69,6 @@ def _read_password(args: argparse.Namespace) -> str | None:
     return line
 
 
-def _ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
-
-
 def _add(args: argparse.Namespace) -> int:
     password = _read_password(args)
     if password is None:
@@ -88,7 +82,7 @@ def _add(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "user": _to_dict(response.user),
+                    "user": to_dict(response.user),
                     "generated_password": response.generated_password,
                 },
                 indent=2,
@@ -106,23 +100,20 @@ def _list(args: argparse.Namespace) -> int:
     with admin_stub(args) as stub:
         response = stub.ListUsers(admin_pb2.ListUsersRequest(), timeout=RPC_TIMEOUT_SECONDS)
     if args.json:
-        print(json.dumps([_to_dict(u) for u in response.users], indent=2))
+        print(json.dumps([to_dict(u) for u in response.users], indent=2))
         return 0
-    header = ["NAME", "ROLE", "CREATED (UTC)", "BY", "LAST LOGIN (UTC)", "SESSIONS"]
     rows = [
         [
             u.name,
             u.role,
-            _ms(u.created_unix_ms),
+            ms_to_text(u.created_unix_ms),
             u.created_by or "-",
-            _ms(u.last_login_unix_ms),
+            ms_to_text(u.last_login_unix_ms),
             str(u.active_sessions),
         ]
         for u in response.users
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(table(rows, ["NAME", "ROLE", "CREATED (UTC)", "BY", "LAST LOGIN (UTC)", "SESSIONS"]))
     return 0
 
 
@@ -162,9 +153,3 @@ def _passwd(args: argparse.Namespace) -> int:
     if response.generated_password:
         print(f"password: {response.generated_password}")
     return 0
-
-
-def _to_dict(message: admin_pb2.ConsoleUserInfo) -> dict[str, object]:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )

@@ -13,15 +13,21 @@ from starlette.routing import BaseRoute, Route
 
 from trailwarden.manager.agents.revocation import revoke_agent
 from trailwarden.manager.console.context import actor_for
-from trailwarden.manager.console.roles import client_address, console_context, require_admin
+from trailwarden.manager.console.roles import (
+    admin_only,
+    client_address,
+    console_context,
+    current_user,
+)
 
 
 def routes() -> list[BaseRoute]:
     return [Route("/api/agents/{agent_id}/revoke", revoke, methods=["POST"])]
 
 
+@admin_only
 async def revoke(request: Request) -> JSONResponse:
-    user = await require_admin(request)
+    user = current_user(request)
     context = console_context(request)
     agent_id = str(request.path_params["agent_id"])
     actor = actor_for(user.name)

@@ -10,6 +10,7 @@ audited.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from trailwarden.manager.console.context import ConsoleContext, actor_for
 from trailwarden.manager.console.forms import MAX_FORM_BYTES, is_form, parse_form
 from trailwarden.manager.console.sessions import SESSION_COOKIE, csrf_token_for, tokens_match
+from trailwarden.manager.users.base import ConsoleUser
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,12 +46,14 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"strict-transport-security", b"max-age=31536000"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+"""Sent when the console is reached by a DNS name. Not for ``localhost`` (a browser would then
+force HTTPS on every local development server on any port) nor IP addresses (browsers ignore it)."""
 _DROPPED = frozenset({b"server", b"x-powered-by"})
 
 
@@ -76,7 +80,11 @@ class ConsoleGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        send = _with_security_headers(send, static=scope.get("path", "").startswith("/static/"))
+        send = _with_security_headers(
+            send,
+            static=scope.get("path", "").startswith("/static/"),
+            hsts=wants_hsts(HTTPConnection(scope).headers.get("host", "")),
+        )
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
@@ -90,12 +98,7 @@ class ConsoleGuard:
         if is_public(path):
             await self._pass(scope, receive, send)
             return
-        session_id = connection.cookies.get(SESSION_COOKIE, "")
-        user = (
-            await run_in_threadpool(self.context.login_sessions.resolve, session_id)
-            if session_id
-            else None
-        )
+        session_id, user = await self._session(connection)
         if user is None:
             await _unauthenticated(connection, scope, receive, send)
             return
@@ -133,6 +136,13 @@ class ConsoleGuard:
                 return
         await self._pass(scope, receive, send)
 
+    async def _session(self, connection: HTTPConnection) -> tuple[str, ConsoleUser | None]:
+        """(session id, its user) from the cookie; the user is None without a live session."""
+        session_id = connection.cookies.get(SESSION_COOKIE, "")
+        if not session_id:
+            return "", None
+        return session_id, await run_in_threadpool(self.context.login_sessions.resolve, session_id)
+
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
@@ -141,13 +151,7 @@ class ConsoleGuard:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket needs a live session too (checked once, at the handshake)."""
-        connection = HTTPConnection(scope)
-        session_id = connection.cookies.get(SESSION_COOKIE, "")
-        user = (
-            await run_in_threadpool(self.context.login_sessions.resolve, session_id)
-            if session_id
-            else None
-        )
+        _, user = await self._session(HTTPConnection(scope))
         if user is None:
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -186,7 +190,20 @@ async def _error(status: int, message: str, scope: Scope, receive: Receive, send
     await response(scope, receive, send)
 
 
-def _with_security_headers(send: Send, *, static: bool) -> Send:
+def wants_hsts(host_header: str) -> bool:
+    """HSTS for a DNS name, not for ``localhost`` or an IP address (see HSTS)."""
+    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    host = host.strip("[]").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _with_security_headers(send: Send, *, static: bool, hsts: bool) -> Send:
     # Pages and API answers hold alert data: never cached. Static files may be cached but are
     # revalidated (ETag), so a new version is seen at once.
     cache_control = b"no-cache" if static else b"no-store"
@@ -196,6 +213,8 @@ def _with_security_headers(send: Send, *, static: bool) -> Send:
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _DROPPED]
             present = {k.lower() for k, _ in headers}
             headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+            if hsts and HSTS[0] not in present:
+                headers.append(HSTS)
             if b"cache-control" not in present:
                 headers.append((b"cache-control", cache_control))
             message["headers"] = headers

@@ -9,6 +9,7 @@ throttling and logout is audited with the user's name and address.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from html import escape
@@ -21,9 +22,16 @@ from starlette.routing import BaseRoute, Route
 
 from trailwarden.manager.console.forms import read_form
 from trailwarden.manager.console.pages import render_page
-from trailwarden.manager.console.roles import client_address, console_context, current_user
+from trailwarden.manager.console.roles import (
+    audit_action,
+    client_address,
+    console_context,
+    current_user,
+)
 from trailwarden.manager.console.sessions import SESSION_COOKIE, tokens_match
 from trailwarden.manager.users.policy import NAME_PATTERN
+
+log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "__Host-tw_login"
 LOGIN_COOKIE_SECONDS = 3600
@@ -95,7 +103,7 @@ async def login(request: Request) -> Response:
     context = console_context(request)
     form = await read_form(request)
     address = client_address(request)
-    name = form.get("username", "").strip()
+    name = form.get("username", "").strip().lower()  # names are lower-case (users/policy.py)
     password = form.get("password", "")
     next_path = safe_next(form.get("next", "/"))
     shown = name if NAME_PATTERN.match(name) else "?"
@@ -118,12 +126,14 @@ async def login(request: Request) -> Response:
     keys = (f"addr:{address}", f"user:{name.lower()[:64]}")
     wait = context.limiter.retry_after(keys)
     if wait:
-        await run_in_threadpool(
-            context.audit,
-            actor,
-            "console.login_throttled",
-            f"too many failed logins; retry in {wait}s address={address}",
-        )
+        if context.limiter.first_refusal(keys):
+            await run_in_threadpool(
+                context.audit,
+                actor,
+                "console.login_throttled",
+                f"too many failed logins; retry in {wait}s (audited once per 5 minutes for "
+                f"this address and name) address={address}",
+            )
         return _form_page(
             request,
             next_path,
@@ -133,9 +143,11 @@ async def login(request: Request) -> Response:
         )
     user = await run_in_threadpool(context.users.authenticate, name, password)
     if user is None:
+        log.warning("stage=console login refused user=%s address=%s", shown, address)
         context.limiter.failed(keys)
         await run_in_threadpool(context.audit, actor, "console.login_failed", f"address={address}")
         return _form_page(request, next_path, "Wrong user name or password.", 401)
+    log.info("stage=console login user=%s role=%s address=%s", user.name, user.role, address)
     context.limiter.forget(keys[1])
     previous = request.cookies.get(SESSION_COOKIE, "")
     session = await run_in_threadpool(context.login_sessions.start, user, address, previous)
@@ -161,15 +173,9 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     context = console_context(request)
-    user = current_user(request)
     session_id = str(request.state.session_id)
     await run_in_threadpool(context.login_sessions.end, session_id)
-    await run_in_threadpool(
-        context.audit,
-        f"console:{user.name}",
-        "console.logout",
-        f"address={client_address(request)}",
-    )
+    await audit_action(request, "console.logout")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response

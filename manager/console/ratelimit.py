@@ -34,6 +34,7 @@ class LoginLimiter:
         self.max_keys = max_keys
         self._clock = clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._reported: OrderedDict[tuple[str, ...], float] = OrderedDict()
         self._lock = threading.Lock()
 
     def retry_after(self, keys: Iterable[str]) -> int:
@@ -59,6 +60,21 @@ class LoginLimiter:
                 self._failures.move_to_end(key)
             while len(self._failures) > self.max_keys:
                 self._failures.popitem(last=False)
+
+    def first_refusal(self, keys: Iterable[str]) -> bool:
+        """True once per window for the same keys: throttled attempts are audited that often,
+        so a flood of refused logins cannot flood the audit log."""
+        now = self._clock()
+        group = tuple(keys)
+        with self._lock:
+            last = self._reported.get(group)
+            if last is not None and last + self.window > now:
+                return False
+            self._reported[group] = now
+            self._reported.move_to_end(group)
+            while len(self._reported) > self.max_keys:
+                self._reported.popitem(last=False)
+            return True
 
     def forget(self, key: str) -> None:
         """A successful login clears its user's failures (not its address's)."""

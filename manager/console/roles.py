@@ -5,9 +5,15 @@ Pages may hide buttons from viewers, but that is a courtesy; `require_admin` is 
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 
 from trailwarden.manager.console.context import ConsoleContext, actor_for
 from trailwarden.manager.users.base import ConsoleUser
@@ -45,3 +51,29 @@ async def require_admin(request: Request) -> ConsoleUser:
         )
         raise HTTPException(403, f"{request.method} {request.url.path}: admin role required")
     return user
+
+
+Endpoint = Callable[[Request], Awaitable[Response]] | Callable[[Request], Response]
+
+
+def admin_only(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """Decorate an endpoint (async, or sync: then run in the thread pool) as `require_admin`."""
+
+    @functools.wraps(endpoint)
+    async def wrapper(request: Request) -> Response:
+        await require_admin(request)
+        if inspect.iscoroutinefunction(endpoint):
+            return await endpoint(request)  # type: ignore[no-any-return]
+        result: Any = await run_in_threadpool(endpoint, request)
+        return result  # type: ignore[no-any-return]
+
+    return wrapper
+
+
+async def audit_action(request: Request, action: str, detail: str = "", target: str = "") -> None:
+    """Audit a console action of the logged-in user (actor ``console:<name>``, its address)."""
+    user = current_user(request)
+    text = f"{detail} address={client_address(request)}".strip()
+    await run_in_threadpool(
+        console_context(request).audit, actor_for(user.name), action, text, target
+    )

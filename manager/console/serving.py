@@ -34,6 +34,24 @@ MAX_CONNECTIONS = 256
 """Concurrent HTTP connections; more get 503 rather than exhausting the manager."""
 
 
+class _IdleConnectionsFilter(logging.Filter):
+    """Drop uvicorn's "Cancel 0 running task(s), timeout graceful shutdown exceeded" ERROR.
+
+    A browser's idle keep-alive TLS connection outlives the graceful shutdown (the TLS close
+    waits for the browser's reply); no request was running, nothing was cut, and an ERROR line
+    at every manager stop would teach admins to ignore errors. With tasks cancelled it stays.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.msg == "Cancel %s running task(s), timeout graceful shutdown exceeded"
+            and record.args == (0,)
+        )
+
+
+logging.getLogger("uvicorn.error").addFilter(_IdleConnectionsFilter())
+
+
 def certificate_files(config: ManagerConfig) -> tuple[Path, Path]:
     """(certificate chain, key) the console serves: `[console] tls_cert/tls_key` or pki/server.*"""
     console = config.console

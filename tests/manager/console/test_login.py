@@ -59,7 +59,8 @@ def test_logout_ends_the_session_on_the_server(console: Console) -> None:
     replay.cookies.update(stolen)
     assert replay.request("GET", "/").status == 303
     assert replay.request("GET", "/api/anything").status == 401
-    assert [e.actor for e in console.audit("console.logout")] == ["console:alice"]
+    logouts = console.audit("console.logout")
+    assert [(e.actor, e.detail) for e in logouts] == [("console:alice", "address=127.0.0.1")]
 
 
 def test_each_login_gets_a_new_session_id_and_ends_the_one_it_replaces(console: Console) -> None:
@@ -86,6 +87,8 @@ def test_unauthenticated_pages_redirect_to_login_and_api_calls_get_401(console: 
     assert client.request("GET", "/static/console.css").status == 200
     forged = client.request("GET", "/", headers={"Cookie": "__Host-tw_session=made-up"})
     assert forged.status == 303
+    change = client.request("POST", "/logout", form={"csrf_token": "x"})
+    assert change.status == 401  # a change is never redirected, only refused
 
 
 def test_after_login_only_same_site_next_paths_are_followed(console: Console) -> None:
@@ -132,4 +135,8 @@ def test_failed_logins_are_throttled_per_user_and_per_address(console: Console) 
     assert elsewhere.login("alice", PASSWORD).status == 429
     # bob from another address is not affected.
     assert elsewhere.login("bob", PASSWORD).status == 303
+    assert len(console.audit("console.login_throttled")) == 3
+    # Hammering on does not flood the audit log: once per window for the same address and name.
+    for _ in range(3):
+        assert attacker.login("alice", PASSWORD).status == 429
     assert len(console.audit("console.login_throttled")) == 3

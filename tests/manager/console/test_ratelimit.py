@@ -50,3 +50,14 @@ def test_memory_is_bounded_whatever_names_are_tried() -> None:
     # The most recent keys are the ones kept.
     limiter.failed(["user:made-up-9999"] * 4)
     assert limiter.retry_after(["user:made-up-9999"]) > 0
+
+
+def test_refusals_are_reported_once_per_window_per_key_group() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(window_seconds=300, clock=clock)
+    keys = ("addr:a", "user:u")
+    assert limiter.first_refusal(keys)
+    assert not limiter.first_refusal(keys)
+    assert limiter.first_refusal(("addr:a", "user:v"))
+    clock.now += 301
+    assert limiter.first_refusal(keys)

@@ -31,13 +31,22 @@ def test_every_answer_carries_the_security_headers_and_no_server_banner(
         assert "'unsafe-inline'" not in csp
         assert reply.header("x-content-type-options") == "nosniff"
         assert reply.header("x-frame-options") == "DENY"
-        assert reply.header("strict-transport-security").startswith("max-age=")
+        assert reply.header("strict-transport-security") == ""  # reached as localhost
         assert reply.header("referrer-policy") == "no-referrer"
         assert reply.header("server") == ""
     assert "<script>" not in anonymous.text and "style=" not in anonymous.text
     form = anonymous.text
     assert form.count('name="username"') == 1 and form.count('name="password"') == 1
     assert form.count('type="submit"') == 1
+
+
+def test_hsts_is_sent_for_a_dns_name_only(console: Console) -> None:
+    client = console.client()
+    named = client.request("GET", "/login", headers={"Host": "console.example.org"})
+    assert named.header("strict-transport-security") == "max-age=31536000"
+    for host in ("localhost:4752", "127.0.0.1", "[::1]:4752", "app.localhost"):
+        reply = client.request("GET", "/login", headers={"Host": host})
+        assert reply.header("strict-transport-security") == "", host
 
 
 def test_a_body_over_the_cap_is_refused_with_413(console: Console) -> None:
