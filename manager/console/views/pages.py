@@ -2,7 +2,8 @@
 
 No data is rendered into the HTML (so nothing attacker-controlled reaches markup on the server),
 and no script is inline: the console's Content-Security-Policy is ``default-src 'self'``. The
-shell carries the CSRF token in ``<meta name="csrf-token">`` for the scripts' POSTs, and the
+shell carries the CSRF token in ``<meta name="csrf-token">`` for the scripts' POSTs (the
+console's own ``pages.csrf_meta``, and its ``logout_form``), and the
 user's name and role in ``data-`` attributes so the page can hide what a viewer may not do (the
 server refuses it anyway).
 """
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from trailwarden.manager.console.pages import csrf_meta, logout_form
 from trailwarden.manager.console.views.common import is_admin, user_name
 
 FAVICON = Path(__file__).resolve().parent.parent / "static" / "img" / "favicon.svg"
@@ -35,11 +37,6 @@ _SCRIPTS = {
 }
 
 
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token, as the console's auth layer leaves it on the request."""
-    return str(getattr(request.state, "csrf_token", "") or "")
-
-
 def shell(request: Request, page: str, title: str) -> Response:
     nav = "".join(
         f'<a href="{path}"{" aria-current=page" if name == page.removesuffix("-detail") else ""}>'
@@ -53,7 +50,7 @@ def shell(request: Request, page: str, title: str) -> Response:
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="csrf-token" content="{escape(csrf_token(request))}">
+{csrf_meta(request)}
 <title>{escape(title)} · TrailWarden</title>
 <link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/css/console.css">
@@ -62,7 +59,7 @@ def shell(request: Request, page: str, title: str) -> Response:
 <body data-page="{page}" data-user="{escape(user_name(request))}" data-role="{role}">
 <header class="top"><span class="brand">TrailWarden</span><nav>{nav}</nav>
 <span class="who"><span id="who-name"></span> <span id="who-role" class="role"></span>
-<form method="post" action="/logout" id="logout-form"><button type="submit">Sign out</button></form>
+{logout_form(request)}
 </span></header>
 <main id="main"><p class="state loading">Loading…</p></main>
 <footer class="foot">Times in UTC.

@@ -321,7 +321,7 @@ def test_the_rule_test_box_gives_what_logtest_gives(site: ConsoleSite, browser: 
         )
     ]
     alerts = [
-        json.loads(p) for p in page.locator("#ruletest-output .ruletest-alert").all_inner_texts()
+        json.loads(p) for p in page.locator("#ruletest-output .ruletest-alert").all_text_contents()
     ]
     logtest = run_cli("logtest", "--json", str(source))
     assert logtest.returncode == 0, logtest.stderr

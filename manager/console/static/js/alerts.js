@@ -104,7 +104,7 @@
       el("td", { class: "time" }, TW.fmtTime(alert.event_time).replace(" UTC", "")),
       el("td", {}, el("span", { class: "level l" + Math.min(15, alert.level) }, alert.level)),
       el("td", {}, alert.rule_id),
-      el("td", { class: "desc" }, alert.description),
+      el("td", { class: "desc", title: alert.description }, alert.description),
       cut(alert.user), cut(alert.event_name), el("td", {}, alert.account || "—"),
       el("td", {}, alert.region || "—"), cut(alert.source_ip),
       cut(alert.agent_name || alert.agent_id));

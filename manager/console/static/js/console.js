@@ -188,11 +188,6 @@ const TW = (() => {
       if (who) who.textContent = document.body.dataset.user || "";
       const role = document.getElementById("who-role");
       if (role) role.textContent = document.body.dataset.role || "";
-      const logout = document.getElementById("logout-form");
-      if (logout) logout.addEventListener("submit", (event) => {
-        event.preventDefault();
-        post("/logout").catch(() => null).finally(() => { window.location.href = "/login"; });
-      });
       onState(render);
       render();
     });

@@ -93,7 +93,8 @@
     section.append(el("h4", {}, "Phase 3: ", el("span", { class: "ruletest-rule", "data-rule": r.rule.id },
       `rule ${r.rule.id} (level ${r.rule.level}) at ${r.rule.location}`)));
     section.append(r.alert
-      ? el("pre", { class: "json ruletest-alert" }, JSON.stringify(r.alert, null, 2))
+      ? el("details", {}, el("summary", {}, `**Alert to be generated: ${r.alert.rule.description}`),
+           el("pre", { class: "json ruletest-alert" }, JSON.stringify(r.alert, null, 2)))
       : el("p", { class: "muted" }, "No alert (level 0 or the rule's options silence it)."));
     return section;
   }
