@@ -60,8 +60,15 @@ class Https:
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closes a connection idle past its keep-alive timeout (5 s) — after a
+            # slow in-process baseline call; reconnect as a browser would (the handshake counts).
+            self.connection.close()
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
         data = response.read()
         jar: SimpleCookie = SimpleCookie()
         for raw in response.headers.get_all("set-cookie") or []:
