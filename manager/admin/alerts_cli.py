@@ -11,7 +11,8 @@ FILTERS (all ANDed): --rule ID --min-level N --level N --agent --account --regio
 --event-name --event-source --source --bucket --error-code --source-ip --group --mitre --search.
 Times are CloudTrail eventTime unless ``--arrival`` (when the manager raised the alert).
 ``stats --split FIELD`` or ``--interval`` prints a time series (Series RPC) instead of groups:
-one column per group, one row per bucket (``--by day`` makes the default interval 1d).
+one column per group, one row per bucket (``--by hour``/``day`` make the interval 1h/1d, else
+``auto``).
 
 Output: a readable table, or with ``--json`` the stable shape documented in docs/ALERTS.md
 (alerts: a JSON array, or one object per line with ``--follow``). Exit codes: 0 done, 1 the
@@ -189,7 +190,7 @@ def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def filter_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The filter keywords (``store.query.FilterArgs``) of parsed command-line flags."""
+    """The filter keywords (``store.query.build_filter``'s) of parsed command-line flags."""
     return {
         "since": args.since,
         "from_time": args.from_time,
@@ -386,7 +387,8 @@ def stats_command(args: argparse.Namespace) -> int:
 def series_command(args: argparse.Namespace) -> int:
     """``admin stats --split FIELD`` / ``--interval I``: a time series through the Series RPC."""
     kwargs = filter_args(args)
-    interval = args.interval or ("1d" if args.by == StatsField.DAY.value else "auto")
+    by_time = {StatsField.HOUR.value: "1h", StatsField.DAY.value: "1d"}
+    interval = args.interval or by_time.get(args.by, "auto")
     top = args.top if args.top is not None else DEFAULT_SERIES_TOP
     try:
         if args.by not in ("rule", StatsField.HOUR.value, StatsField.DAY.value):

@@ -48,7 +48,7 @@ FOLLOW_MAX_FAILURES = 20
 
 
 def filter_from_proto(request: admin_pb2.AlertQuery) -> dict[str, Any]:
-    """The filter keywords (``store.query.FilterArgs``) of an AlertQuery message."""
+    """The filter keywords (``store.query.build_filter``'s) of an AlertQuery message."""
     return {
         "since": request.since,
         "from_time": request.from_time,
@@ -117,6 +117,9 @@ def alert_to_proto(alert: StoredAlert) -> admin_pb2.Alert:
         source_ip=alert.source_ip,
         event_id=alert.event_id,
         json=alert.json,
+        source=alert.source,
+        bucket=alert.bucket,
+        error_code=alert.error_code,
     )
 
 

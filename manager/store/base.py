@@ -14,7 +14,10 @@ transaction and use ``INSERT ... ON CONFLICT DO NOTHING`` on the same two unique
 store an event. The follow cursor must only ever move past committed rows: a sequence value
 is assigned before commit, so concurrent writers can commit out of order; follow up to the
 oldest in-flight transaction (``pg_snapshot_xmin``) or by a commit-ordered column, or a
-follower may skip an alert.
+follower may skip an alert. Stats and series must count by event time (an alert without one
+by its arrival) and give the same answers as the SQLite backend, whose contract tests in
+``tests/manager/store/`` compare them with counts made in Python; the SQLite rollup counts
+(``sqlite/rollup.py``) are one way to be fast, not part of the contract.
 """
 
 from __future__ import annotations
@@ -146,29 +149,40 @@ class AlertFilter:
     search: str = ""
     """Case-insensitive substring of the full alert JSON (scans the rows the other filters keep)."""
 
+    def active(self) -> frozenset[str]:
+        """Names of the filters given besides the time range (``rule_ids``, ``level``, ...)."""
+        names = [
+            name
+            for name in NARROWING_FILTERS
+            if getattr(self, name) not in ("", (), None, 0) or (name == "level" and self.level == 0)
+        ]
+        return frozenset(names)
+
     @property
     def narrows(self) -> bool:
         """True when anything beyond the time range (and its basis) is filtered."""
-        return any(
-            (
-                self.rule_ids,
-                self.min_level,
-                self.level is not None,
-                self.agent_id,
-                self.account,
-                self.region,
-                self.user,
-                self.event_name,
-                self.event_source,
-                self.source,
-                self.bucket,
-                self.error_code,
-                self.source_ip,
-                self.group,
-                self.mitre,
-                self.search,
-            )
-        )
+        return bool(self.active())
+
+
+NARROWING_FILTERS = (
+    "rule_ids",
+    "min_level",
+    "level",
+    "agent_id",
+    "account",
+    "region",
+    "user",
+    "event_name",
+    "event_source",
+    "source",
+    "bucket",
+    "error_code",
+    "source_ip",
+    "group",
+    "mitre",
+    "search",
+)
+"""The AlertFilter fields that narrow a query beyond its time range."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from trailwarden.manager.store.base import (
     DEFAULT_LIMIT,
     DEFAULT_SERIES_TOP,
     MAX_LIMIT,
+    NARROWING_FILTERS,
     AlertFilter,
     AlertQuery,
     SeriesQuery,
@@ -45,28 +46,7 @@ from trailwarden.manager.store.base import (
     TimeBasis,
 )
 
-FILTER_KEYS = (
-    "since",
-    "from_time",
-    "to_time",
-    "time_basis",
-    "rule_ids",
-    "min_level",
-    "level",
-    "agent_id",
-    "account",
-    "region",
-    "user",
-    "event_name",
-    "event_source",
-    "source",
-    "bucket",
-    "error_code",
-    "source_ip",
-    "group",
-    "mitre",
-    "search",
-)
+FILTER_KEYS = ("since", "from_time", "to_time", "time_basis", *NARROWING_FILTERS)
 """Filter keys every ``*_from_mapping`` accepts (the Admin API's field names)."""
 ALERT_QUERY_KEYS = (*FILTER_KEYS, "limit", "page_token")
 """Keys ``alert_query_from_mapping`` accepts."""
@@ -87,6 +67,8 @@ INTERVALS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 """Series bucket widths in seconds: 1m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 1d."""
 AUTO_MAX_BUCKETS = 120
 """``auto`` picks the narrowest interval giving at most this many buckets (so ~20..120)."""
+AUTO_MIN_BUCKETS = 20
+"""...preferring whole hours when they give at least this many (see ``choose_interval``)."""
 MAX_SERIES_BUCKETS = 1_500
 """A series with more buckets is refused: a wider interval says the same, readably."""
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,47 +76,21 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _PAGE_TAG = "a2"
 
 
-@dataclass(frozen=True, slots=True)
-class FilterArgs:
-    """Filter arguments as a front end received them, before validation (all optional)."""
-
-    since: str = ""
-    from_time: str = ""
-    to_time: str = ""
-    time_basis: str = ""
-    rule_ids: tuple[str, ...] = ()
-    min_level: int = 0
-    level: int | None = None
-    agent_id: str = ""
-    account: str = ""
-    region: str = ""
-    user: str = ""
-    event_name: str = ""
-    event_source: str = ""
-    source: str = ""
-    bucket: str = ""
-    error_code: str = ""
-    source_ip: str = ""
-    group: str = ""
-    mitre: str = ""
-    search: str = ""
-
-
-_TEXT_FILTERS = (
-    ("agent_id", "--agent"),
-    ("account", "--account"),
-    ("region", "--region"),
-    ("user", "--user"),
-    ("event_name", "--event-name"),
-    ("event_source", "--event-source"),
-    ("source", "--source"),
-    ("bucket", "--bucket"),
-    ("error_code", "--error-code"),
-    ("source_ip", "--source-ip"),
-    ("group", "--group"),
-    ("mitre", "--mitre"),
-)
-"""Exact-match filters: AlertFilter attribute and the flag named in errors."""
+TEXT_FILTERS = {
+    "agent_id": "--agent",
+    "account": "--account",
+    "region": "--region",
+    "user": "--user",
+    "event_name": "--event-name",
+    "event_source": "--event-source",
+    "source": "--source",
+    "bucket": "--bucket",
+    "error_code": "--error-code",
+    "source_ip": "--source-ip",
+    "group": "--group",
+    "mitre": "--mitre",
+}
+"""Exact-match filters: AlertFilter attribute → the flag named in errors."""
 
 
 # ---- times -----------------------------------------------------------------------------------
@@ -196,30 +152,48 @@ def parse_time_basis(text: str) -> TimeBasis:
 # ---- filters ---------------------------------------------------------------------------------
 
 
-def build_filter(args: FilterArgs, *, now: datetime | None = None) -> AlertFilter:
-    """A validated AlertFilter from what a front end received."""
-    start, end = parse_time_range(args.since, args.from_time, args.to_time, now=now)
+def build_filter(
+    *,
+    since: str = "",
+    from_time: str = "",
+    to_time: str = "",
+    time_basis: str = "",
+    rule_ids: Iterable[str] | str = (),
+    min_level: int = 0,
+    level: int | None = None,
+    search: str = "",
+    now: datetime | None = None,
+    **texts: str,
+) -> AlertFilter:
+    """A validated AlertFilter from what a front end received; ``texts`` are the exact-match
+    filters (``agent_id``, ``account``, ``region``, ``user``, ``event_name``, ``event_source``,
+    ``source``, ``bucket``, ``error_code``, ``source_ip``, ``group``, ``mitre``)."""
+    unknown = sorted(set(texts) - set(TEXT_FILTERS))
+    if unknown:
+        raise TypeError(f"unknown filter argument(s): {', '.join(unknown)}")
+    start, end = parse_time_range(since, from_time, to_time, now=now)
     rules: list[str] = []
-    for item in args.rule_ids:
+    for item in (rule_ids,) if isinstance(rule_ids, str) else rule_ids:
         # "--rule 80202,80203" and repeated --rule both work.
         rules.extend(part.strip() for part in str(item).split(",") if part.strip())
     for rule in rules:
         _check_text("--rule", rule)
-    if not 0 <= args.min_level <= MAX_LEVEL:
-        raise QueryError(f"bad --min-level {args.min_level}: levels run 0..{MAX_LEVEL}")
-    if args.level is not None and not 0 <= args.level <= MAX_LEVEL:
-        raise QueryError(f"bad --level {args.level}: levels run 0..{MAX_LEVEL}")
-    texts = {name: _check_text(flag, getattr(args, name).strip()) for name, flag in _TEXT_FILTERS}
-    search = _check_text("--search", args.search)
+    if not 0 <= min_level <= MAX_LEVEL:
+        raise QueryError(f"bad --min-level {min_level}: levels run 0..{MAX_LEVEL}")
+    if level is not None and not 0 <= level <= MAX_LEVEL:
+        raise QueryError(f"bad --level {level}: levels run 0..{MAX_LEVEL}")
+    values = {
+        name: _check_text(flag, texts.get(name, "").strip()) for name, flag in TEXT_FILTERS.items()
+    }
     return AlertFilter(
         start=start,
         end=end,
-        time_basis=parse_time_basis(args.time_basis),
+        time_basis=parse_time_basis(time_basis),
         rule_ids=tuple(dict.fromkeys(rules)),
-        min_level=args.min_level,
-        level=args.level,
-        search=search,
-        **texts,
+        min_level=min_level,
+        level=level,
+        search=_check_text("--search", search),
+        **values,
     )
 
 
@@ -241,9 +215,9 @@ def build_alert_query(
     now: datetime | None = None,
     **filters: Any,
 ) -> AlertQuery:
-    """A validated AlertQuery; ``filters`` are ``FilterArgs`` fields; ``limit`` 0 means
+    """A validated AlertQuery; ``filters`` are ``build_filter``'s keywords; ``limit`` 0 means
     ``DEFAULT_LIMIT``."""
-    flt = build_filter(_filter_args(filters), now=now)
+    flt = build_filter(now=now, **filters)
     if limit < 0 or limit > MAX_LIMIT:
         raise QueryError(f"bad --limit {limit}: use 1..{MAX_LIMIT} and page for more")
     if page_token:
@@ -256,17 +230,6 @@ def build_alert_query(
     return AlertQuery(filter=flt, limit=limit or DEFAULT_LIMIT, page_token=page_token)
 
 
-def _filter_args(filters: Mapping[str, Any]) -> FilterArgs:
-    unknown = sorted(set(filters) - set(FilterArgs.__dataclass_fields__))
-    if unknown:
-        raise TypeError(f"unknown filter argument(s): {', '.join(unknown)}")
-    values = dict(filters)
-    if "rule_ids" in values:
-        rule_ids = values["rule_ids"]
-        values["rule_ids"] = (rule_ids,) if isinstance(rule_ids, str) else tuple(rule_ids)
-    return FilterArgs(**values)
-
-
 # ---- stats -----------------------------------------------------------------------------------
 
 
@@ -274,7 +237,7 @@ def build_stats_query(
     *, by: str = "", top: int = 0, now: datetime | None = None, **filters: Any
 ) -> StatsQuery:
     """A validated StatsQuery; ``by`` defaults to ``rule``; ``top`` 0 keeps every group."""
-    flt = build_filter(_filter_args(filters), now=now)
+    flt = build_filter(now=now, **filters)
     if not 0 <= top <= MAX_STATS_TOP:
         raise QueryError(f"bad --top {top}: use 1..{MAX_STATS_TOP}, or 0 for every group")
     return StatsQuery(filter=flt, by=parse_stats_field(by), top=top)
@@ -304,7 +267,7 @@ def build_series_query(
     """A validated SeriesQuery. A series needs a start (``since`` or ``from_time``); its end
     defaults to now. ``interval`` ``auto`` (or empty) picks one from the range."""
     now = now or utc_now()
-    flt = build_filter(_filter_args(filters), now=now)
+    flt = build_filter(now=now, **filters)
     start = flt.start
     if start is None:
         raise QueryError("a series needs a time range: give --since or --from")
@@ -347,10 +310,14 @@ def parse_interval(text: str, span_seconds: float) -> int:
 
 
 def choose_interval(span_seconds: float) -> int:
-    """The narrowest of ``INTERVALS`` giving at most ``AUTO_MAX_BUCKETS`` buckets; the
-    widest when none does."""
+    """The narrowest of ``INTERVALS`` giving at most ``AUTO_MAX_BUCKETS`` buckets — but whole
+    hours when they still give at least ``AUTO_MIN_BUCKETS`` (a day: 24 hourly buckets, not 96
+    of 15 minutes), since the store answers whole hours from its counts; the widest interval
+    when none is narrow enough."""
     for seconds in INTERVALS:
         if span_seconds / seconds <= AUTO_MAX_BUCKETS:
+            if seconds < 3600 and span_seconds / 3600 >= AUTO_MIN_BUCKETS:
+                return 3600
             return seconds
     return INTERVALS[-1]
 
@@ -419,7 +386,7 @@ def _filters_from(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
         "min_level": _int(data, "min_level", origin),
         "level": level,
         "search": _text(data, "search", origin),
-        **{name: _text(data, name, origin) for name, _ in _TEXT_FILTERS},
+        **{name: _text(data, name, origin) for name in TEXT_FILTERS},
     }
 
 

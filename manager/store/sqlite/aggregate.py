@@ -43,21 +43,28 @@ def grouped(
     MITRE and group values come back as their ``,a,b,`` text (see ``expand``)."""
     column = rollup.FIELD_COLUMN[field] if field is not None else None
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
-    if not (use_rollup and rollup.usable(flt)):
+    counts = rollup.route(flt, field) if use_rollup else None
+    if counts is None:
         clauses, params = where(flt)
         _raw(conn, clauses, params, time_column(flt.time_basis), column, bucket_ms, out)
         return dict(out)
     lo = to_ms(flt.start) if flt.start is not None else 0
     hi = to_ms(flt.end) if flt.end is not None else FAR_END_MS
-    spans = rollup.spans_for(field, bucket_ms)
-    code = rollup.FIELD_CODE[field] if field is not None else rollup.TOTAL_CODE
-    for piece in rollup.plan(lo, hi, spans):
+    # The minutes at the edges are read from the alerts, with the same filter.
+    edge_clauses, edge_params = where(flt, with_time=False)
+    keep = counts.keep
+    for piece in rollup.plan(lo, hi, rollup.spans_for(field, bucket_ms)):
         if piece.span is None:
-            clauses = ["event_time_ms >= ?", "event_time_ms < ?"]
-            _raw(conn, clauses, [piece.lo, piece.hi], "event_time_ms", column, bucket_ms, out)
+            clauses = ["event_time_ms >= ?", "event_time_ms < ?", *edge_clauses]
+            params = [piece.lo, piece.hi, *edge_params]
+            _raw(conn, clauses, params, "event_time_ms", column, bucket_ms, out)
             continue
         size = rollup.SPANS[piece.span]
-        for slot, value, n in rollup.read_counts(conn, code, piece):
+        for slot, value, n in rollup.read_counts(conn, counts.code, piece):
+            if keep is not None:
+                first, _, value = str(value).partition(rollup.SEPARATOR)
+                if not keep(first):
+                    continue
             bucket = slot * size // bucket_ms if bucket_ms else None
             out[(bucket, value if column else None)] += n
     return {key: n for key, n in out.items() if n}

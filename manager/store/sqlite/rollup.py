@@ -9,8 +9,10 @@ of an older database adds the rows it fills in.
 
 A range ``[start, end)`` is answered as whole days from the day rows, the whole hours left at
 either side from the hour rows, and the minutes left over (less than an hour at each end) from
-the alerts themselves (``plan``). Only unfiltered questions on event time use the counts
-(``usable``); a filtered one reads the alerts through their indexes instead.
+the alerts themselves (``plan``). Unfiltered questions on event time use the counts, and so do
+the filtered ones the console asks on every overview (``PAIRS``: detections by level, IAM
+events by eventSource); any other filter, or arrival time, reads the alerts through their
+indexes instead (``route``).
 
 Row key: ``(field, span, slot, value)``: field code (0 = every alert, value ''), span
 (0 hour, 1 day), slot (Unix ms // span), value as stored in the alerts column (for MITRE and
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +78,18 @@ addresses an hour on a big estate), so hour rows would cost each commit as many 
 alerts themselves while saving a query little; the hours at a range's edges are read from the
 alerts instead (through the ``(column, event_time_ms)`` index)."""
 DAY_ONLY_CODES = frozenset(FIELD_CODE[field] for field in DAY_ONLY)
+PAIRS: tuple[tuple[StatsField, StatsField], ...] = (
+    (StatsField.LEVEL, StatsField.RULE),
+    (StatsField.LEVEL, StatsField.MITRE),
+    (StatsField.EVENT_SOURCE, StatsField.EVENT_NAME),
+    (StatsField.EVENT_SOURCE, StatsField.RULE),
+)
+"""Value pairs counted too, so the console's filtered panels read counts as well: detections
+(level >= N) by rule and by MITRE technique, IAM events (eventSource) by eventName and by rule.
+A pair's value is ``<filter value>\x1f<value>``; both have few values, so few rows."""
+PAIR_CODE = {pair: 100 + index for index, pair in enumerate(PAIRS)}
+_PAIR_COLUMNS = [(PAIR_CODE[pair], FIELD_CODE[pair[0]], FIELD_CODE[pair[1]]) for pair in PAIRS]
+SEPARATOR = "\x1f"
 
 _UPSERT = (
     "INSERT INTO alert_counts (field, span, slot, value, n) VALUES (?, ?, ?, ?, ?) "
@@ -109,6 +123,11 @@ def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
                 if hourly:
                     out[(code, 0, hour, value)] = n * sign
                 days[(code, 1, day, value)] += n * sign
+        for code, first, second in _PAIR_COLUMNS:
+            for (a, b), n in Counter(zip(columns[first], columns[second], strict=True)).items():
+                value = f"{a}{SEPARATOR}{b}"
+                out[(code, 0, hour, value)] = n * sign
+                days[(code, 1, day, value)] += n * sign
     out.update(days)
     return out
 
@@ -135,9 +154,37 @@ def spans_for(field: StatsField | None, bucket_ms: int | None) -> list[int]:
     return [s for s in spans if bucket_ms is None or bucket_ms % SPANS[s] == 0]
 
 
-def usable(flt: AlertFilter) -> bool:
-    """True when the counts can answer for this filter: event time, nothing but a range."""
-    return flt.time_basis is TimeBasis.EVENT and not flt.narrows
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How the counts answer a question: which field code to read and, for a pair, which
+    filter values to keep (the value read is then the pair's second half)."""
+
+    code: int
+    keep: Callable[[str], bool] | None = None
+
+
+def route(flt: AlertFilter, field: StatsField | None) -> Route | None:
+    """The counts that answer ``field`` (None: the total) under ``flt``, or None when only
+    the alerts can (any other filter, arrival time)."""
+    if flt.time_basis is not TimeBasis.EVENT:
+        return None
+    active = flt.active()
+    if not active:
+        return Route(FIELD_CODE[field] if field is not None else TOTAL_CODE)
+    if active <= {"level", "min_level"}:
+        pair = (StatsField.LEVEL, field if field is not None else StatsField.RULE)
+        level, least = flt.level, flt.min_level
+
+        def keep_level(text: str) -> bool:
+            value = int(text)
+            return value >= least and (level is None or value == level)
+
+        return Route(PAIR_CODE[pair], keep_level) if pair in PAIR_CODE else None
+    if active == {"event_source"}:
+        pair = (StatsField.EVENT_SOURCE, field if field is not None else StatsField.RULE)
+        wanted = flt.event_source
+        return Route(PAIR_CODE[pair], wanted.__eq__) if pair in PAIR_CODE else None
+    return None
 
 
 @dataclass(frozen=True, slots=True)

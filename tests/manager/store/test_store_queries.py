@@ -201,7 +201,9 @@ def test_auto_interval_gives_20_to_120_buckets() -> None:
         ("15m", 60),
         ("1h", 60),
         ("2h", 60),
-        ("24h", 900),
+        ("19h", 600),  # hours would give fewer than 20 buckets
+        ("20h", 3600),  # whole hours (read from the counts) when they give at least 20
+        ("24h", 3600),
         ("7d", 7200),
         ("30d", 21600),
         ("90d", 86400),
@@ -264,6 +266,39 @@ def test_series_buckets_split_and_other(
                     expected[bucket_of(a)] += 1
             assert list(group.counts) == expected
     assert alert_series(database.connection(), q, use_rollup=False) == result
+
+
+@pytest.mark.parametrize(
+    ("by", "filters"),
+    [
+        ("rule", {"min_level": 5}),
+        ("rule", {"level": 12}),
+        ("rule", {"level": 5, "min_level": 4}),
+        ("mitre", {"min_level": 5}),
+        ("event-name", {"event_source": "iam.amazonaws.com"}),
+        ("rule", {"event_source": "s3.amazonaws.com"}),
+    ],
+)
+def test_the_console_filters_read_from_counts_give_what_a_scan_gives(
+    loaded: tuple[SqliteAlertStore, list[Alert]],
+    database: Database,
+    by: str,
+    filters: dict[str, Any],
+) -> None:
+    from trailwarden.manager.store.sqlite.rollup import route
+
+    store, _ = loaded
+    conn = database.connection()
+    for ranged in ({}, RANGE):
+        q = build_stats_query(by=by, **filters, **ranged)
+        assert route(q.filter, q.by) is not None, "this panel should be read from the counts"
+        result = store.stats(q)
+        assert result == alert_stats(conn, q, use_rollup=False)
+        assert result.total > 0
+        series = build_series_query(interval="3h", split=by, **filters, **RANGE)
+        assert store.series(series) == alert_series(conn, series, use_rollup=False)
+        total = build_series_query(interval="1h", **filters, **RANGE)
+        assert store.series(total) == alert_series(conn, total, use_rollup=False)
 
 
 def test_series_with_filter_is_the_filtered_count(
