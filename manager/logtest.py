@@ -119,17 +119,42 @@ def run_logtest(
             continue
         for problem in parsed.problems:
             print(f"{where}: skipped {problem}", file=err)
-        source = SourceMeta(source="logtest", key=where)
-        for item in parsed.records:
-            try:
-                outcome = analyzer.analyse(item.record, item.raw, source, agent, trace=True)
-            except DecodeError as exc:
-                outcome = Outcome(event={}, error=str(exc))
+        for index, outcome in analyse_records(analyzer, parsed, where, agent):
             if args.json:
-                out.write(json.dumps(_as_json(where, item.index, outcome), default=str) + "\n")
+                out.write(json.dumps(outcome_json(where, index, outcome), default=str) + "\n")
             else:
-                _print_text(out, where, item.index, outcome)
+                _print_text(out, where, index, outcome)
     return status
+
+
+def analyse_records(
+    analyzer: Analyzer, parsed: ParsedObject, where: str, agent: AgentRef
+) -> Iterator[tuple[int, Outcome]]:
+    """Each record of ``parsed`` through ``analyzer`` with the rule trace: ``(index, outcome)``.
+
+    Shared by this command and the console's rule-test box, so both show the same thing."""
+    source = SourceMeta(source="logtest", key=where)
+    for item in parsed.records:
+        try:
+            outcome = analyzer.analyse(item.record, item.raw, source, agent, trace=True)
+        except DecodeError as exc:
+            outcome = Outcome(event={}, error=str(exc))
+        yield item.index, outcome
+
+
+def logtest_json(
+    ruleset: Ruleset, data: bytes, where: str, agent: AgentRef | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``logtest --json`` on ``data`` (the console's rule test): one object per record, and the
+    problems of records that could not be read. ObjectError if ``data`` is not records at all."""
+    parsed = parse_object(data, where)
+    analyzer = Analyzer(ruleset, MANAGER_NAME)
+    agent = agent or AgentRef("000", "logtest")
+    results = [
+        outcome_json(where, index, outcome)
+        for index, outcome in analyse_records(analyzer, parsed, where, agent)
+    ]
+    return results, [str(problem) for problem in parsed.problems]
 
 
 def _inputs(
@@ -147,7 +172,8 @@ def _inputs(
             yield name, None
 
 
-def _as_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
+def outcome_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
+    """One record's decoding, rules tried, matched rule and alert, as ``logtest --json``."""
     rule = outcome.rule
     return {
         "source": where,

@@ -6,6 +6,11 @@ with an agent.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from google.protobuf import json_format
+
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.agents.registry import AgentRecord
 from trailwarden.manager.link.sessions import Sessions
@@ -33,3 +38,14 @@ def agent_info(record: AgentRecord, sessions: Sessions) -> admin_pb2.AgentInfo:
         enrolled_unix_ms=record.enrolled_ms,
         status_json=record.status_json,
     )
+
+
+def agent_info_json(info: admin_pb2.AgentInfo) -> dict[str, Any]:
+    """An agent as ``admin agents --json`` and the console show it: every AgentInfo field, with
+    the agent's last status report parsed as ``status_detail`` (sources, problems, spool)."""
+    item: dict[str, Any] = json_format.MessageToDict(
+        info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    item["status_detail"] = json.loads(info.status_json) if info.status_json else None
+    del item["status_json"]
+    return item

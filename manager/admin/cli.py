@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from trailwarden.common.cliargs import duration_in, int_in
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin import alerts_cli, config_cli, users_cli
+from trailwarden.manager.admin.agent_view import agent_info_json
 from trailwarden.manager.admin.client import (
     RPC_TIMEOUT_SECONDS,
     admin_stub,
@@ -110,13 +111,7 @@ def _agents(args: argparse.Namespace) -> int:
     with admin_stub(args) as stub:
         response = stub.ListAgents(admin_pb2.ListAgentsRequest(), timeout=RPC_TIMEOUT_SECONDS)
     if args.json:
-        agents = []
-        for agent in response.agents:
-            item = _to_dict(agent)
-            item["status_detail"] = json.loads(agent.status_json) if agent.status_json else None
-            del item["status_json"]
-            agents.append(item)
-        print(json.dumps(agents, indent=2))
+        print(json.dumps([agent_info_json(agent) for agent in response.agents], indent=2))
         return 0
     rows = [
         [

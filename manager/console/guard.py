@@ -62,7 +62,11 @@ class BodyTooLarge(Exception):
 
 
 def is_public(path: str) -> bool:
-    return path == "/login" or any(path.startswith(p) for p in PUBLIC_PATHS if p.endswith("/"))
+    # /favicon.ico: every browser fetches it unasked, also on the login page; sent through
+    # the login redirect it would hand out a second login cookie and void the form's token.
+    if path in ("/login", "/favicon.ico"):
+        return True
+    return any(path.startswith(p) for p in PUBLIC_PATHS if p.endswith("/"))
 
 
 class ConsoleGuard:

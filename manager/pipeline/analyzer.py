@@ -29,7 +29,8 @@ def ruleset_paths(config: ManagerConfig) -> list[Path]:
 
 def load_configured_rules(config: ManagerConfig) -> Ruleset:
     """The ruleset manager.toml's ``[analysis]`` names (XML and Sigma); RulesetError if it does
-    not load, or loads no rule at all (a manager must not start watching nothing)."""
+    not load, or loads no rule at all (a manager must not start watching nothing). The
+    analyzers and the console's rules page both use it."""
     lists_root = config.resolve(config.analysis.lists_root) if config.analysis.lists_root else None
     return load_rules(ruleset_paths(config), lists_root)
 

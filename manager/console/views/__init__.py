@@ -1,38 +1,27 @@
-"""The console's pages and JSON API (`routes(ctx)`); this first version is only the home page.
+"""The console's pages and JSON API: overview, alerts (detail, export, live), agents, rules.
 
-The console-views work replaces this module with the overview, alerts, agents and rules pages.
-What the pages can rely on: ``request.state.user`` (a `ConsoleUser`), `pages.render_page` (head
-with the CSRF meta tag and the stylesheet), `pages.logout_form` (the ``form.logout`` button the
-browser test clicks), `roles.require_admin` / `roles.admin_only` for every change, and
-`roles.audit_action` to audit it.
+``routes(ctx)`` gives every route; the console app (``manager/console``) puts them behind its
+sign-in, session and CSRF layers. Every read goes through the ``AlertStore`` protocol with
+queries built by ``manager/store/query.py`` (``views/params.py`` translates the URL).
 """
 
 from __future__ import annotations
 
-from html import escape
+from starlette.routing import BaseRoute
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
-from trailwarden.manager.console.context import ConsoleContext
-from trailwarden.manager.console.pages import logout_form, render_page
-from trailwarden.manager.console.roles import current_user
+from trailwarden.manager.console.views import agents, alerts, live, overview, pages, rules
+from trailwarden.manager.console.views.common import ViewContext
+from trailwarden.manager.console.views.ruleset import RulesetCache
 
 
-def routes(ctx: ConsoleContext) -> list[BaseRoute]:
-    """Routes served behind the login (the guard has checked the session already)."""
-
-    async def home(request: Request) -> Response:
-        user = current_user(request)
-        body = (
-            '<header class="bar"><span class="brand">TrailWarden</span>'
-            f'<span class="who">Logged in as <strong id="user-name">{escape(user.name)}'
-            f'</strong> (<span id="user-role">{escape(user.role)}</span>)</span>'
-            f"{logout_form(request)}</header>"
-            f"<main><h1>Manager {escape(ctx.config.name)}</h1>"
-            "<p>The console's pages arrive here.</p></main>"
-        )
-        return render_page(request, "Home", body)
-
-    return [Route("/", home, methods=["GET"])]
+def routes(ctx: ViewContext) -> list[BaseRoute]:
+    """Every page and API route of the console (behind the console's auth middleware)."""
+    rulesets = RulesetCache(ctx.config)
+    return [
+        *pages.routes(),
+        *overview.routes(ctx, rulesets),
+        *live.routes(ctx),  # before alerts: /api/alerts/live is not an alert ID
+        *alerts.routes(ctx),
+        *agents.routes(ctx),
+        *rules.routes(ctx, rulesets),
+    ]
