@@ -47,6 +47,9 @@ class Outcome:
     """Every rule tried, in order (only filled when ``analyse(..., trace=True)``)."""
     error: str = ""
     """Why the record could not be decoded (set by logtest, which reports and goes on)."""
+    rule_errors: list[str] = field(default_factory=list)
+    """Rule tests that could not be decided on this record (a backtracking match stopped at
+    its limit), each naming the rule's file:line; the rule counted as not matching."""
 
 
 class Analyzer:
@@ -70,6 +73,7 @@ class Analyzer:
         self._records = 0
         self._alerts = 0
         self._decode_errors = 0
+        self._match_limit_errors = 0
         self._fired: Counter[str] = Counter()
         self._stamp_second = 0
         self._stamp_prefix = ""
@@ -116,6 +120,17 @@ class Analyzer:
         steps: list[TraceStep] | None = [] if trace else None
         final, path = self._tree.walk(view, self._check, steps)
         outcome = Outcome(event=event, rule=final, trace=steps if steps is not None else [])
+        if view.rule_errors:
+            self._match_limit_errors += len(view.rule_errors)
+            outcome.rule_errors = view.rule_errors
+            for message in view.rule_errors:
+                log.warning(
+                    "stage=match agent=%s where=%s event=%s error=%s",
+                    agent.id,
+                    source.location,
+                    record.get("eventID"),
+                    message,
+                )
         if final is None:
             return outcome
         correlator = self._correlator
@@ -205,11 +220,13 @@ class Analyzer:
         )
 
     def stats(self) -> dict[str, Any]:
-        """Counters since start: records, alerts, decode_errors, fired (per rule ID)."""
+        """Counters since start: records, alerts, decode_errors, match_limit_errors, fired (per
+        rule ID)."""
         return {
             "records": self._records,
             "alerts": self._alerts,
             "decode_errors": self._decode_errors,
+            "match_limit_errors": self._match_limit_errors,
             "fired": dict(self._fired),
             "correlation_entries": self._correlator.state_size(),
         }
