@@ -187,6 +187,9 @@ class Analyzer:
             rule.mitre_ids,
             fired[rule.id],
             rule.frequency if rule.is_correlation else 0,
+            "alert_by_email" in rule.options,
+            "no_counter" not in rule.options,
+            rule.info,
         )
         account = get("recipientAccountId")
         account = account if type(account) is str else _text(account)
