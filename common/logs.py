@@ -31,7 +31,8 @@ _FIELD_VALUE = re.compile(
 )
 _KEY_PAIR = re.compile(
     # An access key ID followed by its secret: AKIA... / ASIA... then a separator then 40 chars.
-    r"(?P<name>\b(?:AKIA|ASIA)[A-Z0-9]{16}[\"']?\s*[:,= ]\s*[\"']?)(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+    r"(?P<name>\b(?:AKIA|ASIA)[A-Z0-9]{16}[\"']?\s*[:,= ]\s*[\"']?)"
+    r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
 )
 _SHAPES = (
     re.compile(r"tw1_[A-Za-z0-9_-]{20,}"),  # enrollment tokens

@@ -39,7 +39,12 @@ from typing import Any
 
 import orjson
 
-PAYLOAD_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "serviceEventData")
+PAYLOAD_FIELDS = (
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "serviceEventData",
+)
 """CloudTrail fields whose content is the called API's own request, response or details."""
 
 WRAPPER = "value"

@@ -16,7 +16,8 @@ PATHS = [
     "us-west-1/2026/11/20/123456789012_CloudTrail_us-west-1_20261120T0915Z_AbCdEfGhIjKlMnOp.json.gz",
     "bucket=org-cloudtrail-logs-archive-2026-eu-central-1a key=AWSLogs/o-abcdef1234/123456789012/",
     "digest AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2026/11/20/abcdefABCDEF0123456789+/=",
-    "record eventID=4f2c8f9e-1234-4abc-9def-0123456789ab requestID=ABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890123",
+    "record eventID=4f2c8f9e-1234-4abc-9def-0123456789ab "
+    "requestID=ABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890123",
     "token count=3 and 2 tokens; tokenizer ok; session_token_id=42",
 ]
 
@@ -55,10 +56,14 @@ def test_the_logging_filter_applies_it_to_formatted_messages() -> None:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("stage=fetch where=%s secret_access_key=%s", PATHS[0].split("=", 2)[2], SECRET)
+        logger.warning(
+            "stage=fetch where=%s secret_access_key=%s", PATHS[0].split("=", 2)[2], SECRET
+        )
     finally:
         logger.removeHandler(handler)
     text = stream.getvalue()
     assert SECRET not in text
     assert "secret_access_key=[REDACTED]" in text
-    assert "org-cloudtrail-123456789012-us-west-1/AWSLogs/123456789012/CloudTrail/us-west-1/" in text
+    assert (
+        "org-cloudtrail-123456789012-us-west-1/AWSLogs/123456789012/CloudTrail/us-west-1/" in text
+    )

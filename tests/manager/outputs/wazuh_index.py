@@ -69,9 +69,18 @@ class WazuhIndex:
         template = load_template()
         mappings = template["mappings"]
         dynamic = mappings["dynamic_templates"]
-        if dynamic != [
-            {"string_as_keyword": {"mapping": {"type": "keyword"}, "match_mapping_type": "string"}}
-        ] or mappings.get("date_detection") is not False:
+        if (
+            dynamic
+            != [
+                {
+                    "string_as_keyword": {
+                        "mapping": {"type": "keyword"},
+                        "match_mapping_type": "string",
+                    }
+                }
+            ]
+            or mappings.get("date_detection") is not False
+        ):
             raise AssertionError("the template's dynamic mapping is not the one modelled here")
         self.field_limit = int(template["settings"]["index.mapping.total_fields.limit"])
         self.mapped: dict[str, str] = {}
@@ -169,7 +178,9 @@ def _walk(
             child = f"{path}.{key}" if path else key
             _walk(item, child, depth + key.count(".") + 1, out, reasons)
     elif isinstance(value, list):
-        kinds = {"object" if isinstance(v, dict) else "scalar" for v in _flat(value) if v is not None}
+        kinds = {
+            "object" if isinstance(v, dict) else "scalar" for v in _flat(value) if v is not None
+        }
         if len(kinds) > 1:
             reasons.append(f"{path}: an array mixing objects and values")
             return
@@ -206,7 +217,16 @@ def _refusal(kind: str, value: Any) -> str:
         return "an object where a value is"
     if kind in ("keyword", "text", "wildcard", "match_only_text"):
         return ""
-    if kind in ("long", "integer", "short", "byte", "float", "double", "half_float", "scaled_float"):
+    if kind in (
+        "long",
+        "integer",
+        "short",
+        "byte",
+        "float",
+        "double",
+        "half_float",
+        "scaled_float",
+    ):
         if isinstance(value, bool):
             return "a boolean in a number"
         if isinstance(value, int | float) or (isinstance(value, str) and _NUMERIC.match(value)):
