@@ -22,8 +22,8 @@ BROKEN_RULES = """<group name="local,">
   </rule>
   <rule id="100003" level="3">
     <if_sid>80202</if_sid>
-    <regex type="pcre2">(a)\\1</regex>
-    <description>backreference</description>
+    <regex type="pcre2">(a)\\2</regex>
+    <description>a back-reference to a group that does not exist</description>
   </rule>
   <rule id="100004" level="3">
     <if_sid>999999</if_sid>
@@ -36,7 +36,7 @@ BROKEN_RULES = """<group name="local,">
 def test_manager_refuses_to_start_on_a_broken_rule_file_naming_every_error(
     manager_home: ManagerHome,
 ) -> None:
-    """A local rule file with an out-of-range level, a backreference and an unknown parent:
+    """A local rule file with an out-of-range level, a bad back-reference and an unknown parent:
     `manager run` exits non-zero before listening, naming file:line of every error, and
     `rules check` reports the same; the shipped rules alone still load."""
     rules = manager_home.path / "local_rules.xml"
@@ -68,7 +68,7 @@ def test_agent_refuses_a_malformed_agent_toml_naming_file_and_key(
         "spool.limitt": good.replace('limit = "1GiB"', 'limitt = "1GiB"'),
         "agent.heartbeat": good.replace('heartbeat = "15s"', "heartbeat = [15]"),
         "sources[0].aws_secret_access_key": good
-        + '\n[[sources]]\ntype = "cloudtrail"\nbucket = "b"\n'
+        + '\n[[sources]]\ntype = "cloudtrail"\nbucket = "org-trail-b"\n'
         + 'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz"\n',
     }
     for key, text in cases.items():

@@ -213,6 +213,54 @@ def test_cli_import_wazuh_sets_a_group(running_manager: RunningManager, tmp_path
     assert 'interval = "5m"' in stored.toml
 
 
+def test_cli_import_wazuh_refusals_exit_non_zero_and_store_nothing(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
+    creds = ["--credentials", str(running_manager.home.credentials)]
+    store = running_manager.server.config_store
+    cases = {
+        "no-bucket.conf": (
+            '<ossec_config><wodle name="aws-s3"><interval>5m</interval></wodle></ossec_config>',
+            "has no CloudTrail bucket to import",
+        ),
+        "no-wodle.conf": ("<ossec_config><global/></ossec_config>", "no <wodle"),
+        "no-type.conf": (
+            '<ossec_config><wodle name="aws-s3"><bucket><name>org-trail</name></bucket>'
+            "</wodle></ossec_config>",
+            "the bucket has no type attribute",
+        ),
+        "fake-region.conf": (
+            '<ossec_config><wodle name="aws-s3"><bucket type="cloudtrail"><name>org-trail</name>'
+            "<regions>us-fake-1</regions></bucket></wodle></ossec_config>",
+            "'us-fake-1' is not an AWS region",
+        ),
+    }
+    for name, (text, reason) in cases.items():
+        conf = tmp_path / name
+        conf.write_text(text)
+        result = run_cli("admin", "config", "import-wazuh", str(conf), "--group", "wz", *creds)
+        assert result.returncode != 0, (name, result.stdout)
+        assert reason in result.stderr, (name, result.stderr)
+        assert store.history(Target(group="wz")) == [], name
+
+
+def test_cli_reimporting_an_identical_block_stores_no_new_revision(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(
+        '<ossec_config><wodle name="aws-s3"><bucket>org-legacy-trail</bucket></wodle>'
+        "</ossec_config>"
+    )
+    creds = ["--credentials", str(running_manager.home.credentials)]
+    for _ in range(2):
+        result = run_cli("admin", "config", "import-wazuh", str(conf), "--group", "re", *creds)
+        assert result.returncode == 0, result.stderr
+    history = running_manager.server.config_store.history(Target(group="re"))
+    assert len(history) == 1
+    assert 'bucket = "org-legacy-trail"' in history[0].toml
+
+
 def test_push_reaches_a_connected_agent_within_a_second(
     running_manager: RunningManager,
     enrolled_agent: Callable[[str], Path],
