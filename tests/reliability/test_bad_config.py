@@ -113,3 +113,40 @@ def test_manager_refuses_a_corrupt_database_naming_it(manager_home: ManagerHome)
     assert f"cannot open database {database}" in output and "not a database" in output, output
     assert "Traceback" not in output
     assert database.read_bytes() == garbage
+
+
+NOT_RULES = {
+    "empty.xml": "",
+    "text.xml": "just some notes, no XML at all\n",
+    "comment.xml": "<!-- rules to come -->\n",
+    "empty-group.xml": '<group name="local,">\n</group>\n',
+    "ossec.xml": "<ossec_config><global/></ossec_config>\n",
+    "rules.json": '{"rules": [{"id": 100001}]}\n',
+}
+
+
+def test_rules_check_refuses_a_file_that_holds_no_rules(tmp_path: Path) -> None:
+    for name, text in NOT_RULES.items():
+        path = tmp_path / name
+        path.write_text(text)
+        check = run_cli("rules", "check", str(path))
+        output = check.stdout + check.stderr
+        assert check.returncode != 0, (name, output)
+        assert "OK:" not in output
+        assert f"{path}:1:" in output, (name, output)
+        assert "holds no rules" in output or "not well-formed" in output, (name, output)
+
+
+def test_manager_refuses_to_start_when_its_rules_path_loads_nothing(
+    manager_home: ManagerHome,
+) -> None:
+    folder = manager_home.path / "local-rules"
+    folder.mkdir()
+    (folder / "placeholder.xml").write_text("<!-- nothing yet -->\n")
+    toml = manager_home.path / "manager.toml"
+    text = toml.read_text().replace("rules = []", 'rules = ["local-rules"]')
+    toml.write_text(text)
+    result = run_cli("manager", "run", "--home", str(manager_home.path), timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert f"{folder / 'placeholder.xml'}:1: holds no rules" in output, output

@@ -75,6 +75,8 @@ def load_ruleset(paths: Sequence[Path], lists_root: Path | None = None) -> Rules
     for file in files:
         loader.load_file(file)
     ruleset = loader.link(tuple(str(f) for f in files))
+    if files and not loader.rules and not loader.errors:
+        loader.errors.append(RuleError("the ruleset holds no rules at all"))
     if loader.errors:
         # File order as given, then line order: the way a user fixes them.
         order = {str(f): i for i, f in enumerate(files)}
@@ -127,6 +129,17 @@ class _Loader:
             nodes = parse_nodes(text, str(file))
         except RuleError as exc:
             self.errors.append(exc)
+            return
+        rule_elements = sum(_count_rules(node) for node in nodes)
+        if rule_elements == 0:
+            self.errors.append(
+                RuleError(
+                    "holds no rules: a Wazuh rule file has <group> elements holding <rule> "
+                    "elements (is this file empty, or not a rule file?)",
+                    file=str(file),
+                    line=nodes[0].line if nodes else 1,
+                )
+            )
             return
         variables: dict[str, str] = {}
         for node in nodes:
@@ -498,6 +511,12 @@ class _Loader:
 
         for rule in rules:
             visit(rule)
+
+
+def _count_rules(node: Node) -> int:
+    if node.tag == "rule":
+        return 1
+    return sum(_count_rules(child) for child in node.children) if node.tag == "group" else 0
 
 
 def _parse_description(text: str) -> tuple[DescriptionPart, ...]:
