@@ -184,7 +184,8 @@ def compile_check(rule: Rule) -> RuleCheck:
                     return False
         return True
 
-    if any(t.pattern.backtracking for t in (*rule.fields, *rule.log_tests)):
+    patterns = [t.pattern for t in rule.fields] + [t.pattern for t in rule.log_tests]
+    if any(pattern.backtracking for pattern in patterns):
         return _limited(rule, check)
     return check
 
