@@ -161,6 +161,7 @@ def _as_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
         if rule is None
         else {"id": rule.id, "level": rule.level, "location": rule.location},
         "alert": outcome.alert.to_wazuh() if outcome.alert is not None else None,
+        "rule_errors": list(outcome.rule_errors),
     }
 
 
@@ -177,6 +178,8 @@ def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
         mark = "match" if step.matched else "no"
         note = f"  ({step.note})" if step.note else ""
         out.write(f"\t{'  ' * step.depth}{step.rule_id}: {mark}{note}\n")
+    for error in outcome.rule_errors:
+        out.write(f"\t!! {error}\n")
     rule = outcome.rule
     if rule is None:
         out.write("\n**No rule matched.\n\n")

@@ -113,3 +113,18 @@ def test_its_path_is_given_as_is(tmp_path: Path) -> None:
     copy = tmp_path / "0350-amazon_rules.xml"
     copy.write_bytes(AMAZON_RULES.read_bytes())
     assert len(load_ruleset([copy], WAZUH)) == 67
+
+
+def test_the_mitre_ids_of_wazuhs_ruleset_have_their_names() -> None:
+    # (An ID missing from the table keeps its rule.mitre.id and only lacks the names; the
+    # shipped ruleset's IDs are listed in the table too, and new rules should add theirs.)
+    from trailwarden.manager.analysis.mitre import TECHNIQUES, mitre_document
+
+    ids = {i for rule in _wazuh_ruleset().rules.values() for i in rule.mitre_ids}
+    assert ids == {"T1485", "T1078", "T1110"}
+    assert ids <= set(TECHNIQUES)
+    assert mitre_document(["T1110", "T9999"]) == {
+        "id": ["T1110", "T9999"],
+        "technique": ["Brute Force"],
+        "tactic": ["Credential Access"],
+    }
