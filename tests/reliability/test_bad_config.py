@@ -126,6 +126,8 @@ NOT_RULES = {
 
 
 def test_rules_check_refuses_a_file_that_holds_no_rules(tmp_path: Path) -> None:
+    """Six files that hold no rules (empty, plain text, a comment, an empty group, an
+    ossec.conf, JSON): `rules check` exits non-zero on each, naming file:line, never "OK: 0"."""
     for name, text in NOT_RULES.items():
         path = tmp_path / name
         path.write_text(text)
@@ -140,6 +142,8 @@ def test_rules_check_refuses_a_file_that_holds_no_rules(tmp_path: Path) -> None:
 def test_manager_refuses_to_start_when_its_rules_path_loads_nothing(
     manager_home: ManagerHome,
 ) -> None:
+    """`[analysis] rules` names a folder whose only file holds no rules: `manager run` exits
+    non-zero before listening, naming the file."""
     folder = manager_home.path / "local-rules"
     folder.mkdir()
     (folder / "placeholder.xml").write_text("<!-- nothing yet -->\n")
