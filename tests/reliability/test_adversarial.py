@@ -30,7 +30,6 @@ from trailwarden.common import channels, tls
 from trailwarden.common.errors import (
     EnrollmentError,
     InsecureKeyFileError,
-    RulesetError,
     TokenError,
 )
 from trailwarden.common.model import AgentRef, SourceMeta
