@@ -34,6 +34,7 @@ store keeps the raw record.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,8 @@ WRAPPER = "value"
 """The key a payload scalar is wrapped under (AWS's and Wazuh's own choice)."""
 
 MAX_DEPTH = 64
+
+_IPV4_SHAPE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 
 
 def index_data(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,25 +85,29 @@ def index_data(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _shape_object(node: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    # type() rather than isinstance against the Mapping ABC: this walk runs over every payload
+    # of every alert, and decoded events hold plain dicts and lists only.
     out: dict[str, Any] = {}
+    deeper = depth + 1
     for key, value in node.items():
-        shaped = _shape_value(key, value, depth + 1)
-        if shaped is not None:
-            out[key] = shaped
+        kind = type(value)
+        if kind is str:
+            out[key] = value if key == WRAPPER else {WRAPPER: value}
+        elif kind is dict:
+            out[key] = _shape_object(value, deeper) if deeper <= MAX_DEPTH else _text(value)
+        elif value is not None:
+            out[key] = _shape_value(key, value, deeper)
     return out
 
 
 def _shape_value(key: str, value: Any, depth: int) -> Any:
-    if value is None:
-        return None
     if depth > MAX_DEPTH:
         return _text(value)
     if isinstance(value, Mapping):
         return _shape_object(value, depth)
-    if isinstance(value, list):
+    if type(value) is list:
         items = _flatten(value)
-        objects = [item for item in items if isinstance(item, Mapping)]
-        if not objects:
+        if not any(isinstance(item, Mapping) for item in items):
             texts = [_text(item) for item in items]
             return texts if key == WRAPPER else {WRAPPER: texts}
         # Objects and values side by side: each value wrapped, so the array holds objects only.
@@ -115,7 +122,7 @@ def _shape_value(key: str, value: Any, depth: int) -> Any:
 def _flatten(values: list[Any]) -> list[Any]:
     out: list[Any] = []
     for value in values:
-        if isinstance(value, list):
+        if type(value) is list:
             out.extend(_flatten(value))
         elif value is not None:
             out.append(value)
@@ -123,10 +130,13 @@ def _flatten(values: list[Any]) -> list[Any]:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is bool:
         return "true" if value else "false"
+    if kind is int:
+        return str(value)
     try:
         return orjson.dumps(value).decode()
     except TypeError:
@@ -134,6 +144,9 @@ def _text(value: Any) -> str:
 
 
 def _is_ipv4(text: str) -> bool:
+    # A cheap shape test first: most sourceIPAddress values are addresses or service names.
+    if not _IPV4_SHAPE.match(text):
+        return False
     try:
         ipaddress.IPv4Address(text)
     except ValueError:

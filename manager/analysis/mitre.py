@@ -90,6 +90,19 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def mitre_document(ids: Iterable[str]) -> dict[str, Any]:
     """``rule.mitre`` as Wazuh writes it: ``id``, ``technique`` and ``tactic`` lists."""
+    key = tuple(ids)
+    cached = _DOCUMENTS.get(key)
+    if cached is None:
+        cached = _build(key)
+        if len(_DOCUMENTS) < 4096:  # one entry per rule: bounded by the ruleset
+            _DOCUMENTS[key] = cached
+    return {name: list(values) for name, values in cached.items()}
+
+
+_DOCUMENTS: dict[tuple[str, ...], dict[str, list[str]]] = {}
+
+
+def _build(ids: tuple[str, ...]) -> dict[str, Any]:
     out_ids: list[str] = []
     names: list[str] = []
     tactics: list[str] = []
