@@ -102,6 +102,13 @@ def test_set_get_history_rollback_over_the_admin_api(
         (PROD + '[sources.more]\naws_session_token = "abc"\n', "credentials never go"),
         (PROD + 'regions = "us-east-1"\n', "sources[0].regions: expected a list of strings"),
         ("[[sources]\n", "not valid TOML"),
+        # A paused source is validated like a running one (it used to be stored unchecked).
+        (PROD + 'enabled = false\ncolour = "blue"\n', "sources[0].colour: unknown key"),
+        (PROD + 'enabled = false\nregions = ["us-fake-1"]\n', "'us-fake-1' is not an AWS region"),
+        (
+            PROD + 'enabled = false\n[[sources.discard]]\nfield = "eventName"\nregex = "(?!x)y"\n',
+            "discard[0].regex: invalid regular expression",
+        ),
     ],
 )
 def test_invalid_or_secret_config_is_refused_by_the_manager(
