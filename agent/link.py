@@ -83,6 +83,9 @@ class LinkClient:
         self.refused = ""
         """Why the manager refuses this agent for good; '' while it does not."""
         self.connected = threading.Event()
+        self.config_settled = threading.Event()
+        """Set once a session knows the agent runs the config the manager wants: the welcome
+        said no update follows, or the update that followed was handled (applied or refused)."""
         self.last_error = ""
         self.sessions = 0
         self.acked_batches = 0
@@ -196,6 +199,7 @@ class LinkClient:
                 elif kind == "config" and self.on_config is not None:
                     status = self.on_config(message.config)
                     outbox.put(link_pb2.AgentMessage(config_status=status))
+                    self.config_settled.set()
                 elif kind == "command" and self.on_command is not None:
                     self.on_command(message.command)
             acks.put(("closed", None))
@@ -215,6 +219,8 @@ class LinkClient:
         if kind != "welcome":
             raise LinkProtocolError("manager closed the link before welcoming us")
         window = max(1, value.ack_window)
+        if not value.config_follows or self.on_config is None:
+            self.config_settled.set()
         self.sessions += 1
         self.connected.set()
         self.last_error = ""

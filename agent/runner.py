@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 DRAIN_SECONDS = 10.0
 """On stop, how long to wait for the manager to acknowledge what is in flight."""
 
+CONFIG_WAIT_SECONDS = 15.0
+"""``run --once``: how long the pass waits for the manager to say which config to run (a
+pushed revision is applied first, so the pass covers the sources it names); past that the pass
+runs on the config the agent has, and what it spools waits for the manager as before."""
+
 
 def source_status_to_wire(status: SourceStatus) -> link_pb2.SourceStatus:
     fields = {k: v for k, v in asdict(status).items() if v is not None}
@@ -133,6 +138,7 @@ class AgentRunner:
         if display is not None:
             display.start()
         try:
+            self._await_central_config()
             result = self.collector.run_once(self.stop_event)
             waiting_logged = 0.0
             # Every record acknowledged, and (SQS) every message of them deleted.
@@ -156,6 +162,20 @@ class AgentRunner:
             acked_batches=self.link.acked_batches,
             errors=result.errors,
         )
+
+    def _await_central_config(self) -> None:
+        """Before a one-off pass: let a config the manager pushes on connect be applied first."""
+        deadline = time.monotonic() + CONFIG_WAIT_SECONDS
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            if self.link.config_settled.wait(0.1):
+                return
+        if not self.stop_event.is_set():
+            log.warning(
+                "stage=config no word from the manager in %.0f s: this pass runs on the config "
+                "the agent has (%s)",
+                CONFIG_WAIT_SECONDS,
+                self.link.last_error or "not connected",
+            )
 
     def shutdown(self) -> None:
         self.collector.stop()

@@ -193,6 +193,7 @@ def outcome_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
             "matched": [hit.rule_id for hit in outcome.sigma_hits],
             "alerts": [alert.to_wazuh() for alert in outcome.sigma_alerts],
         },
+        "rule_errors": list(outcome.rule_errors),
     }
 
 
@@ -210,6 +211,8 @@ def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
         note = f"  ({step.note})" if step.note else ""
         out.write(f"\t{'  ' * step.depth}{step.rule_id}: {mark}{note}\n")
     _print_sigma(out, outcome)
+    for error in outcome.rule_errors:
+        out.write(f"\t!! {error}\n")
     rule = outcome.rule
     if rule is None:
         out.write("\n**No rule matched.\n\n")

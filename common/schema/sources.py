@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trailwarden.common.errors import ConfigError, SecretInConfigError
+from trailwarden.common.schema.aws_names import bucket_name_problem, region_problem
 from trailwarden.common.schema.filters import DiscardRule, compile_regex
 from trailwarden.common.timeparse import parse_duration, parse_timestamp
 
@@ -61,7 +62,6 @@ _SECRET_KEYS = frozenset(
 )
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 @dataclass(frozen=True)
@@ -285,6 +285,15 @@ class _Reader:
                 raise self.fail(key, f"{entry!r} is not {what}")
         return tuple(dict.fromkeys(value))
 
+    def regions(self) -> tuple[str, ...]:
+        """``regions``: each one a region of botocore's endpoint data."""
+        value = self.strings("regions", lambda v: True, "")
+        for region in value:
+            problem = region_problem(region)
+            if problem:
+                raise self.fail("regions", problem)
+        return value
+
     def duration(
         self, key: str, default: float, limits: tuple[float, float] | None = None
     ) -> float:
@@ -355,6 +364,9 @@ def _parse_cloudtrail(r: _Reader) -> CloudTrailSourceConfig:
     bucket = r.string("bucket")
     if not bucket:
         raise r.fail("bucket", "required: the S3 bucket CloudTrail writes to")
+    problem = bucket_name_problem(bucket)
+    if problem:
+        raise r.fail("bucket", problem)
     name = r.string("name") or f"cloudtrail:{bucket}"
     only_after_text = r.item.pop("only_logs_after", None)
     only_after: datetime | None = None
@@ -387,7 +399,7 @@ def _parse_cloudtrail(r: _Reader) -> CloudTrailSourceConfig:
             "aws_account_ids", lambda v: bool(_ACCOUNT_ID.match(v)), "a 12-digit account ID"
         ),
         aws_account_alias=r.string("aws_account_alias"),
-        regions=r.strings("regions", lambda v: bool(_REGION.match(v)), "a region like us-east-1"),
+        regions=r.regions(),
         only_logs_after=only_after,
         interval=r.duration("interval", DEFAULT_INTERVAL),
         run_on_start=r.boolean("run_on_start", True),
@@ -440,8 +452,9 @@ def _parse_sqs(r: _Reader) -> SqsSourceConfig:
     queue_url = r.string("queue_url").rstrip("/")
     sqs_name = r.string("sqs_name")
     region = r.string("region")
-    if region and not _REGION.match(region):
-        raise r.fail("region", f"{region!r} is not a region like us-east-1")
+    problem = region_problem(region) if region else ""
+    if problem:
+        raise r.fail("region", problem)
     if queue_url and sqs_name:
         raise r.fail("sqs_name", "give queue_url or sqs_name (with region), not both")
     if queue_url:

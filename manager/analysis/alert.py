@@ -15,6 +15,16 @@ from typing import Any
 import orjson
 
 from trailwarden.common.model import AgentRef
+from trailwarden.manager.analysis.index_shape import index_data
+from trailwarden.manager.analysis.mitre import mitre_document
+
+LOCATION = "Wazuh-AWS"
+"""The document's ``location``: what Wazuh writes for every event of its AWS integration (the
+object each record came from is in ``data.aws.log_info``)."""
+
+COMPLIANCE = ("pci_dss", "gdpr", "hipaa", "nist_800_53", "tsc", "gpg13", "cis")
+"""Group name prefixes Wazuh moves out of ``rule.groups`` into ``rule.<prefix>`` lists
+(``pci_dss_10.6.1`` -> ``rule.pci_dss: ["10.6.1"]``), the fields its compliance views read."""
 
 
 # Not frozen: a frozen dataclass pays object.__setattr__ per field on construction, and one
@@ -35,6 +45,12 @@ class RuleHit:
     """For correlation rules: the frequency that was reached."""
     mitre_tactics: tuple[str, ...] = ()
     """MITRE ATT&CK tactic names (Sigma rules take them from their tags)."""
+    mail: bool = False
+    """``rule.mail``: the rule asks for e-mail (``<options>alert_by_email</options>``)."""
+    counted: bool = True
+    """False for ``<options>no_counter</options>``: no ``rule.firedtimes`` in the document."""
+    info: tuple[str, ...] = ()
+    """The rule's ``<info>`` texts."""
 
 
 @dataclass(slots=True)
@@ -87,6 +103,9 @@ class Alert:
             rule.firedtimes,
             rule.frequency,
             rule.mitre_tactics,
+            rule.mail,
+            rule.counted,
+            rule.info,
             self.agent,
             self.manager_name,
             self.location,
@@ -113,30 +132,39 @@ class Alert:
         return self.rendered
 
     def to_wazuh(self) -> dict[str, Any]:
-        """The alert in Wazuh's alerts.json shape."""
+        """The alert in Wazuh's alerts.json shape (docs/ALERTS.md: every field, and the shape
+        ``data`` takes so that every alert indexes under Wazuh's template)."""
+        hit = self.rule
+        groups, compliance = split_compliance(hit.groups)
         rule: dict[str, Any] = {
-            "id": self.rule.id,
-            "level": self.rule.level,
-            "description": self.rule.description,
-            "groups": list(self.rule.groups),
-            "firedtimes": self.rule.firedtimes,
+            "id": hit.id,
+            "level": hit.level,
+            "description": hit.description,
+            "groups": groups,
         }
-        if self.rule.mitre_ids or self.rule.mitre_tactics:
-            mitre: dict[str, Any] = {"id": list(self.rule.mitre_ids)}
-            if self.rule.mitre_tactics:
-                mitre["tactic"] = list(self.rule.mitre_tactics)
+        if hit.counted:
+            rule["firedtimes"] = hit.firedtimes
+        rule["mail"] = hit.mail
+        if hit.mitre_ids or hit.mitre_tactics:
+            mitre = mitre_document(hit.mitre_ids)
+            # Sigma rules name their tactics in their tags; the table knows the others'.
+            tactics = mitre.setdefault("tactic", [])
+            tactics.extend(t for t in hit.mitre_tactics if t not in tactics)
             rule["mitre"] = mitre
-        if self.rule.frequency:
-            rule["frequency"] = self.rule.frequency
+        rule.update(compliance)
+        if hit.info:
+            rule["info"] = list(hit.info)
+        if hit.frequency:
+            rule["frequency"] = hit.frequency
         out: dict[str, Any] = {
-            "timestamp": self.timestamp,
+            "timestamp": wazuh_timestamp(self.timestamp),
             "rule": rule,
             "agent": {"id": self.agent.id, "name": self.agent.name},
             "manager": {"name": self.manager_name},
             "id": self.id,
             "decoder": {"name": "json"},
-            "location": self.location,
-            "data": dict(self.data),
+            "location": LOCATION,
+            "data": index_data(self.data),
         }
         if self.full_log:
             out["full_log"] = self.full_log
@@ -154,13 +182,57 @@ def _rebuild(
     firedtimes: int,
     frequency: int,
     mitre_tactics: tuple[str, ...],
+    mail: bool,
+    counted: bool,
+    info: tuple[str, ...],
     *rest: Any,
 ) -> Alert:
     """The inverse of ``Alert.__reduce__``."""
     hit = RuleHit(
-        rule_id, level, description, groups, mitre_ids, firedtimes, frequency, mitre_tactics
+        rule_id,
+        level,
+        description,
+        groups,
+        mitre_ids,
+        firedtimes,
+        frequency,
+        mitre_tactics,
+        mail,
+        counted,
+        info,
     )
     return Alert(alert_id, timestamp, hit, *rest)
+
+
+_SPLIT_CACHE: dict[tuple[str, ...], tuple[list[str], dict[str, list[str]]]] = {}
+
+
+def split_compliance(groups: tuple[str, ...]) -> tuple[list[str], dict[str, list[str]]]:
+    """``rule.groups`` without the compliance tags, and the tags by framework, as Wazuh does."""
+    cached = _SPLIT_CACHE.get(groups)
+    if cached is None:
+        plain: list[str] = []
+        tags: dict[str, list[str]] = {}
+        for group in groups:
+            framework = next((c for c in COMPLIANCE if group.startswith(c + "_")), None)
+            if framework is None:
+                plain.append(group)
+            else:
+                tags.setdefault(framework, []).append(group[len(framework) + 1 :])
+        if len(_SPLIT_CACHE) < 4096:  # one entry per rule: bounded by the ruleset
+            _SPLIT_CACHE[groups] = (plain, tags)
+        cached = (plain, tags)
+    plain, tags = cached
+    return list(plain), {framework: list(values) for framework, values in tags.items()}
+
+
+def wazuh_timestamp(rfc3339: str) -> str:
+    """Wazuh's alert timestamp (``2026-11-20T09:15:00.123+0000``) from our RFC 3339 UTC one."""
+    if rfc3339.endswith("Z"):
+        return rfc3339[:-1] + "+0000"
+    if rfc3339.endswith("+00:00"):
+        return rfc3339[:-6] + "+0000"
+    return rfc3339
 
 
 def render(document: Mapping[str, Any]) -> str:

@@ -94,7 +94,10 @@ def _envelope(
                 aws[key] = {"string": value}
     aws["source"] = "cloudtrail"
     aws["log_info"] = _log_info(source)
-    account = str(record.get("recipientAccountId") or source.account_id or "")
+    # The account of the object's key, as Wazuh's wodle writes it (AWSLogs/<account>/...): the
+    # account whose trail delivered the record; recipientAccountId stays beside it as AWS wrote
+    # it. A record read from a plain directory has no key account: recipientAccountId then.
+    account = str(source.account_id or record.get("recipientAccountId") or "")
     if account:
         aws["aws_account_id"] = account
     return {

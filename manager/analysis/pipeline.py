@@ -60,6 +60,10 @@ class Outcome:
         """Every alert the record raised: the tree's, then the Sigma rules'."""
         return ([self.alert] if self.alert is not None else []) + self.sigma_alerts
 
+    rule_errors: list[str] = field(default_factory=list)
+    """Rule tests that could not be decided on this record (a backtracking match stopped at
+    its limit), each naming the rule's file:line; the rule counted as not matching."""
+
 
 class Analyzer:
     """Decode, match and correlate records, raising alerts."""
@@ -85,6 +89,7 @@ class Analyzer:
         self._records = 0
         self._alerts = 0
         self._decode_errors = 0
+        self._match_limit_errors = 0
         self._fired: Counter[str] = Counter()
         self._stamp_second = 0
         self._stamp_prefix = ""
@@ -134,6 +139,17 @@ class Analyzer:
         outcome = Outcome(event=event, rule=final, trace=steps if steps is not None else [])
         if self._sigma.count:
             self._run_sigma(outcome, view, record, source, agent, trace)
+        if view.rule_errors:
+            self._match_limit_errors += len(view.rule_errors)
+            outcome.rule_errors = view.rule_errors
+            for message in view.rule_errors:
+                log.warning(
+                    "stage=match agent=%s where=%s event=%s error=%s",
+                    agent.id,
+                    source.location,
+                    record.get("eventID"),
+                    message,
+                )
         if final is None:
             return outcome
         correlator = self._correlator
@@ -218,6 +234,9 @@ class Analyzer:
             fired[rule.id],
             rule.frequency if rule.is_correlation else 0,
             rule.mitre_tactics,
+            "alert_by_email" in rule.options,
+            "no_counter" not in rule.options,
+            rule.info,
         )
         account = get("recipientAccountId")
         account = account if type(account) is str else _text(account)
@@ -251,11 +270,13 @@ class Analyzer:
         )
 
     def stats(self) -> dict[str, Any]:
-        """Counters since start: records, alerts, decode_errors, fired (per rule ID)."""
+        """Counters since start: records, alerts, decode_errors, match_limit_errors, fired (per
+        rule ID)."""
         return {
             "records": self._records,
             "alerts": self._alerts,
             "decode_errors": self._decode_errors,
+            "match_limit_errors": self._match_limit_errors,
             "fired": dict(self._fired),
             "correlation_entries": self._correlator.state_size(),
         }

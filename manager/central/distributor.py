@@ -1,9 +1,10 @@
 """Config push: new revisions to connected agents at once, to reconnecting agents on hello.
 
-The link calls ``on_hello`` and ``on_config_status`` on its event loop; neither may block it,
-so both hand the database work to a thread. Status reports are written in batches by one
-writer task (a thousand agents acknowledging one push make a handful of transactions, not a
-thousand contending ones). ``push`` sends to connected sessions right away — the message goes
+The link awaits ``on_hello`` before it welcomes an agent (the welcome says whether an update
+follows) and calls ``on_config_status`` on its event loop; neither blocks the loop: both hand
+the database work to a thread. Status reports are written in batches by one writer task (a
+thousand agents acknowledging one push make a handful of transactions, not a thousand
+contending ones). ``push`` sends to connected sessions right away — the message goes
 out on the agent's stream within milliseconds; agents that are offline get the desired config
 when their next hello shows they run something else.
 """
@@ -46,8 +47,12 @@ class ConfigDistributor:
 
     # ---- link hooks (called on the event loop) -------------------------------------------
 
-    def on_hello(self, session: Session, hello: link_pb2.Hello) -> None:
-        self._spawn(self._hello(session, hello.applied_config_revision, hello.applied_config_hash))
+    async def on_hello(
+        self, session: Session, hello: link_pb2.Hello
+    ) -> link_pb2.ManagerMessage | None:
+        """The update the agent must apply, if it runs another revision than its desired one
+        (the link sends it right after the welcome)."""
+        return await self._hello(session, hello.applied_config_revision, hello.applied_config_hash)
 
     def on_config_status(self, session: Session, status: link_pb2.ConfigStatus) -> None:
         report = StatusReport(
@@ -101,7 +106,9 @@ class ConfigDistributor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _hello(self, session: Session, revision: int, applied_hash: str) -> None:
+    async def _hello(
+        self, session: Session, revision: int, applied_hash: str
+    ) -> link_pb2.ManagerMessage | None:
         agent = session.agent.id
         try:
             desired = await asyncio.to_thread(
@@ -109,15 +116,16 @@ class ConfigDistributor:
             )
         except StoreError as exc:
             log.warning("stage=config agent=%s hello not recorded: %s", agent, exc)
-            return
-        if desired is not None and not session.closed.is_set():
-            log.info(
-                "stage=config agent=%s runs revision %d, sending revision %d",
-                agent,
-                revision,
-                desired.revision,
-            )
-            session.send(update_message(desired))
+            return None
+        if desired is None or session.closed.is_set():
+            return None
+        log.info(
+            "stage=config agent=%s runs revision %d, sending revision %d",
+            agent,
+            revision,
+            desired.revision,
+        )
+        return update_message(desired)
 
     async def _write_reports(self) -> None:
         queue = self._queue()

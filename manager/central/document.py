@@ -154,8 +154,13 @@ def validate_complete(data: Mapping[str, Any], origin: str) -> EffectiveConfig:
     return effective_config([data], origin)
 
 
-def merge(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Merge documents (earliest first) as described in the module docstring."""
+def merge(
+    documents: Sequence[Mapping[str, Any]], *, include_paused: bool = False
+) -> dict[str, Any]:
+    """Merge documents (earliest first) as described in the module docstring.
+
+    ``include_paused``: keep the ``enabled = false`` sources too (without that key), to check
+    them: a paused source is validated like a running one, so enabling it later cannot fail."""
     merged: dict[str, Any] = {}
     sources: dict[str, dict[str, Any]] = {}
     for document in documents:
@@ -171,7 +176,7 @@ def merge(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     active = [
         {k: v for k, v in table.items() if k != ENABLED_KEY}
         for table in sources.values()
-        if table.get(ENABLED_KEY, True)
+        if include_paused or table.get(ENABLED_KEY, True)
     ]
     if sources:
         merged["sources"] = active
@@ -184,6 +189,17 @@ def effective_config(documents: Sequence[Mapping[str, Any]], origin: str) -> Eff
     if not present:
         return NO_CONFIG
     merged = merge(present)
+    everything = merge(present, include_paused=True)
+    if everything != merged:
+        paused = sorted(
+            source_name(t, origin) for t in everything["sources"] if t not in merged["sources"]
+        )
+        try:
+            parse_central_config(render_toml(everything), origin)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc} (paused sources are checked too: {', '.join(paused)})"
+            ) from exc
     text = render_toml(merged)
     if not text:
         return NO_CONFIG

@@ -195,6 +195,12 @@ class ConfigStore:
             validate_complete(data, origin)
         else:
             self._agent(target.agent_id)
+        latest = self.history(target, 1)
+        if latest and latest[0].hash == config_hash(text):
+            # The same document again (an identical re-import, a repeated set): no new
+            # revision, nothing to push; the caller is told which revision already holds it.
+            log.info("stage=config %s: unchanged, revision %d kept", target, latest[0].revision)
+            return Change(latest[0], ())
         with self.db.transaction() as tx:
             revision = self._next(tx)
             row = Revision(target, revision, config_hash(text), text, now_ms(), author, comment)

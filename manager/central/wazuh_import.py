@@ -3,10 +3,20 @@
 CloudTrail buckets and their options become ``[[sources]]`` (``interval``, ``run_on_start``,
 ``skip_on_error`` and ``remove_from_bucket`` of the wodle are copied into each of its buckets;
 ``only_logs_after``'s ``YYYY-MMM-DD`` becomes an ISO date), and ``<subscriber type="buckets">``
-(S3 notifications read from SQS) becomes a ``cloudtrail-sqs`` source. Everything that cannot be
-carried over is listed with where it was and why — other bucket types, services and subscribers,
-calendar scheduling (``day``/``wday``/``time``), and AWS keys, which never go in central config
-(put them in a profile on the agent host and name it with ``aws_profile``).
+(S3 notifications read from SQS) becomes a ``cloudtrail-sqs`` source. Wazuh's legacy form, a
+bare ``<bucket>name</bucket>`` in the wodle, is a CloudTrail bucket, as it is for Wazuh.
+Everything that cannot be carried over is listed with where it was and why — other bucket
+types, services and subscribers, calendar scheduling (``day``/``wday``/``time``), and AWS keys,
+which never go in central config (put them in a profile on the agent host and name it with
+``aws_profile``).
+
+What Wazuh itself refuses is refused here too, with ConfigError naming where (so ``admin config
+import-wazuh`` exits non-zero and stores no revision): no ``aws-s3`` wodle, a wodle with no
+CloudTrail bucket, a bucket without a ``type`` or with an empty one, a bucket without a name,
+and a value that cannot be read (``only_logs_after``, ``interval``, ``remove_from_bucket`` and
+the other yes/no options, ``iam_role_duration``) — never dropped with a note, which would leave
+the source reading from today on the default schedule. Bucket names and regions are then
+checked by the sources schema (S3's naming rules, botocore's regions).
 
 ossec.conf is often several ``<ossec_config>`` blocks in one file (not one XML document), so
 the text is wrapped in one root before parsing. The file is the admin's own, read locally.
@@ -81,6 +91,11 @@ def import_wazuh(text: str, origin: str = "ossec.conf") -> ImportResult:
     names: set[str] = set()
     for w_index, wodle in enumerate(wodles, 1):
         _convert_wodle(wodle, f"wodle[{w_index}]", sources, left, names)
+    if not sources:
+        reasons = "; ".join(left) if left else "no <bucket> at all"
+        raise ConfigError(
+            f"{origin}: the aws-s3 wodle has no CloudTrail bucket to import ({reasons})"
+        )
     header = [
         f"# Imported from {origin}: {len(sources)} CloudTrail bucket(s).",
         *(
@@ -89,9 +104,8 @@ def import_wazuh(text: str, origin: str = "ossec.conf") -> ImportResult:
             else ["# Every option was carried over."]
         ),
     ]
-    document: dict[str, Any] = {"sources": sources} if sources else {}
-    if sources:
-        validate_complete(document, f"{origin} (imported)")
+    document: dict[str, Any] = {"sources": sources}
+    validate_complete(document, f"{origin} (imported)")
     toml = "\n".join(header) + "\n\n" + render_toml(document)
     return ImportResult(toml=toml, sources=len(sources), not_carried=tuple(left))
 
@@ -111,11 +125,9 @@ def _convert_wodle(
         tag, value = child.tag, (child.text or "").strip()
         at = f"{where}/{tag}"
         if tag == "disabled":
-            disabled = _yes_no(value, at, left) is True
+            disabled = _yes_no(value, at, left)
         elif tag in _WODLE_OPTIONS:
-            converted = _option(tag, value, at, left)
-            if converted is not None:
-                shared[tag] = converted
+            shared[tag] = _option(tag, value, at, left)
         elif tag == "bucket":
             buckets.append((f"{where}/bucket[{len(buckets) + 1}]", child))
         elif tag in _SECRETS:
@@ -160,9 +172,17 @@ def _convert_wodle(
 
 
 def _convert_bucket(bucket: ET.Element, where: str, left: list[str]) -> dict[str, Any] | None:
-    kind = bucket.get("type", "")
+    legacy_name = (bucket.text or "").strip()
+    if len(bucket) == 0 and legacy_name and bucket.get("type") is None:
+        # Wazuh's legacy form: <bucket>name</bucket>, a CloudTrail bucket.
+        return {"bucket": legacy_name}
+    kind = bucket.get("type")
+    if kind is None:
+        raise ConfigError(f'{where}: the bucket has no type attribute (type="cloudtrail")')
+    if not kind.strip():
+        raise ConfigError(f'{where}: the bucket\'s type is empty (type="cloudtrail")')
     if kind != "cloudtrail":
-        left.append(f"{where} type={kind or '?'}: only CloudTrail buckets are collected")
+        left.append(f"{where} type={kind}: only CloudTrail buckets are collected")
         return None
     out: dict[str, Any] = {}
     discard: list[dict[str, str]] = []
@@ -182,15 +202,14 @@ def _convert_bucket(bucket: ET.Element, where: str, left: list[str]) -> dict[str
         elif tag == "regions":
             out["regions"] = _split(value)
         elif tag == "iam_role_duration":
-            if value.isdigit():
-                out["iam_role_duration"] = int(value)
-            else:
-                left.append(f"{at}: {value!r} is not a number of seconds")
+            if not value.isdigit():
+                raise ConfigError(f"{at}: {value!r} is not a number of seconds")
+            out["iam_role_duration"] = int(value)
         elif tag == "only_logs_after":
             try:
                 out["only_logs_after"] = parse_timestamp(value).date().isoformat()
             except ValueError as exc:
-                left.append(f"{at}: {exc}")
+                raise ConfigError(f"{at}: {value!r}: {exc} (Wazuh's form is 2026-NOV-01)") from exc
         elif tag == "discard_regex":
             field = child.get("field", "").strip()
             if field:
@@ -198,16 +217,13 @@ def _convert_bucket(bucket: ET.Element, where: str, left: list[str]) -> dict[str
             else:
                 left.append(f"{at}: no field attribute (TrailWarden matches one field)")
         elif tag in _WODLE_OPTIONS:
-            converted = _option(tag, value, at, left)
-            if converted is not None:
-                out[tag] = converted
+            out[tag] = _option(tag, value, at, left)
         elif tag in _SECRETS:
             left.append(f"{at}: {_KEYS_LEFT_BEHIND}")
         else:
             left.append(f"{at}: unknown option")
     if not out.get("bucket"):
-        left.append(f"{where}: no <name>: skipped")
-        return None
+        raise ConfigError(f"{where}: the bucket has no <name>")
     if discard:
         out["discard"] = discard
     return out
@@ -260,24 +276,25 @@ def _convert_subscriber(
 def _option(tag: str, value: str, at: str, left: list[str]) -> Any:
     if tag == "interval":
         if value.rstrip().endswith("M"):  # Wazuh's months; our parser would read minutes
-            left.append(f"{at}: {value!r} is in months; TrailWarden intervals go up to weeks")
-            return None
+            raise ConfigError(f"{at}: {value!r} is in months; TrailWarden intervals go up to weeks")
         try:
-            parse_duration(value)
-        except ValueError:
-            left.append(f"{at}: {value!r} is not a duration TrailWarden reads (s, m, h, d, w)")
-            return None
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{at}: {value!r} is not a duration TrailWarden reads (s, m, h, d, w)"
+            ) from exc
+        if seconds <= 0:
+            raise ConfigError(f"{at}: {value!r}: the interval must be more than zero")
         return value
     return _yes_no(value, at, left)
 
 
-def _yes_no(value: str, at: str, left: list[str]) -> bool | None:
+def _yes_no(value: str, at: str, left: list[str]) -> bool:
     if value.lower() in ("yes", "true"):
         return True
     if value.lower() in ("no", "false"):
         return False
-    left.append(f"{at}: expected yes or no, got {value!r}")
-    return None
+    raise ConfigError(f"{at}: expected yes or no, got {value!r}")
 
 
 def _split(value: str) -> list[str]:

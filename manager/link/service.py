@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -31,6 +31,24 @@ from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis
 from trailwarden.manager.pipeline.ingest import Ingest
 
 log = logging.getLogger(__name__)
+
+HELLO_CONFIG_WAIT_SECONDS = 2.0
+"""Longest the welcome waits for the agent's desired config to be looked up."""
+
+
+def _send_late_update(
+    session: Session, lookup: asyncio.Future[link_pb2.ManagerMessage | None]
+) -> None:
+    if lookup.cancelled():
+        return
+    error = lookup.exception()
+    if error is not None:
+        log.warning("stage=config agent=%s config lookup failed: %s", session.agent.id, error)
+        return
+    update = lookup.result()
+    if update is not None and not session.closed.is_set():
+        session.send(update)
+
 
 HELLO_TIMEOUT_SECONDS = 30.0
 StatusToJson = Callable[[link_pb2.AgentStatus], str]
@@ -62,7 +80,8 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
         *,
         ack_window: int,
         max_connections: int,
-        on_hello: Callable[[Session, link_pb2.Hello], None] | None = None,
+        on_hello: Callable[[Session, link_pb2.Hello], Awaitable[link_pb2.ManagerMessage | None]]
+        | None = None,
         on_config_status: Callable[[Session, link_pb2.ConfigStatus], None] | None = None,
     ) -> None:
         self.registry = registry
@@ -165,13 +184,7 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                 applied_revision=first.hello.applied_config_revision,
                 applied_hash=first.hello.applied_config_hash,
             )
-            session.send(
-                link_pb2.ManagerMessage(
-                    welcome=link_pb2.Welcome(agent_id=agent.id, ack_window=self.ack_window)
-                )
-            )
-            if self.on_hello is not None:
-                self.on_hello(session, first.hello)
+            await self._welcome(session, first.hello)
             async for message in requests:
                 kind = message.WhichOneof("body")
                 if kind == "batch":
@@ -206,6 +219,35 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             worker.cancel()
             session.close(str(exc))
             raise
+
+    async def _welcome(self, session: Session, hello: link_pb2.Hello) -> None:
+        """Welcome the agent, saying whether a config update follows (a one-pass agent waits
+        for it before its pass), then send that update.
+
+        The config the agent should run is looked up first, for at most
+        ``HELLO_CONFIG_WAIT_SECONDS``: a busy database delays the welcome that long, never
+        longer; the update is then sent whenever the lookup ends."""
+        if self.on_hello is None:
+            lookup = None
+            update = None
+        else:
+            lookup = asyncio.ensure_future(self.on_hello(session, hello))
+            done, _ = await asyncio.wait({lookup}, timeout=HELLO_CONFIG_WAIT_SECONDS)
+            update = lookup.result() if lookup in done else None
+        pending = lookup is not None and not lookup.done()
+        session.send(
+            link_pb2.ManagerMessage(
+                welcome=link_pb2.Welcome(
+                    agent_id=session.agent.id,
+                    ack_window=self.ack_window,
+                    config_follows=update is not None or pending,
+                )
+            )
+        )
+        if update is not None:
+            session.send(update)
+        elif lookup is not None and pending:
+            lookup.add_done_callback(lambda task: _send_late_update(session, task))
 
     @staticmethod
     async def _bookkeeping(call: Callable[..., None], *args: Any, **kwargs: Any) -> None:

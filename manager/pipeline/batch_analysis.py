@@ -50,6 +50,9 @@ class BatchAnalysis:
     duplicates: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)
     """(record index, reason) for records that could not be parsed or decoded."""
+    rule_errors: list[tuple[int, str]] = field(default_factory=list)
+    """(record index, error) for rule tests that could not be decided (a backtracking match
+    stopped at its limit); the record itself was analysed and kept."""
 
 
 def _finite_float(text: str) -> float | str:
@@ -210,6 +213,9 @@ def analyse_batch(
         except DecodeError as exc:
             out.bad.append((index, f"decode: {exc}"))
             continue
+        rule_errors = getattr(outcome, "rule_errors", None)
+        if rule_errors:
+            out.rule_errors.extend((index, message) for message in rule_errors)
         if outcome.alert is not None:
             out.alerts.append(outcome.alert)
         out.alerts.extend(outcome.sigma_alerts)

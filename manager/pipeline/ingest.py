@@ -63,6 +63,8 @@ class PipelineCounters:
     bad_records: int = 0
     alerts: int = 0
     store_failures: int = 0
+    rule_errors: int = 0
+    """Rule tests stopped at the backtracking match limit (each also a recent problem)."""
     rules_fired: Counter[str] = field(default_factory=Counter)
     rule_levels: dict[str, int] = field(default_factory=dict)
     """Level of each rule in ``rules_fired`` (a rule's level is fixed), for metrics labels."""
@@ -90,6 +92,7 @@ class PipelineCounters:
                 "bad_records": self.bad_records,
                 "alerts": self.alerts,
                 "store_failures": self.store_failures,
+                "rule_errors": self.rule_errors,
                 "rules_fired": dict(self.rules_fired),
                 "recent_problems": list(self.recent_problems),
                 "outputs": {d.output.name: d.snapshot() for d in self.outputs},
@@ -142,6 +145,11 @@ class Ingest:
             message = f"agent={agent.id} where={where} record={index}: {reason}"
             log.warning("stage=decode bad record %s", message)
             self.counters.problem(message)
+        for index, error in analysed.rule_errors:
+            self.counters.problem(f"agent={agent.id} where={where} record={index}: {error}")
+        if analysed.rule_errors:
+            with self.counters.lock:
+                self.counters.rule_errors += len(analysed.rule_errors)
         rows = [
             EventRow(
                 event_key=e.event_key,

@@ -94,7 +94,7 @@ def test_invalid_revision_fails_and_keeps_the_previous_config(
     good = _toml(a)
     assert applier.apply(_update(1, good)).state == APPLIED
 
-    bad = '[[sources]]\ntype = "cloudtrail"\nbucket = "x"\nregions = "us-east-1"\n'
+    bad = '[[sources]]\ntype = "cloudtrail"\nbucket = "org-trail-x"\nregions = "us-east-1"\n'
     status = applier.apply(_update(2, bad))
     assert status.state == FAILED
     assert "sources[0].regions" in status.error

@@ -322,7 +322,7 @@ def test_missing_bucket_and_unknown_profile_are_named(
     _, result = run_pass(tmp_path, spool, ct("no-such-bucket-here", aws_profile))
     assert not result.ok
     assert "no-such-bucket-here" in result.errors[0] and "does not exist" in result.errors[0]
-    _, result = run_pass(tmp_path, spool, ct("b", aws_profile, aws_profile="nobody"))
+    _, result = run_pass(tmp_path, spool, ct("org-trail-b", aws_profile, aws_profile="nobody"))
     assert "profile 'nobody' not found" in result.errors[0]
 
 

@@ -233,3 +233,30 @@ def test_offline_agent_gets_the_revision_when_it_reconnects(
     _wait(lambda: more <= _stored(running_manager), what="collecting after restart")
     row = _status(admin, agent_id)
     assert (row.state, row.applied_revision) == ("applied", revision.revision)
+
+
+def test_run_once_applies_a_newly_pushed_config_and_makes_its_pass(
+    running_manager: RunningManager,
+    admin: admin_pb2_grpc.AdminStub,
+    agent: Agent,
+    s3: Any,
+    new_bucket: Callable[[], str],
+    aws_profile: AwsProfile,
+) -> None:
+    # The agent has no sources of its own; the only source is the central revision pushed
+    # while it was offline. One `run --once` must apply it and read the bucket in that run.
+    agent_id = AgentIdentity.load(agent.home).agent_id
+    bucket = new_bucket()
+    ids = _put(s3, bucket, count=4)
+    revision = _set(admin, _source(bucket, aws_profile))
+    result = subprocess.run(
+        [*CLI, "agent", "run", "--home", str(agent.home), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ids <= _stored(running_manager), result.stderr[-3000:]
+    assert "pass complete: 0 objects" not in result.stderr + result.stdout
+    row = _status(admin, agent_id)
+    assert (row.state, row.applied_revision) == ("applied", revision.revision)

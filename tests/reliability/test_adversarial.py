@@ -30,7 +30,6 @@ from trailwarden.common import channels, tls
 from trailwarden.common.errors import (
     EnrollmentError,
     InsecureKeyFileError,
-    RulesetError,
     TokenError,
 )
 from trailwarden.common.model import AgentRef, SourceMeta
@@ -140,7 +139,8 @@ EVIL_RULES = """
 def test_catastrophic_backtracking_pattern_and_event_stay_linear(tmp_path: Path) -> None:
     """Rules built to backtrack catastrophically ((a+)+$, (a|aa)*c, (.*a){25}) against a
     100,000-character event: all analysed in well under a second (RE2, linear time); a
-    backreference (which needs backtracking) is refused with file:line."""
+    back-reference RE2 cannot run goes to the backtracking engine, where a crafted near miss
+    is stopped at the per-match limit and reported with file:line."""
     rules = tmp_path / "evil.xml"
     rules.write_text(EVIL_RULES)
     analyzer = Analyzer(load_ruleset([rules]), "m")
@@ -154,12 +154,18 @@ def test_catastrophic_backtracking_pattern_and_event_stay_linear(tmp_path: Path)
     assert outcome.rule is not None and outcome.rule.id == "100102"  # the match still works
     backref = tmp_path / "backref.xml"
     backref.write_text(
-        '<group name="x,">\n<rule id="100103" level="3">\n'
-        '<regex type="pcre2">(a+)\\1</regex>\n<description>d</description>\n</rule>\n</group>\n'
+        '<group name="x,">\n<rule id="100103" level="3">\n<decoded_as>json</decoded_as>\n'
+        '<field name="aws.userAgent" type="pcre2">^((a|aa)\\2?)+$</field>\n'
+        "<description>d</description>\n</rule>\n</group>\n"
     )
-    with pytest.raises(RulesetError) as caught:
-        load_ruleset([backref])
-    assert f"{backref}:3" in str(caught.value)
+    limited = Analyzer(load_ruleset([backref]), "m")
+    near_miss = _record(userAgent="a" * 40 + "b")
+    started = time.monotonic()
+    outcome = limited.analyse(json.loads(near_miss), near_miss, SOURCE, AgentRef("a1", "n"))
+    assert time.monotonic() - started < 2.0
+    assert outcome.rule is None  # the stopped test counts as not matching
+    (error,) = outcome.rule_errors
+    assert error.startswith(f"rule 100103 ({backref}:2): ") and "match limit" in error
 
 
 # ---- gRPC messages ----------------------------------------------------------------------

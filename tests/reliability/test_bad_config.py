@@ -22,8 +22,8 @@ BROKEN_RULES = """<group name="local,">
   </rule>
   <rule id="100003" level="3">
     <if_sid>80202</if_sid>
-    <regex type="pcre2">(a)\\1</regex>
-    <description>backreference</description>
+    <regex type="pcre2">(a)\\2</regex>
+    <description>a back-reference to a group that does not exist</description>
   </rule>
   <rule id="100004" level="3">
     <if_sid>999999</if_sid>
@@ -36,7 +36,7 @@ BROKEN_RULES = """<group name="local,">
 def test_manager_refuses_to_start_on_a_broken_rule_file_naming_every_error(
     manager_home: ManagerHome,
 ) -> None:
-    """A local rule file with an out-of-range level, a backreference and an unknown parent:
+    """A local rule file with an out-of-range level, a bad back-reference and an unknown parent:
     `manager run` exits non-zero before listening, naming file:line of every error, and
     `rules check` reports the same; the shipped rules alone still load."""
     rules = manager_home.path / "local_rules.xml"
@@ -68,7 +68,7 @@ def test_agent_refuses_a_malformed_agent_toml_naming_file_and_key(
         "spool.limitt": good.replace('limit = "1GiB"', 'limitt = "1GiB"'),
         "agent.heartbeat": good.replace('heartbeat = "15s"', "heartbeat = [15]"),
         "sources[0].aws_secret_access_key": good
-        + '\n[[sources]]\ntype = "cloudtrail"\nbucket = "b"\n'
+        + '\n[[sources]]\ntype = "cloudtrail"\nbucket = "org-trail-b"\n'
         + 'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz"\n',
     }
     for key, text in cases.items():
@@ -113,3 +113,44 @@ def test_manager_refuses_a_corrupt_database_naming_it(manager_home: ManagerHome)
     assert f"cannot open database {database}" in output and "not a database" in output, output
     assert "Traceback" not in output
     assert database.read_bytes() == garbage
+
+
+NOT_RULES = {
+    "empty.xml": "",
+    "text.xml": "just some notes, no XML at all\n",
+    "comment.xml": "<!-- rules to come -->\n",
+    "empty-group.xml": '<group name="local,">\n</group>\n',
+    "ossec.xml": "<ossec_config><global/></ossec_config>\n",
+    "rules.json": '{"rules": [{"id": 100001}]}\n',
+}
+
+
+def test_rules_check_refuses_a_file_that_holds_no_rules(tmp_path: Path) -> None:
+    """Six files that hold no rules (empty, plain text, a comment, an empty group, an
+    ossec.conf, JSON): `rules check` exits non-zero on each, naming file:line, never "OK: 0"."""
+    for name, text in NOT_RULES.items():
+        path = tmp_path / name
+        path.write_text(text)
+        check = run_cli("rules", "check", str(path))
+        output = check.stdout + check.stderr
+        assert check.returncode != 0, (name, output)
+        assert "OK:" not in output
+        assert f"{path}:1:" in output, (name, output)
+        assert "holds no rules" in output or "not well-formed" in output, (name, output)
+
+
+def test_manager_refuses_to_start_when_its_rules_path_loads_nothing(
+    manager_home: ManagerHome,
+) -> None:
+    """`[analysis] rules` names a folder whose only file holds no rules: `manager run` exits
+    non-zero before listening, naming the file."""
+    folder = manager_home.path / "local-rules"
+    folder.mkdir()
+    (folder / "placeholder.xml").write_text("<!-- nothing yet -->\n")
+    toml = manager_home.path / "manager.toml"
+    text = toml.read_text().replace("rules = []", 'rules = ["local-rules"]')
+    toml.write_text(text)
+    result = run_cli("manager", "run", "--home", str(manager_home.path), timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert f"{folder / 'placeholder.xml'}:1: holds no rules" in output, output

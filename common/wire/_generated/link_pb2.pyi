@@ -168,12 +168,14 @@ class ManagerMessage(_message.Message):
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., config: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("agent_id", "ack_window")
+    __slots__ = ("agent_id", "ack_window", "config_follows")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     ACK_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FOLLOWS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     ack_window: int
-    def __init__(self, agent_id: _Optional[str] = ..., ack_window: _Optional[int] = ...) -> None: ...
+    config_follows: bool
+    def __init__(self, agent_id: _Optional[str] = ..., ack_window: _Optional[int] = ..., config_follows: _Optional[bool] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("sequences",)

@@ -36,6 +36,33 @@ RULE_ATTRIBUTES = frozenset(
 MAX_RULE_ID = 999_999
 MAX_LEVEL = 16
 
+OPTIONS = frozenset({"no_full_log", "no_log", "no_counter", "alert_by_email", "no_email_alert"})
+"""Wazuh's rule ``<options>``, all honoured: ``no_full_log`` (no ``full_log`` in the alert),
+``no_log`` (matches without alerting), ``no_counter`` (no ``rule.firedtimes``),
+``alert_by_email`` / ``no_email_alert`` (``rule.mail`` true / false)."""
+
+COMPLIANCE_ELEMENTS = ("pci_dss", "gdpr", "hipaa", "nist_800_53", "tsc", "gpg13", "cis")
+"""``<pci_dss>10.6.1,10.2.4</pci_dss>`` and friends: the same as the ``pci_dss_10.6.1`` group
+names Wazuh's own rules use, and written to the same ``rule.pci_dss`` (...) alert fields."""
+
+STATIC_FIELD_ELEMENTS = frozenset(
+    {
+        "same_source_ip", "same_srcip", "different_srcip", "not_same_source_ip",
+        "same_user", "different_user", "not_same_user", "same_srcuser", "different_srcuser",
+        "same_dstip", "different_dstip", "same_srcport", "different_srcport", "same_dstport",
+        "different_dstport", "same_location", "different_location", "same_id", "different_id",
+        "same_protocol", "different_protocol", "same_action", "different_action", "same_url",
+        "different_url", "same_status", "different_status", "same_data", "different_data",
+        "same_extra_data", "different_extra_data", "same_system_name", "different_system_name",
+        "srcip", "dstip", "srcport", "dstport", "user", "url", "id", "action", "status",
+        "protocol", "data", "extra_data", "system_name", "hostname", "program_name", "location",
+        "srcgeoip", "dstgeoip",
+    }
+)  # fmt: skip
+"""Elements over Wazuh's static fields (``srcip``, ``user``...), which its syslog decoders
+fill and its JSON decoder (the one CloudTrail events pass) leaves empty: refused with a hint
+to test the CloudTrail field itself (``<field>``, ``<same_field>``)."""
+
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _DESCRIPTION_FIELD = re.compile(r"\$\(([^)\s]+)\)")
 _LIST_SPLIT = re.compile(r"[,\s]+")
@@ -48,6 +75,8 @@ def load_ruleset(paths: Sequence[Path], lists_root: Path | None = None) -> Rules
     for file in files:
         loader.load_file(file)
     ruleset = loader.link(tuple(str(f) for f in files))
+    if files and not loader.rules and not loader.errors:
+        loader.errors.append(RuleError("the ruleset holds no rules at all"))
     if loader.errors:
         # File order as given, then line order: the way a user fixes them.
         order = {str(f): i for i, f in enumerate(files)}
@@ -101,6 +130,17 @@ class _Loader:
         except RuleError as exc:
             self.errors.append(exc)
             return
+        rule_elements = sum(_count_rules(node) for node in nodes)
+        if rule_elements == 0:
+            self.errors.append(
+                RuleError(
+                    "holds no rules: a Wazuh rule file has <group> elements holding <rule> "
+                    "elements (is this file empty, or not a rule file?)",
+                    file=str(file),
+                    line=nodes[0].line if nodes else 1,
+                )
+            )
+            return
         variables: dict[str, str] = {}
         for node in nodes:
             if node.tag == "var":
@@ -148,7 +188,11 @@ class _Loader:
         frequency = self._int_attr(attrs, "frequency", file, node.line, 2, 9999)
         timeframe = self._int_attr(attrs, "timeframe", file, node.line, 1, 10_000_000)
         ignore = self._int_attr(attrs, "ignore", file, node.line, 1, 10_000_000)
-        overwrite = attrs.get("overwrite", "no").lower() == "yes"
+        overwrite_text = attrs.get("overwrite", "no").lower()
+        if overwrite_text not in ("yes", "no"):
+            self.error(f"overwrite={attrs['overwrite']!r}: use yes or no", file, node.line)
+        overwrite = overwrite_text == "yes"
+        maxsize = self._int_attr(attrs, "maxsize", file, node.line, 1, 9999)
         rule = Rule(
             id=str(rule_id),
             level=level,
@@ -157,8 +201,10 @@ class _Loader:
             frequency=frequency,
             timeframe=timeframe,
             ignore=ignore,
+            maxsize=maxsize,
         )
         own_groups: list[str] = []
+        info: list[str] = []
         mitre: list[str] = []
         options: set[str] = set()
         fields: list[FieldTest] = []
@@ -179,7 +225,18 @@ class _Loader:
                     else:
                         mitre.append(item.text)
             elif tag == "options":
-                options.update(o.strip() for o in text.split(",") if o.strip())
+                for option in (o.strip() for o in text.split(",")):
+                    if option in OPTIONS:
+                        options.add(option)
+                    elif option:
+                        self.error(
+                            f"unknown option {option!r} in rule {rule_id} "
+                            f"(Wazuh's options: {', '.join(sorted(OPTIONS))})",
+                            file,
+                            child.line,
+                        )
+            elif tag in COMPLIANCE_ELEMENTS:
+                own_groups.extend(f"{tag}_{c.strip()}" for c in text.split(",") if c.strip())
             elif tag == "if_sid":
                 rule.if_sid += _split(text)
             elif tag == "if_group":
@@ -208,7 +265,25 @@ class _Loader:
                 if test_list is not None:
                     lists.append(test_list)
             elif tag == "info":
-                continue
+                for attr in child.attrs:
+                    if attr != "type":
+                        self.error(f"unknown attribute {attr!r} on <info>", file, child.line)
+                kind = child.attrs.get("type", "text")
+                if kind not in ("text", "link", "cve", "osvdb"):
+                    self.error(
+                        f"<info type={kind!r}>: use text, link, cve or osvdb", file, child.line
+                    )
+                if child.text:
+                    info.append(child.text)
+            elif tag in STATIC_FIELD_ELEMENTS:
+                self.error(
+                    f"<{tag}> in rule {rule_id} tests one of Wazuh's static fields, which "
+                    "CloudTrail events (decoded as JSON) never set: test the CloudTrail field "
+                    'instead, e.g. <field name="aws.sourceIPAddress"> or '
+                    "<same_field>aws.sourceIPAddress</same_field>",
+                    file,
+                    child.line,
+                )
             else:
                 self.error(
                     f"unknown or unsupported element <{tag}> in rule {rule_id}", file, child.line
@@ -221,6 +296,7 @@ class _Loader:
         rule.groups = groups + tuple(own_groups)
         rule.mitre_ids = tuple(mitre)
         rule.options = frozenset(options)
+        rule.info = tuple(info)
         rule.fields = tuple(fields)
         rule.log_tests = tuple(log_tests)
         rule.lists = tuple(lists)
@@ -435,6 +511,12 @@ class _Loader:
 
         for rule in rules:
             visit(rule)
+
+
+def _count_rules(node: Node) -> int:
+    if node.tag == "rule":
+        return 1
+    return sum(_count_rules(child) for child in node.children) if node.tag == "group" else 0
 
 
 def _parse_description(text: str) -> tuple[DescriptionPart, ...]:

@@ -8,6 +8,10 @@ in it passes: ``decoded_as``, each ``<field>`` (a missing field fails the test, 
 as in Wazuh), each ``<list>``, each ``<match>``/``<regex>`` over the raw record, and, for
 correlation rules, the frequency check done by ``correlate``.
 
+A pcre2 pattern that runs on the backtracking engine (look-around, back-references) has a hard
+per-match limit: a match stopped there fails its test and is noted on the event
+(``EventView.rule_errors``, with the rule's file:line) for the pipeline to count and report.
+
 Speed: field values are looked up once per event and cached (``EventView``), literal patterns
 run on the cached lower-cased value, and each parent indexes the children whose first test is
 an exact-value literal (``^StopLogging$|^DeleteTrail$``) by that value, so an event only meets
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset, try_order
+from trailwarden.manager.analysis.rules.regex import MatchLimitError
 
 DECODER_NAME = "json"
 """Every CloudTrail event is decoded as JSON, as Wazuh's aws integration events are."""
@@ -31,7 +36,7 @@ _MISSING: Any = object()
 class EventView:
     """A decoded event plus the raw record, with per-event caches of field values."""
 
-    __slots__ = ("_lowered", "_values", "agent_id", "event", "raw", "text", "when")
+    __slots__ = ("_lowered", "_values", "agent_id", "event", "raw", "rule_errors", "text", "when")
 
     def __init__(
         self, event: dict[str, Any], raw: bytes, agent_id: str = "", *, decoded: bool = False
@@ -43,6 +48,9 @@ class EventView:
         self.text: str | None = None
         self.when: float | None = None
         """The event's time in epoch seconds, once someone needed it (correlation)."""
+        self.rule_errors: list[str] = []
+        """Tests that could not be decided on this event (a backtracking match stopped at its
+        limit), each naming the rule and its file:line."""
         # Keyed by the dotted name: str hashes are cached, tuple hashes are not. Decoding sets
         # the envelope fields every ruleset tests first, so they start known.
         self._values: dict[str, str | None] = _ENVELOPE.copy() if decoded else {}
@@ -141,8 +149,9 @@ def compile_check(rule: Rule) -> RuleCheck:
     regexes = tuple((t.name, t.pattern.test) for t in rule.fields if t.pattern.lowered is None)
     lists = rule.lists
     logs = tuple(t.pattern.test for t in rule.log_tests)
+    maxsize = rule.maxsize
 
-    if len(literals) == 1 and not (regexes or lists or logs):
+    if len(literals) == 1 and not (regexes or lists or logs or maxsize):
         ((only_name, only_test),) = literals
 
         def one_literal(view: EventView) -> bool:
@@ -152,6 +161,8 @@ def compile_check(rule: Rule) -> RuleCheck:
         return one_literal
 
     def check(view: EventView) -> bool:
+        if maxsize and len(view.raw) <= maxsize:
+            return False
         lowered = view.lowered
         for name, test in literals:
             low = lowered(name)
@@ -173,7 +184,25 @@ def compile_check(rule: Rule) -> RuleCheck:
                     return False
         return True
 
+    patterns = [t.pattern for t in rule.fields] + [t.pattern for t in rule.log_tests]
+    if any(pattern.backtracking for pattern in patterns):
+        return _limited(rule, check)
     return check
+
+
+def _limited(rule: Rule, check: RuleCheck) -> RuleCheck:
+    """``check`` for a rule with backtracking patterns: a match stopped at its limit fails the
+    rule's test on this event and is noted on the event, naming the rule's file:line."""
+    where = f"rule {rule.id} ({rule.location})"
+
+    def limited(view: EventView) -> bool:
+        try:
+            return check(view)
+        except MatchLimitError as exc:
+            view.rule_errors.append(f"{where}: {exc}")
+            return False
+
+    return limited
 
 
 def conditions_match(rule: Rule, view: EventView) -> bool:

@@ -76,6 +76,11 @@ class Rule:
     groups: tuple[str, ...] = ()
     mitre_ids: tuple[str, ...] = ()
     options: frozenset[str] = frozenset()
+    """Wazuh's ``<options>`` (``OPTIONS`` in the loader) plus ``noalert``."""
+    info: tuple[str, ...] = ()
+    """``<info>`` texts (a link or a note for the analyst), written as ``rule.info``."""
+    maxsize: int = 0
+    """``maxsize``: the rule only matches records longer than this many bytes (0: any)."""
     if_sid: tuple[str, ...] = ()
     if_group: tuple[str, ...] = ()
     if_matched_sid: tuple[str, ...] = ()

@@ -7,9 +7,12 @@
   (their complements), ``\\.`` (any character), ``+`` and ``*`` after a token, ``^ $ |``, groups
   in ``( )``; ``\\$ \\( \\) \\\\ \\|`` are literal. Every other character is literal (``.`` and
   ``?`` included).
-* **pcre2**: case-sensitive, found anywhere, handed to RE2. What RE2 cannot run in linear time
-  (back-references, look-around, possessive quantifiers) is **refused** when the ruleset loads,
-  with the rule's file:line, rather than run on a backtracking engine a crafted event could stall.
+* **pcre2**: case-sensitive, found anywhere. RE2 runs every pattern it can (linear time, no
+  crafted event can slow it). What RE2 cannot run (look-around, back-references, atomic groups,
+  possessive quantifiers: Wazuh's own rule 80367 uses ``^(?!^$|^-$).*``) runs on the ``regex``
+  package, a backtracking engine, under a hard limit per match (``BACKTRACK_LIMIT_SECONDS``):
+  a match that reaches it raises ``MatchLimitError``, which the matcher counts and reports
+  with the rule's file:line as a failed test, so one pattern can never stall a worker.
 
 Patterns that are plain literals (the common case: ``ConsoleLogin``, ``^Root$``,
 ``StopLogging|DeleteTrail``) never reach a regex engine: they become ``in`` / ``==`` /
@@ -22,6 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import re2
+import regex
+
+BACKTRACK_LIMIT_SECONDS = 0.1
+"""Longest one backtracking (non-RE2) match may run before it is stopped and reported.
+
+The engine checks the clock while it backtracks, so a stopped match returns within a few
+tens of milliseconds past the limit; every match RE2 can run has no limit and needs none."""
 
 PatternKind = str
 """``osmatch`` | ``osregex`` | ``pcre2``."""
@@ -43,7 +53,21 @@ _OSREGEX_LITERAL_ESCAPES = {"$", "(", ")", "\\", "|"}
 
 
 class PatternError(ValueError):
-    """The pattern is not valid in its language (or needs a backtracking engine)."""
+    """The pattern is not valid in its language."""
+
+
+class MatchLimitError(RuntimeError):
+    """A backtracking match ran past ``BACKTRACK_LIMIT_SECONDS`` and was stopped.
+
+    Raised out of ``Pattern.test``; the matcher turns it into a failed test plus a reported,
+    counted error naming the rule's file:line."""
+
+    def __init__(self, source: str, limit: float) -> None:
+        super().__init__(
+            f"pcre2 pattern {source!r} stopped after {limit * 1000:.0f} ms "
+            "(backtracking match limit): counted as not matching"
+        )
+        self.source = source
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +81,8 @@ class Pattern:
     """For pure literals: the same test taking the already lower-cased value (no regex)."""
     exact: frozenset[str] | None = None
     """For ``^a$|^b$`` literals: the lower-cased values it matches exactly (for indexing)."""
+    backtracking: bool = False
+    """Runs on the backtracking engine: ``test`` may raise ``MatchLimitError``."""
 
     @property
     def literal(self) -> bool:
@@ -81,6 +107,7 @@ def compile_pattern(source: str, kind: PatternKind, negate: bool = False) -> Pat
             kind,
             lambda value: not inner(value),
             (lambda value: not low(value)) if low is not None else None,
+            backtracking=pattern.backtracking,
         )
     return pattern
 
@@ -231,8 +258,28 @@ def _compile_osregex(source: str) -> Pattern:
 
 
 def _compile_pcre2(source: str) -> Pattern:
-    regex = _re2(source, case_sensitive=True)
-    return Pattern(source, "pcre2", lambda value: regex.search(value) is not None)
+    try:
+        linear = _re2(source, case_sensitive=True)
+    except PatternError as re2_refusal:
+        return _compile_backtracking(source, re2_refusal)
+    return Pattern(source, "pcre2", lambda value: linear.search(value) is not None)
+
+
+def _compile_backtracking(source: str, re2_refusal: PatternError) -> Pattern:
+    """A pcre2 pattern RE2 refuses, on the ``regex`` engine with the per-match limit."""
+    try:
+        compiled = regex.compile(source, regex.VERSION0)
+    except regex.error as exc:
+        raise PatternError(f"{exc} (RE2: {re2_refusal})") from exc
+    limit = BACKTRACK_LIMIT_SECONDS
+
+    def test(value: str) -> bool:
+        try:
+            return compiled.search(value, timeout=limit) is not None
+        except TimeoutError as exc:
+            raise MatchLimitError(source, limit) from exc
+
+    return Pattern(source, "pcre2", test, backtracking=True)
 
 
 def _re2(source: str, case_sensitive: bool) -> re2._Regexp:
@@ -244,7 +291,4 @@ def _re2(source: str, case_sensitive: bool) -> re2._Regexp:
         return re2.compile(source, options=options)
     except re2.error as exc:
         message = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        raise PatternError(
-            f"{message} (back-references and look-around are refused: "
-            "only linear-time regular expressions run on events)"
-        ) from exc
+        raise PatternError(str(message)) from exc

@@ -38,7 +38,9 @@ def test_alert_carries_every_indexed_field(analyzer: Analyzer) -> None:
     wazuh = alert.to_wazuh()
     assert wazuh["rule"]["id"] == "80250"
     assert wazuh["data"]["aws"]["errorCode"] == "AccessDenied"
-    assert wazuh["location"] == SOURCE.location
+    # Wazuh writes "Wazuh-AWS" as every AWS alert's location; the object is in log_info.
+    assert wazuh["location"] == "Wazuh-AWS"
+    assert wazuh["data"]["aws"]["log_info"]["log_file"] == SOURCE.key
 
 
 def test_principal_name_fallbacks() -> None:

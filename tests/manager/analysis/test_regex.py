@@ -1,4 +1,5 @@
-"""Wazuh's pattern languages on RE2: semantics, refusals, and linear time."""
+"""Wazuh's pattern languages on RE2 (and the limited backtracking engine): semantics, refusals,
+and linear time."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import time
 
 import pytest
 
-from trailwarden.manager.analysis.rules.regex import PatternError, compile_pattern
+from trailwarden.manager.analysis.rules.regex import (
+    BACKTRACK_LIMIT_SECONDS,
+    MatchLimitError,
+    PatternError,
+    compile_pattern,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,10 +64,52 @@ def test_pcre2_is_case_sensitive_and_negatable() -> None:
     assert compile_pattern("^admin", "pcre2", negate=True).test("root")
 
 
-@pytest.mark.parametrize("bad", [r"(a)\1", r"(?=x)y", r"(?<!a)b", "(unclosed"])
-def test_pcre2_needing_backtracking_or_malformed_is_refused(bad: str) -> None:
+@pytest.mark.parametrize("bad", [r"(a)\2", "(unclosed", "x{2,1}", "a**"])
+def test_malformed_pcre2_is_refused(bad: str) -> None:
     with pytest.raises(PatternError):
         compile_pattern(bad, "pcre2")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        (r"^(?!^$|^-$).*", "AccessDenied", True),  # Wazuh's rule 80367
+        (r"^(?!^$|^-$).*", "-", False),
+        (r"^(?!^$|^-$).*", "", False),
+        (r"^(\w+)-\1$", "abc-abc", True),  # back-reference
+        (r"^(\w+)-\1$", "abc-abd", False),
+        (r"(?<!arn:aws:iam::)root", "user/root", True),  # look-behind
+        (r"(?<!arn:aws:iam::)root", "arn:aws:iam::root", False),
+        (r"^(?>a+)b", "aaab", True),  # atomic group
+        (r"^a++b", "aaab", True),  # possessive quantifier
+    ],
+)
+def test_pcre2_beyond_re2_runs_on_the_backtracking_engine(
+    pattern: str, value: str, expected: bool
+) -> None:
+    compiled = compile_pattern(pattern, "pcre2")
+    assert compiled.backtracking
+    assert compiled.test(value) is expected
+    assert compile_pattern(pattern, "pcre2", negate=True).test(value) is not expected
+
+
+def test_pcre2_that_re2_runs_stays_on_re2() -> None:
+    assert not compile_pattern(r"^(?:AccessDenied|UnauthorizedAccess)$", "pcre2").backtracking
+    assert not compile_pattern(r"^(a+)+$", "pcre2").backtracking
+
+
+def test_a_catastrophic_backtracking_match_is_stopped_at_the_limit() -> None:
+    # A back-reference inside a repeated alternation: exponential on the backtracking engine
+    # when the subject almost matches.
+    catastrophic = compile_pattern(r"^((a|aa)\2?)+$", "pcre2")
+    started = time.monotonic()
+    with pytest.raises(MatchLimitError) as caught:
+        catastrophic.test("a" * 40 + "b")
+    elapsed = time.monotonic() - started
+    assert elapsed < BACKTRACK_LIMIT_SECONDS * 20, elapsed
+    assert "backtracking match limit" in str(caught.value)
+    # The same pattern on an easy subject still answers.
+    assert catastrophic.test("aaa")
 
 
 @pytest.mark.parametrize("bad", ["(x", "x)", r"\q", "+x", "x\\"])

@@ -102,6 +102,13 @@ def test_set_get_history_rollback_over_the_admin_api(
         (PROD + '[sources.more]\naws_session_token = "abc"\n', "credentials never go"),
         (PROD + 'regions = "us-east-1"\n', "sources[0].regions: expected a list of strings"),
         ("[[sources]\n", "not valid TOML"),
+        # A paused source is validated like a running one (it used to be stored unchecked).
+        (PROD + 'enabled = false\ncolour = "blue"\n', "sources[0].colour: unknown key"),
+        (PROD + 'enabled = false\nregions = ["us-fake-1"]\n', "'us-fake-1' is not an AWS region"),
+        (
+            PROD + 'enabled = false\n[[sources.discard]]\nfield = "eventName"\nregex = "(?!x)y"\n',
+            "discard[0].regex: invalid regular expression",
+        ),
     ],
 )
 def test_invalid_or_secret_config_is_refused_by_the_manager(
@@ -211,6 +218,54 @@ def test_cli_import_wazuh_sets_a_group(running_manager: RunningManager, tmp_path
     assert "not carried over: wodle[1]/bucket[1]/access_key" in result.stderr
     stored = running_manager.server.config_store.current(Target(group="imported"))
     assert 'interval = "5m"' in stored.toml
+
+
+def test_cli_import_wazuh_refusals_exit_non_zero_and_store_nothing(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
+    creds = ["--credentials", str(running_manager.home.credentials)]
+    store = running_manager.server.config_store
+    cases = {
+        "no-bucket.conf": (
+            '<ossec_config><wodle name="aws-s3"><interval>5m</interval></wodle></ossec_config>',
+            "has no CloudTrail bucket to import",
+        ),
+        "no-wodle.conf": ("<ossec_config><global/></ossec_config>", "no <wodle"),
+        "no-type.conf": (
+            '<ossec_config><wodle name="aws-s3"><bucket><name>org-trail</name></bucket>'
+            "</wodle></ossec_config>",
+            "the bucket has no type attribute",
+        ),
+        "fake-region.conf": (
+            '<ossec_config><wodle name="aws-s3"><bucket type="cloudtrail"><name>org-trail</name>'
+            "<regions>us-fake-1</regions></bucket></wodle></ossec_config>",
+            "'us-fake-1' is not an AWS region",
+        ),
+    }
+    for name, (text, reason) in cases.items():
+        conf = tmp_path / name
+        conf.write_text(text)
+        result = run_cli("admin", "config", "import-wazuh", str(conf), "--group", "wz", *creds)
+        assert result.returncode != 0, (name, result.stdout)
+        assert reason in result.stderr, (name, result.stderr)
+        assert store.history(Target(group="wz")) == [], name
+
+
+def test_cli_reimporting_an_identical_block_stores_no_new_revision(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
+    conf = tmp_path / "ossec.conf"
+    conf.write_text(
+        '<ossec_config><wodle name="aws-s3"><bucket>org-legacy-trail</bucket></wodle>'
+        "</ossec_config>"
+    )
+    creds = ["--credentials", str(running_manager.home.credentials)]
+    for _ in range(2):
+        result = run_cli("admin", "config", "import-wazuh", str(conf), "--group", "re", *creds)
+        assert result.returncode == 0, result.stderr
+    history = running_manager.server.config_store.history(Target(group="re"))
+    assert len(history) == 1
+    assert 'bucket = "org-legacy-trail"' in history[0].toml
 
 
 def test_push_reaches_a_connected_agent_within_a_second(

@@ -18,7 +18,7 @@ from trailwarden.manager.central.document import (
 )
 from trailwarden.manager.central.toml_text import render_toml
 
-SOURCE = '[[sources]]\ntype = "cloudtrail"\nbucket = "b"\n'
+SOURCE = '[[sources]]\ntype = "cloudtrail"\nbucket = "org-trail-b"\n'
 GROUP = """
 log_level = "INFO"
 [limits]
@@ -137,3 +137,32 @@ _values = st.recursive(
 @given(st.dictionaries(_keys, _values, max_size=5))
 def test_rendered_toml_reads_back_the_same(data: dict[str, Any]) -> None:
     assert tomllib.loads(render_toml(data)) == data
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('colour = "blue"\n', "colour"),
+        ('regions = ["us-fake-1"]\n', "us-fake-1"),
+        ('interval = "-5m"\n', "interval"),
+        ('[[sources.discard]]\nfield = "eventName"\nregex = "(?=x)y"\n', "regex"),
+    ],
+)
+def test_a_paused_source_is_validated_like_a_running_one(body: str, reason: str) -> None:
+    paused = (
+        '[[sources]]\ntype = "cloudtrail"\nname = "paused"\nbucket = "org-paused-trail"\n'
+        f'aws_profile = "audit"\nenabled = false\n{body}'
+    )
+    with pytest.raises(ConfigError, match=reason) as caught:
+        effective_config([parse_document(paused, "group g")], "group g")
+    assert "paused sources are checked too: paused" in str(caught.value)
+
+
+def test_a_valid_paused_source_is_left_out_of_the_effective_config() -> None:
+    paused = (
+        '[[sources]]\ntype = "cloudtrail"\nname = "paused"\nbucket = "org-paused-trail"\n'
+        'aws_profile = "audit"\nenabled = false\n'
+    )
+    config = effective_config([parse_document(GROUP, "g1"), parse_document(paused, "g2")], "a")
+    assert len(tomllib.loads(config.toml)["sources"]) == 2  # GROUP's two, not the paused one
+    assert "paused" not in config.toml

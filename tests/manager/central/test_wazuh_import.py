@@ -99,10 +99,76 @@ def test_files_without_a_wodle_or_not_xml_are_refused() -> None:
         import_wazuh("<ossec_config><wodle name='aws-s3'>")
 
 
-def test_an_interval_in_months_is_not_read_as_minutes() -> None:
-    result = import_wazuh(OSSEC_CONF.replace("<interval>10m</interval>", "<interval>1M</interval>"))
-    assert "interval" not in tomllib.loads(result.toml)["sources"][0]
-    assert any("wodle[1]/interval" in line and "months" in line for line in result.not_carried)
+def test_an_interval_in_months_is_refused_not_read_as_minutes() -> None:
+    with pytest.raises(ConfigError, match=r"wodle\[1\]/interval: '1M' is in months"):
+        import_wazuh(OSSEC_CONF.replace("<interval>10m</interval>", "<interval>1M</interval>"))
+
+
+def _wodle(body: str) -> str:
+    return f'<ossec_config><wodle name="aws-s3">{body}</wodle></ossec_config>'
+
+
+BUCKET = '<bucket type="cloudtrail"><name>org-trail-logs</name>{extra}</bucket>'
+
+
+@pytest.mark.parametrize(
+    ("conf", "reason"),
+    [
+        (_wodle("<interval>10m</interval>"), "has no CloudTrail bucket to import (no <bucket>"),
+        (
+            _wodle('<bucket type="guardduty"><name>gd-findings</name></bucket>'),
+            "has no CloudTrail bucket to import (wodle[1]/bucket[1] type=guardduty",
+        ),
+        (
+            _wodle("<bucket><name>org-trail-logs</name></bucket>"),
+            "wodle[1]/bucket[1]: the bucket has no type attribute",
+        ),
+        (
+            _wodle('<bucket type=""><name>org-trail-logs</name></bucket>'),
+            "wodle[1]/bucket[1]: the bucket's type is empty",
+        ),
+        (_wodle('<bucket type="cloudtrail"></bucket>'), "the bucket has no <name>"),
+        (
+            _wodle(BUCKET.format(extra="<only_logs_after>2026-13-45</only_logs_after>")),
+            "wodle[1]/bucket[1]/only_logs_after: '2026-13-45'",
+        ),
+        (
+            _wodle(BUCKET.format(extra="<only_logs_after>soon</only_logs_after>")),
+            "only_logs_after: 'soon'",
+        ),
+        (
+            _wodle(BUCKET.format(extra="<remove_from_bucket>maybe</remove_from_bucket>")),
+            "bucket[1]/remove_from_bucket: expected yes or no, got 'maybe'",
+        ),
+        (
+            _wodle("<interval>often</interval>" + BUCKET.format(extra="")),
+            "wodle[1]/interval: 'often' is not a duration",
+        ),
+        (_wodle("<interval>0s</interval>" + BUCKET.format(extra="")), "more than zero"),
+        (
+            _wodle(BUCKET.format(extra="<regions>us-east-1,us-fake-1</regions>")),
+            "'us-fake-1' is not an AWS region (valid: af-south-1, ",
+        ),
+        (
+            _wodle('<bucket type="cloudtrail"><name>Org_Trail</name></bucket>'),
+            "'Org_Trail' is not a valid S3 bucket name",
+        ),
+    ],
+)
+def test_what_wazuh_refuses_is_refused_naming_where(conf: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        import_wazuh(conf)
+    assert reason in str(caught.value)
+
+
+def test_the_legacy_bucket_form_is_a_cloudtrail_bucket() -> None:
+    result = import_wazuh(_wodle("<bucket>org-legacy-trail</bucket><interval>1h</interval>"))
+    (source,) = tomllib.loads(result.toml)["sources"]
+    assert (source["type"], source["bucket"], source["interval"]) == (
+        "cloudtrail",
+        "org-legacy-trail",
+        "1h",
+    )
 
 
 SUBSCRIBER_CONF = """

@@ -56,7 +56,11 @@ def test_each_line_is_one_alert_in_wazuh_shape(tmp_path: Path) -> None:
         "data",
     }
     assert set(first["rule"]) >= {"id", "level", "description", "groups", "mitre", "firedtimes"}
-    assert first["rule"]["mitre"] == {"id": ["T1078"]}
+    assert first["rule"]["mitre"] == {
+        "id": ["T1078"],
+        "technique": ["Valid Accounts"],
+        "tactic": ["Defense Evasion", "Persistence", "Privilege Escalation", "Initial Access"],
+    }
     assert first["agent"] == {"id": "agent-1", "name": "host-a"}
     assert first["data"]["integration"] == "aws"
     assert (tmp_path / "alerts" / "alerts.json").stat().st_mode & 0o777 == 0o640
