@@ -30,13 +30,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     enroll.set_defaults(func=_enroll)
 
     run = sub.add_parser("run", help="collect and forward to the manager")
-    run.add_argument("--home", required=True, type=Path)
+    run.add_argument("--home", required=True, type=Path, help="agent home folder")
     run.add_argument(
         "--once",
         action="store_true",
         help="one pass over every source; exit when the manager has acked all",
     )
     run.set_defaults(func=_run)
+
+    from trailwarden.agent.status_cli import add_status_command
+
+    add_status_command(sub)
 
 
 def _enroll(args: argparse.Namespace) -> int:

@@ -7,10 +7,11 @@ file's sources apply until a central revision arrives.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.schema.sources import SourceConfig, parse_sources
 from trailwarden.common.tomlconfig import Section, load_toml
 
@@ -35,6 +36,8 @@ class AgentConfig:
     heartbeat_seconds: float
     log_level: str
     sources: tuple[SourceConfig, ...]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
 
 
 def load_agent_config(home: Path) -> AgentConfig:
@@ -62,6 +65,7 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
     limit = spool.size("limit", DEFAULT_SPOOL_LIMIT)
     spool.done()
     sources = parse_sources(top.raw("sources", []), origin)
+    metrics = parse_metrics_section(top)
     top.done()
     return AgentConfig(
         home=home,
@@ -73,6 +77,7 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
         heartbeat_seconds=heartbeat,
         log_level=log_level,
         sources=sources,
+        metrics=metrics,
     )
 
 

@@ -26,7 +26,7 @@ from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.spool import Spool
 from trailwarden.common import channels
 from trailwarden.common.errors import SpoolError
-from trailwarden.common.wire import link_pb2, link_pb2_grpc
+from trailwarden.common.wire import REFUSAL_METADATA_KEY, link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_to_wire
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class LinkClient:
         status: StatusProvider | None = None,
         on_config: ConfigHandler | None = None,
         on_command: Callable[[link_pb2.Command], None] | None = None,
+        on_refused: Callable[[], None] | None = None,
     ) -> None:
         self.identity = identity
         self.address = address
@@ -77,10 +78,16 @@ class LinkClient:
         self.status = status or (lambda: link_pb2.AgentStatus())
         self.on_config = on_config
         self.on_command = on_command
+        self.on_refused = on_refused or (lambda: None)
+        """Called once when the manager refuses this agent for good (the loop then ends)."""
+        self.refused = ""
+        """Why the manager refuses this agent for good; '' while it does not."""
         self.connected = threading.Event()
         self.last_error = ""
         self.sessions = 0
         self.acked_batches = 0
+        self.unacked_bytes = 0
+        """Record bytes sent on the current stream and not acknowledged yet."""
         self._report = threading.Event()
         self._credentials = channels.client_channel_credentials(
             identity.ca_pem, identity.cert_pem, identity.key_pem
@@ -105,6 +112,17 @@ class LinkClient:
                 self._session(stop)
             except grpc.RpcError as exc:
                 self.last_error = f"{exc.code().name}: {exc.details()}"
+                refusal = refusal_of(exc)
+                if refusal:
+                    self.refused = f"{exc.details()} ({refusal})"
+                    log.error(
+                        "stage=send the manager at %s refuses this agent for good: %s; not "
+                        "retrying (re-enroll the agent)",
+                        self.address,
+                        self.refused,
+                    )
+                    self.on_refused()
+                    break
             except LinkProtocolError as exc:
                 self.last_error = str(exc)
             except SpoolError as exc:
@@ -208,7 +226,7 @@ class LinkClient:
         )
         in_flight: dict[int, int] = {}
         """sequence -> record bytes, of the batches sent and not yet acknowledged"""
-        unacked_bytes = 0
+        unacked_bytes = self.unacked_bytes = 0
         last_sent = 0
         next_heartbeat = time.monotonic()
         while not stop.is_set():
@@ -234,6 +252,7 @@ class LinkClient:
                 outbox.put(link_pb2.AgentMessage(batch=batch_to_wire(batch)))
                 in_flight[batch.sequence] = size
                 unacked_bytes += size
+                self.unacked_bytes = unacked_bytes
                 last_sent = batch.sequence
                 room = False
             try:
@@ -246,11 +265,23 @@ class LinkClient:
                 self.spool.ack(value)
                 for sequence in value:
                     unacked_bytes -= in_flight.pop(sequence, 0)
+                    self.unacked_bytes = unacked_bytes
                 self.acked_batches += len(value)
             elif kind == "error":
                 raise value
             elif kind == "closed":
                 raise LinkProtocolError("manager ended the stream")
+
+
+def refusal_of(exc: grpc.RpcError) -> str:
+    """The manager's "refused for good" reason on a failed link call, or ''."""
+    if not hasattr(exc, "code") or exc.code() != grpc.StatusCode.PERMISSION_DENIED:
+        return ""
+    metadata: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    for item in metadata or ():
+        if item[0] == REFUSAL_METADATA_KEY:
+            return str(item[1])
+    return ""
 
 
 class LinkProtocolError(Exception):

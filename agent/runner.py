@@ -18,9 +18,12 @@ from trailwarden.agent.collector import Collector
 from trailwarden.agent.config import AgentConfig
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
+from trailwarden.agent.observability import AgentCollector, agent_readiness, agent_registry
 from trailwarden.agent.progress import Progress
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
+from trailwarden.common.errors import AgentRefusedError
+from trailwarden.common.observability.http import ObservabilityServer
 from trailwarden.common.wire import link_pb2
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,14 @@ class AgentRunner:
             heartbeat_seconds=config.heartbeat_seconds,
             status=self.status,
             on_config=self.applier.apply,
+            on_refused=self._refused,
         )
+        self.metrics_server: ObservabilityServer | None = None
+        if config.metrics.enabled:
+            collector = AgentCollector(self.collector.status, self.spool.stats, self.link)
+            self.metrics_server = ObservabilityServer(
+                config.metrics, agent_registry(collector), agent_readiness(self.spool, self.link)
+            )
         self.stop_event = threading.Event()
         self._link_stop = threading.Event()
         self._link_thread = threading.Thread(
@@ -86,8 +96,17 @@ class AgentRunner:
             sources=[source_status_to_wire(s) for s in self.collector.status()],
         )
 
+    def _refused(self) -> None:
+        """The manager refuses us for good: stop collecting (AgentRefusedError after drain)."""
+        self.stop_event.set()
+
+    def _raise_if_refused(self) -> None:
+        if self.link.refused:
+            raise AgentRefusedError(self.link.refused)
+
     def run(self) -> None:
-        """Collect and forward until ``stop_event`` is set, then drain and stop."""
+        """Collect and forward until ``stop_event`` is set, then drain and stop; raises
+        AgentRefusedError when the manager refuses this agent for good."""
         log.info(
             "stage=start agent=%s name=%s manager=%s sources=%d",
             self.identity.agent_id,
@@ -96,9 +115,12 @@ class AgentRunner:
             len(self.config.sources),
         )
         self._link_thread.start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
         self.collector.start()
         self.stop_event.wait()
         self.shutdown()
+        self._raise_if_refused()
 
     def run_once(self, progress: bool = False) -> OnceResult:
         """One pass over every source; returns once every spooled record is acknowledged.
@@ -123,6 +145,7 @@ class AgentRunner:
             if display is not None:
                 display.stop()
         self.shutdown()
+        self._raise_if_refused()
         return OnceResult(
             objects=result.objects_done,
             records=result.records_spooled,
@@ -144,5 +167,7 @@ class AgentRunner:
         self._link_stop.set()
         if self._link_thread.is_alive():
             self._link_thread.join(DRAIN_SECONDS)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.spool.close()
         log.info("stage=stop agent stopped")

@@ -51,6 +51,10 @@ class SourceStatus:
     """Most recent first, at most MAX_PROBLEMS."""
     records_discarded: int = 0
     """Dropped by discard rules (not on the wire; shown locally)."""
+    last_pass_seconds: float = 0.0
+    """How long the last finished pass took (metrics; not on the wire)."""
+    last_success_unix_ms: int = 0
+    """When a pass last finished without failing (metrics; not on the wire)."""
 
 
 class SourceTracker:
@@ -70,10 +74,15 @@ class SourceTracker:
         self._bytes = 0
         self._last_error = ""
         self._last_pass_ms = 0
+        self._pass_started = 0.0
+        self._last_pass_seconds = 0.0
+        self._last_success_ms = 0
         self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
 
     def set_state(self, state: str) -> None:
         with self._lock:
+            if state == RUNNING and self._state != RUNNING:
+                self._pass_started = time.monotonic()
             self._state = state
 
     @property
@@ -115,6 +124,10 @@ class SourceTracker:
         with self._lock:
             self._state = state
             self._last_pass_ms = _now_ms()
+            if self._pass_started:
+                self._last_pass_seconds = time.monotonic() - self._pass_started
+            if state != FAILED:
+                self._last_success_ms = self._last_pass_ms
 
     def snapshot(self) -> SourceStatus:
         with self._lock:
@@ -132,6 +145,8 @@ class SourceTracker:
                 last_pass_unix_ms=self._last_pass_ms,
                 problems=tuple(self._problems),
                 records_discarded=self._discarded,
+                last_pass_seconds=self._last_pass_seconds,
+                last_success_unix_ms=self._last_success_ms,
             )
 
 

@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/analysis.py [--records 200000] [--runs 5] [--sigma DIR ...]
 
-Loads every record of ``../shared/datasets`` (Records objects, JSON arrays, JSON lines), repeats
+Loads every record of ``tests/files/datasets`` (Records objects, JSON arrays, JSON lines), repeats
 them to at least ``--records``, and times, in the same process and on the same records:
 
 * baseline: plain ``json.loads`` of each record's raw bytes (what any consumer must pay);
@@ -44,14 +44,16 @@ from trailwarden.manager.analysis.ruleset import load_rules
 from trailwarden.manager.pipeline.batch_analysis import parse_record
 from trailwarden.manager.pipeline.workers import relax_gc
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parents[1] / "tests" / "files" / "datasets"
 SIGMAHQ = Path(__file__).resolve().parents[1] / "tests" / "files" / "sigma" / "sigmahq"
 SOURCE = SourceMeta("bench", "bench-bucket", "AWSLogs/123456789012/CloudTrail/us-east-1/x.json.gz")
 AGENT = AgentRef("001", "bench")
 
 
 def load_records(root: Path) -> list[tuple[dict[str, Any], bytes]]:
-    files = sorted(root.glob("*/*.json")) + sorted(root.glob("*/CloudTrail/*.json"))
+    files = sorted(root.rglob("*.json.gz"))
+    if not files:
+        raise SystemExit(f"bench/analysis.py: no *.json.gz dataset files under {root}")
     out: list[tuple[dict[str, Any], bytes]] = []
     for path in files:
         out.extend((item.record, item.raw) for item in read_file(str(path)).records)

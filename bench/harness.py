@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.datasets import DATASETS
+from tests.fixtures.datasets import dataset_files
 from trailwarden.common.logfile import ParsedRecord, read_file
 from trailwarden.common.model import SourceMeta
 
@@ -362,6 +362,6 @@ DATASET_SOURCE = SourceMeta(
 
 
 def dataset_records() -> list[ParsedRecord]:
-    """Every record of ``../shared/datasets`` (``.record`` parsed, ``.raw`` its exact bytes),
-    in file order."""
-    return [r for path in sorted(DATASETS.rglob("*.json")) for r in read_file(str(path)).records]
+    """Every record of the datasets in tests/files/datasets (``.record`` parsed, ``.raw`` its
+    exact bytes), in file order."""
+    return [r for path in dataset_files() for r in read_file(str(path)).records]

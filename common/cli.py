@@ -1,8 +1,9 @@
 """The `trailwarden` entry point: one command, subcommands registered by each component.
 
 Each component module exposes ``register(subparsers)``; handlers return the exit code. Errors
-of our own hierarchy print one clear line (exit 2 for bad input/config, 1 otherwise); nothing
-prints a traceback at a user unless --debug is given.
+of our own hierarchy print one clear line (exit 2 for bad input/config, 3 for an agent the
+manager refuses for good, 1 otherwise); nothing prints a traceback at a user unless --debug is
+given. The systemd units do not restart on 2 or 3 (RestartPreventExitStatus).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from trailwarden.common.errors import ConfigError, QueryError, RuleError, TrailWardenError
+from trailwarden.common.errors import (
+    EXIT_AGENT_REFUSED,
+    AgentRefusedError,
+    ConfigError,
+    QueryError,
+    RuleError,
+    TrailWardenError,
+)
 from trailwarden.common.logs import setup_logging
 
 COMMANDS_GROUP = "trailwarden.commands"
@@ -83,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         setup_logging(debug=args.debug)
         return int(args.func(args) or 0)
+    except AgentRefusedError as exc:
+        if args.debug:
+            raise
+        print(f"trailwarden: {exc}", file=sys.stderr)
+        return EXIT_AGENT_REFUSED
     except (ConfigError, QueryError, RuleError) as exc:
         if args.debug:
             raise

@@ -14,6 +14,7 @@ act: bucket/key, file:line, agent ID. Only the gRPC servicers map them to status
     │   ├── TokenError              wrong, expired or used-up token
     │   └── CaPinError              the manager CA does not match --ca-sha256
     ├── AuthError                   peer not allowed (no/unknown/revoked cert, not admin)
+    │   └── AgentRefusedError       the manager refuses this agent for good (revoked, ...)
     ├── LinkError                   the agent link failed (connect, stream)
     ├── SourceError                 collecting from a source failed (source, bucket/key)
     │   ├── ObjectError             one object unusable (corrupt gzip, not JSON, bad shape)
@@ -72,6 +73,23 @@ class CaPinError(EnrollmentError):
 
 class AuthError(TrailWardenError):
     """The peer is not allowed to do this (no certificate, unknown, revoked, not admin)."""
+
+
+class AgentRefusedError(AuthError):
+    """The manager refuses this agent's certificate for good: revoked, superseded by a newer
+    enrollment, or unknown to its registry. Retrying cannot help; the agent exits with
+    ``EXIT_AGENT_REFUSED`` so a supervisor does not restart it (re-enroll instead)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the manager refuses this agent: {reason}; retrying cannot help — re-enroll it "
+            "with a new token (trailwarden agent enroll)"
+        )
+        self.reason = reason
+
+
+EXIT_AGENT_REFUSED = 3
+"""Exit status of an agent the manager refuses for good (systemd: RestartPreventExitStatus)."""
 
 
 class LinkError(TrailWardenError):

@@ -24,13 +24,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "host's name); localhost and 127.0.0.1 are always added",
     )
     init.add_argument("--listen-host", default="0.0.0.0", help="address to bind (default all)")
-    init.add_argument("--link-port", type=int, default=DEFAULT_LINK_PORT)
-    init.add_argument("--enroll-port", type=int, default=DEFAULT_ENROLL_PORT)
+    init.add_argument(
+        "--link-port",
+        type=int,
+        default=DEFAULT_LINK_PORT,
+        help=f"port for agent links and the Admin API (default {DEFAULT_LINK_PORT})",
+    )
+    init.add_argument(
+        "--enroll-port",
+        type=int,
+        default=DEFAULT_ENROLL_PORT,
+        help=f"port for agent enrollment (default {DEFAULT_ENROLL_PORT})",
+    )
     init.set_defaults(func=_init)
 
     run = sub.add_parser("run", help="serve enrollment, agent links and the Admin API")
-    run.add_argument("--home", required=True, type=Path)
+    run.add_argument("--home", required=True, type=Path, help="manager home folder")
     run.set_defaults(func=_run)
+
+    from trailwarden.manager.status_cli import add_status_command
+
+    add_status_command(sub)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.tomlconfig import Section, load_toml
 
 DEFAULT_LINK_PORT = 4750
@@ -69,6 +70,8 @@ class ManagerConfig:
     log_level: str = "INFO"
     analysis_workers: int = 0
     """Analysis worker processes; 0 = one per core, 1 = analyse in the manager process."""
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
 
     @property
     def database_path(self) -> Path:
@@ -118,6 +121,7 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     if alerts_file_max_bytes < 1:
         raise outputs.error("alerts_file_max_size", "must be at least 1 byte")
     outputs.done()
+    metrics = parse_metrics_section(top)
     top.done()
     return ManagerConfig(
         home=home,
@@ -133,6 +137,7 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         alerts_file_max_bytes=alerts_file_max_bytes,
         log_level=log_level,
         analysis_workers=analysis_workers,
+        metrics=metrics,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from trailwarden.common import channels
+from trailwarden.common.observability.http import ObservabilityServer
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.servicer import AdminService
 from trailwarden.manager.agents.enrollment import EnrollmentService
@@ -29,6 +30,12 @@ from trailwarden.manager.home import load_server_material
 from trailwarden.manager.link.service import LinkService
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.pipeline.analyzer import load_configured_rules
+from trailwarden.manager.observability import (
+    HealthReporter,
+    ManagerCollector,
+    Readiness,
+    manager_registry,
+)
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
 from trailwarden.manager.pipeline.reload import RuleReloader
 from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis, build_store
@@ -61,11 +68,16 @@ class ManagerServer:
         # links await it without holding a thread. Commits are serialised inside Ingest; a
         # second thread has the next commit ready the moment the lock is free.
         self.ingest_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest")
+        self.readiness = Readiness(self.store.ping, lambda: self.analysis.rule_count)
+        self.health = HealthReporter(self.readiness)
+        self.metrics_server: ObservabilityServer | None = None
+        self.metrics_port = 0
         self.link_port = 0
         self.enroll_port = 0
         self._servers: list[grpc.aio.Server] = []
         self._stopped = asyncio.Event()
         self._retention: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         material = self.material
@@ -93,6 +105,9 @@ class ManagerServer:
         )
         self.admin_service.rule_reloader = self.rule_reloader
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
+        from grpc_health.v1 import health_pb2_grpc
+
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, link_server)
         mtls = channels.server_credentials(
             material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=True
         )
@@ -114,6 +129,16 @@ class ManagerServer:
             retention_loop(self.store, self.store.retention.interval_seconds)
         )
         self.checkpointer.start()
+        self._health_task = asyncio.create_task(self.health.run())
+        if self.config.metrics.enabled:
+            collector = ManagerCollector(
+                self.counters, self.sessions, self.config_store, self.readiness
+            )
+            self.metrics_server = ObservabilityServer(
+                self.config.metrics, manager_registry(collector), self.readiness
+            )
+            self.metrics_server.start()
+            self.metrics_port = self.metrics_server.port
         log.info(
             "stage=start manager=%s link=%s (port %d) enrollment=%s (port %d) ca_sha256=%s",
             self.config.name,
@@ -131,6 +156,9 @@ class ManagerServer:
         self._stopped.set()
         if self._retention is not None:
             self._retention.cancel()
+        if self._health_task is not None:
+            self._health_task.cancel()
+        await self.health.shutdown()  # NOT_SERVING: balancers stop sending new agents here
         # Drain: every link finishes and acknowledges the batches it already holds, then
         # closes; agents resend anything else to the next manager (nothing is lost either way).
         for session in self.sessions.all():
@@ -147,6 +175,8 @@ class ManagerServer:
         for sink in self.alert_sinks:
             sink.close()
         await asyncio.to_thread(self.checkpointer.stop)
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.stop)
         # Registry bookkeeping of the last links (asyncio.to_thread) may still be running on
         # its database connection; closing the database under it crashed the process (SIGSEGV).
         await asyncio.get_running_loop().shutdown_default_executor()

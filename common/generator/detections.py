@@ -1,7 +1,7 @@
 """Scenarios for the detections TrailWarden adds to Wazuh's: tampering, exposure, persistence.
 
 Each mirrors what an attacker (or a careless operator) does, in the record shapes CloudTrail
-logs for those APIs; the Stratus Red Team detonation logs in ``shared/datasets`` show the same
+logs for those APIs; the Stratus Red Team detonation logs in ``tests/files/datasets`` show the same
 calls made against a real account.
 """
 

@@ -13,7 +13,12 @@ from trailwarden.common.wire._generated import (
     link_pb2_grpc,
 )
 
+REFUSAL_METADATA_KEY = "trailwarden-refusal"
+"""Trailing metadata of a link the manager refuses for good (value: revoked, superseded,
+unknown); the agent stops retrying on it. Without it a PERMISSION_DENIED stays retryable."""
+
 __all__ = [
+    "REFUSAL_METADATA_KEY",
     "admin_pb2",
     "admin_pb2_grpc",
     "enrollment_pb2",

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     agents.set_defaults(func=_agents)
 
     revoke = sub.add_parser("revoke", parents=[common], help="revoke an agent's certificate")
-    revoke.add_argument("agent_id")
+    revoke.add_argument("agent_id", help="the agent to revoke (an ID from `admin agents`)")
     revoke.set_defaults(func=_revoke)
 
     token = sub.add_parser("token", help="enrollment tokens")
@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.set_defaults(func=_token_create)
 
     audit = sub.add_parser("audit", parents=[common], help="who changed what, when")
-    audit.add_argument("--limit", type=int, default=100)
+    audit.add_argument(
+        "--limit", type=int, default=100, help="newest entries to show (default 100)"
+    )
     audit.set_defaults(func=_audit)
 
     rules = sub.add_parser("rules", help="the manager's ruleset")

@@ -60,24 +60,33 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
 
     history = sub.add_parser("history", parents=[common], help="revisions, newest first")
     _target(history)
-    history.add_argument("--limit", type=int, default=20)
+    history.add_argument(
+        "--limit", type=int, default=20, help="newest revisions to show (default 20)"
+    )
     history.set_defaults(func=_history)
 
     rollback = sub.add_parser(
         "rollback", parents=[common], help="make an earlier revision current again"
     )
     _target(rollback)
-    rollback.add_argument("--to", dest="to_rev", type=int, required=True, metavar="REVISION")
+    rollback.add_argument(
+        "--to",
+        dest="to_rev",
+        type=int,
+        required=True,
+        metavar="REVISION",
+        help="the revision whose content becomes current again",
+    )
     rollback.set_defaults(func=_rollback)
 
     status = sub.add_parser("status", parents=[common], help="desired vs applied, per agent")
-    status.add_argument("--agent", default="", metavar="ID")
+    status.add_argument("--agent", default="", metavar="ID", help="only this agent")
     status.set_defaults(func=_status)
 
     wazuh = sub.add_parser(
         "import-wazuh", parents=[common], help="convert ossec.conf aws-s3 wodles to central TOML"
     )
-    wazuh.add_argument("ossec_conf", type=Path)
+    wazuh.add_argument("ossec_conf", type=Path, help="a Wazuh ossec.conf holding an aws-s3 wodle")
     wazuh.add_argument("-o", "--output", type=Path, help="write the TOML here (default stdout)")
     where = wazuh.add_mutually_exclusive_group()
     where.add_argument("--group", help="also set it as the group's config")
@@ -87,16 +96,23 @@ def register(admin_subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     # Nested under the existing `agents` command, which has --credentials/--json itself: here
     # they default to "not given" so that `agents --credentials F assign …` keeps F.
     nested = argparse.ArgumentParser(add_help=False)
-    nested.add_argument("--credentials", metavar="FILE", default=argparse.SUPPRESS)
-    nested.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    nested.add_argument(
+        "--credentials",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="admin credentials bundle (as for `admin agents`)",
+    )
+    nested.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
     agents = admin_subparsers.choices["agents"]
     agents_sub = agents.add_subparsers(dest="agents_command", required=False, metavar="COMMAND")
     for name, unassign in (("assign", False), ("unassign", True)):
         parser = agents_sub.add_parser(
             name, parents=[nested], help=f"{name} an agent {'from' if unassign else 'to'} a group"
         )
-        parser.add_argument("agent_id")
-        parser.add_argument("--group", required=True)
+        parser.add_argument("agent_id", help="the agent (an ID from `admin agents`)")
+        parser.add_argument("--group", required=True, help="the group")
         parser.set_defaults(func=_assign, unassign=unassign)
 
 

@@ -72,6 +72,8 @@ class Analyzer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.manager_name = manager_name
+        self.rule_count = len(ruleset)
+        """Rules loaded (health checks report it)."""
         self._clock = clock
         self._tree = RuleTree(ruleset)
         self._sigma = SigmaMatcher(ruleset)

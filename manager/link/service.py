@@ -22,7 +22,7 @@ import grpc
 
 from trailwarden.common.errors import NotFoundError, PipelineError, StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
-from trailwarden.common.wire import link_pb2, link_pb2_grpc
+from trailwarden.common.wire import REFUSAL_METADATA_KEY, link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_from_wire
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.link.peer import PeerKind, peer_identity
@@ -97,6 +97,8 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                 identity.address,
                 reason,
             )
+            # Tells the agent that retrying cannot help (it exits instead of retrying forever).
+            context.set_trailing_metadata(((REFUSAL_METADATA_KEY, reason.split()[-1]),))
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
         assert record is not None
         if len(self.sessions) >= self.max_connections and not self.sessions.is_connected(record.id):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -26,6 +27,11 @@ from typing import Any, Protocol
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
+from trailwarden.common.observability.histogram import (
+    RECORD_BUCKETS,
+    SECONDS_BUCKETS,
+    FixedHistogram,
+)
 from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis, EventKeys
 from trailwarden.manager.pipeline.workers import Analysis
@@ -63,6 +69,12 @@ class PipelineCounters:
     alerts: int = 0
     store_failures: int = 0
     rules_fired: Counter[str] = field(default_factory=Counter)
+    rule_levels: dict[str, int] = field(default_factory=dict)
+    """Level of each rule in ``rules_fired`` (a rule's level is fixed), for metrics labels."""
+    in_analysis: int = 0
+    """Batches submitted to analysis and not finished yet (the workers' queue depth)."""
+    commit_seconds: FixedHistogram = field(default_factory=lambda: FixedHistogram(SECONDS_BUCKETS))
+    batch_records: FixedHistogram = field(default_factory=lambda: FixedHistogram(RECORD_BUCKETS))
     recent_problems: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -113,7 +125,15 @@ class Ingest:
         """Start analysing the batch (new events and alerts, nothing stored yet).
 
         ``also_seen``: dedupe keys of the agent's batches analysed but not committed yet."""
-        return self.analysis.submit(agent, batch.source, batch.records, also_seen)
+        future = self.analysis.submit(agent, batch.source, batch.records, also_seen)
+        with self.counters.lock:
+            self.counters.in_analysis += 1
+        future.add_done_callback(self._analysis_done)
+        return future
+
+    def _analysis_done(self, _: Future[BatchAnalysis]) -> None:
+        with self.counters.lock:
+            self.counters.in_analysis -= 1
 
     def commit(self, agent: AgentRef, batch: RecordBatch, analysed: BatchAnalysis) -> IngestResult:
         """Report the batch's bad records, store the rest (events and alerts in one
@@ -136,7 +156,9 @@ class Ingest:
         ]
         try:
             with self._commit_lock:
+                started = time.perf_counter()
                 stored = self.store.commit(rows, analysed.alerts)
+                self.counters.commit_seconds.observe(time.perf_counter() - started)
                 # Outputs follow the commit order, so the alerts file reads like the store.
                 self._write_outputs(agent, where, analysed.alerts)
         except StoreError:
@@ -159,6 +181,8 @@ class Ingest:
             self.counters.alerts += stored
             for alert in analysed.alerts:
                 self.counters.rules_fired[alert.rule.id] += 1
+                self.counters.rule_levels[alert.rule.id] = alert.rule.level
+        self.counters.batch_records.observe(result.records)
         return result
 
     def _write_outputs(self, agent: AgentRef, where: str, alerts: Sequence[Alert]) -> None:

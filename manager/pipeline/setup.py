@@ -32,8 +32,9 @@ def build_analysis(config: ManagerConfig, store: SqliteAlertStore) -> Analysis:
     count = worker_count(config.analysis_workers)
     if count == 1:
         return InlineAnalysis(build_analyzer(config), store)
-    build_analyzer(config)  # refuse a broken ruleset here, before any worker starts
+    checked = build_analyzer(config)  # refuse a broken ruleset here, before any worker starts
     pool = ProcessAnalysis(config.home, count)
+    pool.rule_count = checked.rule_count
     pool.warm_up()
     return pool
 

@@ -56,6 +56,9 @@ class Analysis(Protocol):
     @property
     def parallelism(self) -> int: ...
 
+    rule_count: int
+    """Rules the workers loaded (readiness reports it; 0 = none)."""
+
     def replace_ruleset(self, ruleset: Any) -> None:
         """Every analyser switches to ``ruleset`` (already validated), between batches."""
         ...
@@ -70,6 +73,7 @@ class InlineAnalysis:
 
     def __init__(self, analyzer: AnalyzerLike, store: AlertStore) -> None:
         self.analyzer = analyzer
+        self.rule_count = int(getattr(analyzer, "rule_count", 0))
         self.store = store
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
 
@@ -87,6 +91,7 @@ class InlineAnalysis:
     def replace_ruleset(self, ruleset: Any) -> None:
         """Switch the analyser to ``ruleset`` between two batches (on the analysis thread)."""
         self._thread.submit(self.analyzer.replace_ruleset, ruleset).result()
+        self.rule_count = len(ruleset)
 
     def close(self) -> None:
         self._thread.shutdown(wait=True, cancel_futures=True)
@@ -158,6 +163,8 @@ class ProcessAnalysis:
     def __init__(self, home: Path, count: int) -> None:
         self.home = home
         self.parallelism = count
+        self.rule_count = 0
+        """Set by whoever checked the ruleset before starting the workers (setup)."""
         # spawn, never fork: the manager process runs gRPC threads that must not be forked.
         self._context = multiprocessing.get_context("spawn")
         self._pools = [self._new_pool() for _ in range(count)]
@@ -234,6 +241,7 @@ class ProcessAnalysis:
                 future.result(timeout=120)
             except BrokenProcessPool:
                 continue
+        self.rule_count = len(ruleset)
 
     def close(self) -> None:
         for pool in self._pools:

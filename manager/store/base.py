@@ -214,6 +214,10 @@ class AlertStore(Protocol):
         replays the alerts raised since then first. ``q.end`` and ``q.page_token`` are ignored."""
         ...
 
+    def ping(self) -> None:
+        """StoreError unless the store can be reached now (a fresh connection answers)."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """Rows kept: ``alerts``, ``archive`` (raw events), ``seen_events`` (dedupe keys)."""
         ...

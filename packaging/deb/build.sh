@@ -3,11 +3,12 @@
 #
 #   packaging/deb/build.sh [--out DIR] [--python /usr/bin/python3] [--wheelhouse DIR]
 #
-# The package holds a virtual environment under /opt/trailwarden/venv (the project, its demo
-# extra and every dependency, installed by pip from PyPI or, with --wheelhouse, offline from a
-# folder of wheels), /usr/bin/trailwarden, the systemd units, reference manager.toml/agent.toml
-# and the docs. postinst creates the trailwarden-manager and trailwarden-agent system users.
-# The venv is bound to the Python it is built with: build on the release you deploy to.
+# The package holds a virtual environment under /opt/trailwarden/venv (the project and its
+# runtime dependencies only — no demo or test extras — installed by pip from PyPI or, with
+# --wheelhouse, offline from a folder of wheels), /usr/bin/trailwarden, the systemd units,
+# reference manager.toml/agent.toml and the docs. postinst creates the trailwarden-manager and
+# trailwarden-agent system users. The venv is bound to the Python it is built with, which must
+# come from a Debian package: the .deb depends on that package. Build on the release you deploy to.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +30,15 @@ done
 for tool in dpkg-deb dpkg "$python"; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool not found" >&2; exit 1; }
 done
+# The venv links against this interpreter: the package must depend on the Debian package that
+# installs it (a pyenv or /usr/local Python would leave the venv pointing at nothing).
+python_real="$(realpath "$(command -v "$python")")"
+python_package="$(dpkg -S "$python_real" 2>/dev/null | head -1 | cut -d: -f1)" || true
+if [ -z "$python_package" ]; then
+    echo "build.sh: $python_real belongs to no Debian package; build with a Debian Python (--python /usr/bin/python3)" >&2
+    exit 1
+fi
+python_package="${python_package%-minimal}"   # python3.11-minimal -> python3.11 (the full stdlib)
 
 prefix=/opt/trailwarden
 venv="$prefix/venv"
@@ -62,7 +72,7 @@ if [ -n "$wheelhouse" ]; then
 else
     pip_source=()
 fi
-"${pip[@]}" install --no-compile "${pip_source[@]}" "$source_copy[demo]"
+"${pip[@]}" install --no-compile "${pip_source[@]}" "$source_copy"
 "${pip[@]}" uninstall --yes pip >/dev/null 2>&1 || true
 
 # The venv was built under the staging folder: point scripts and pyvenv.cfg at /opt.
@@ -78,6 +88,12 @@ fi
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/usr/share/trailwarden/examples" \
     "$stage/usr/share/doc/trailwarden/docs" "$stage/etc/trailwarden/aws" "$stage/DEBIAN"
 ln -s "$venv/bin/trailwarden" "$stage/usr/bin/trailwarden"
+# Shell completion, generated from the packaged command's own parser.
+install -d "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions"
+"$stage$venv/bin/python" -m trailwarden.common.cli completion bash \
+    > "$stage/usr/share/bash-completion/completions/trailwarden"
+"$stage$venv/bin/python" -m trailwarden.common.cli completion zsh \
+    > "$stage/usr/share/zsh/vendor-completions/_trailwarden"
 install -m 0644 "$repo"/packaging/systemd/*.service "$stage/lib/systemd/system/"
 install -m 0644 "$repo/packaging/config/manager.toml" "$repo/packaging/config/agent.toml" \
     "$stage/usr/share/trailwarden/examples/"
@@ -93,7 +109,7 @@ COPY
 
 installed_kb="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@PYVER@/$pyver/" \
-    -e "s/@SIZE@/$installed_kb/" "$here/control.in" > "$stage/DEBIAN/control"
+    -e "s/@SIZE@/$installed_kb/" -e "s/@PYTHON_PACKAGE@/$python_package/" "$here/control.in" > "$stage/DEBIAN/control"
 for script in postinst prerm postrm; do
     install -m 0755 "$here/$script" "$stage/DEBIAN/$script"
 done

@@ -242,11 +242,13 @@ def targets(home: Path, database: Database) -> dict[str, Target]:
         "manager [enrollment]": manager(("enrollment",)),
         "manager [analysis]": manager(("analysis",)),
         "manager [outputs]": manager(("outputs",)),
+        "manager [metrics]": manager(("metrics",)),
         "manager [store]": manager(("store",)),
         "manager [store.retention]": manager(("store", "retention")),
         "agent [agent]": agent("agent"),
         "agent [manager]": agent("manager"),
         "agent [spool]": agent("spool"),
+        "agent [metrics]": agent("metrics"),
         "source cloudtrail": source(CLOUDTRAIL_BASE),
         "source directory": source(DIRECTORY_BASE),
         "source discard": Target(

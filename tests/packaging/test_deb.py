@@ -80,11 +80,35 @@ def test_contents_list_units_venv_command_and_examples(package: BuiltPackage) ->
         assert f"./lib/systemd/system/{unit}" in listing
     assert f"./{VENV}/bin/trailwarden" in listing
     assert f"./usr/bin/trailwarden -> /{VENV}/bin/trailwarden" in listing
+    assert "./usr/share/bash-completion/completions/trailwarden" in listing
+    assert "./usr/share/zsh/vendor-completions/_trailwarden" in listing
     assert "./usr/share/trailwarden/examples/manager.toml" in listing
     assert "./usr/share/trailwarden/examples/agent.toml" in listing
     assert "/site-packages/trailwarden/manager/" in listing
     assert "/site-packages/trailwarden/common/generator/catalogue.py" in listing
-    assert "/site-packages/moto/" in listing  # the demo's S3 emulator is bundled
+    # Runtime dependencies only: the demo's S3 emulator and the test tools stay out.
+    site_packages = {
+        line.split("/site-packages/", 1)[1].split("/", 1)[0].lower()
+        for line in listing.splitlines()
+        if "/site-packages/" in line and line.split("/site-packages/", 1)[1]
+    }
+    test_only = {
+        "moto",
+        "flask",
+        "docker",
+        "pytest",
+        "_pytest",
+        "hypothesis",
+        "mypy",
+        "ruff",
+        "grpc_tools",
+        "werkzeug",
+        "playwright",
+        "responses",
+        "cfn_lint",
+    }
+    assert site_packages & test_only == set()
+    assert {"grpc", "boto3", "botocore", "cryptography", "google", "orjson"} <= site_packages
     # The project README and the docs index (docs/README.md) both ship, neither over the other.
     assert "./usr/share/doc/trailwarden/README.md" in listing
     assert "./usr/share/doc/trailwarden/docs/README.md" in listing
@@ -121,13 +145,19 @@ def test_packaged_command_runs(package: BuiltPackage, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.rglob("*_CloudTrail_*.json.gz"))
     imported = subprocess.run(
-        [python, "-c", "import trailwarden.manager.config, trailwarden.agent.config, moto.server"],
+        [python, "-c", "import trailwarden.manager.server, trailwarden.agent.runner"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert imported.returncode == 0, imported.stderr
+    # Without the demo extra the demo says what to install, in one line.
+    demo = subprocess.run(
+        [python, command, "demo"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert demo.returncode != 0
+    assert "trailwarden[demo]" in demo.stderr and "Traceback" not in demo.stderr
 
 
 def test_systemd_analyze_accepts_the_packaged_units(package: BuiltPackage) -> None:
@@ -172,3 +202,36 @@ def test_systemd_analyze_accepts_the_packaged_units(package: BuiltPackage) -> No
         )
         assert security.returncode == 0, security.stdout[-2000:]
         assert "Overall exposure level" in security.stdout
+
+
+def test_docs_the_units_and_postinst_point_at_are_in_the_package(package: BuiltPackage) -> None:
+    import re
+
+    texts = [(package.root / "lib" / "systemd" / "system" / unit).read_text() for unit in UNITS]
+    postinst = subprocess.run(
+        ["dpkg-deb", "-I", str(package.deb), "postinst"], capture_output=True, text=True, check=True
+    ).stdout
+    paths = set()
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("Documentation="):
+                paths.update(re.findall(r"file://(/\S+)", line))
+    paths.update(re.findall(r"(/usr/share/doc/trailwarden/\S+\.md)", postinst))
+    assert len(paths) >= 2
+    for path in paths:
+        assert (package.root / path.lstrip("/")).is_file(), f"{path} is not in the package"
+
+
+def test_depends_on_the_python_the_venv_links_against(package: BuiltPackage) -> None:
+    home = next(
+        line.split("=", 1)[1].strip()
+        for line in (package.root / VENV / "pyvenv.cfg").read_text().splitlines()
+        if line.startswith("home")
+    )
+    owner = subprocess.run(
+        ["dpkg", "-S", os.path.realpath(os.path.join(home, "python3"))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split(":", 1)[0]
+    assert owner.removesuffix("-minimal") in field(package.deb, "Depends").split(", ")

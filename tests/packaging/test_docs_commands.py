@@ -51,6 +51,9 @@ def trailwarden_args(command: str) -> list[str] | None:
         words = words[3:]
     if not words or words[0] != "trailwarden":
         return None
+    for index, word in enumerate(words):  # a redirection or pipe ends the command's arguments
+        if word in {">", ">>", "|", "&&", ";", "2>"}:
+            return words[1:index]
     return words[1:]
 
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from trailwarden.common.errors import StoreError
 from trailwarden.common.timeparse import to_rfc3339, utc_now
@@ -358,6 +359,26 @@ class SqliteAlertStore:
 
     def stats(self, q: StatsQuery) -> StatsResult:
         return self._read("alert stats", lambda conn: alert_stats(conn, q))
+
+    def ping(self) -> None:
+        """StoreError unless the database file can be opened afresh and holds the alerts table.
+
+        A fresh connection (read-write, never creating the file), not this thread's cached one:
+        an open connection keeps working on a file that was deleted or moved away, which is
+        exactly the state readiness must report."""
+        uri = f"file:{quote(str(self._db.path))}?mode=rw"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=2.0, check_same_thread=False)
+            try:
+                row = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'"
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"database {self._db.path}: {exc}") from exc
+        if row is None:
+            raise StoreError(f"database {self._db.path}: no alerts table")
 
     def counts(self) -> dict[str, int]:
         """Rows per table: alerts, archived events, remembered event keys."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.datasets import DATASETS as DATASETS_ROOT
+from tests.fixtures.datasets import STRATUS as STRATUS_ROOT
 from trailwarden.common.logfile import read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
@@ -16,7 +17,7 @@ FILES = Path(__file__).resolve().parents[2] / "files"
 EVENTS = FILES / "events"
 RULES = FILES / "rules"
 DATASETS = DATASETS_ROOT
-STRATUS = DATASETS / "stratus-red-team-detonation-logs"
+STRATUS = STRATUS_ROOT
 
 AGENT = AgentRef("001", "aws-prod")
 SOURCE = SourceMeta(

@@ -83,10 +83,10 @@ def test_odd_but_object_records_decode() -> None:
 
 
 def test_raw_shortcut_gives_the_same_event_on_every_dataset_record() -> None:
-    from tests.manager.analysis.helpers import DATASETS
+    from tests.fixtures.datasets import dataset_files
     from trailwarden.common.logfile import read_file
 
-    files = sorted(DATASETS.glob("*/*.json")) + sorted(DATASETS.glob("*/CloudTrail/*.json"))
+    files = dataset_files()
     checked = 0
     for path in files:
         for item in read_file(str(path)).records:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.datasets import dataset_file, dataset_files
 from tests.manager.analysis.helpers import (
     AGENT,
-    DATASETS,
     SOURCE,
     STRATUS,
     event_file,
@@ -247,7 +247,7 @@ def test_stratus_detonations_fire_their_detection(
     default_ruleset: Ruleset, technique: str, rule_id: str
 ) -> None:
     analyzer = Analyzer(default_ruleset, "m")
-    parsed = read_file(str(STRATUS / technique))
+    parsed = read_file(str(dataset_file(STRATUS, technique)))
     fired_ids = {
         fired(analyzer.analyse(item.record, item.raw, SOURCE, AGENT)) for item in parsed.records
     }
@@ -256,7 +256,7 @@ def test_stratus_detonations_fire_their_detection(
 
 def test_every_dataset_record_alerts_and_nothing_fails(default_ruleset: Ruleset) -> None:
     analyzer = Analyzer(default_ruleset, "m")
-    files = sorted(DATASETS.glob("*/*.json")) + sorted(DATASETS.glob("*/CloudTrail/*.json"))
+    files = dataset_files()
     counts: collections.Counter[str | None] = collections.Counter()
     total = 0
     for path in files:
@@ -276,7 +276,8 @@ def test_every_dataset_record_alerts_and_nothing_fails(default_ruleset: Ruleset)
 
 def test_dataset_summary_is_json_serialisable(default_ruleset: Ruleset, tmp_path: Path) -> None:
     analyzer = Analyzer(default_ruleset, "m")
-    for item in read_file(str(STRATUS / "aws.persistence.iam-create-admin-user.json")).records:
+    path = dataset_file(STRATUS, "aws.persistence.iam-create-admin-user.json")
+    for item in read_file(str(path)).records:
         outcome = analyzer.analyse(item.record, item.raw, SOURCE, AGENT)
         assert outcome.alert is not None
         json.dumps(outcome.alert.to_wazuh())

@@ -109,3 +109,42 @@ def test_manager_refuses_to_start_with_a_loose_key(manager_home, trailwarden) ->
     result = trailwarden("manager", "run", "--home", str(manager_home.path), timeout=30)
     assert result.returncode != 0
     assert "server.key" in result.stderr and "chmod 600" in result.stderr
+
+
+def test_revoked_agent_process_stops_retrying_with_its_own_exit_code(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """A revoked agent exits (status 3, one clear line) instead of retrying forever, so a
+    supervisor with RestartPreventExitStatus=3 leaves it down until it is re-enrolled."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    home = enrolled_agent("web-2")
+    identity = AgentIdentity.load(home)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "trailwarden.common.cli", "agent", "run", "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not running_manager.server.sessions.is_connected(identity.agent_id):
+            assert agent.poll() is None, agent.communicate()
+            assert time.monotonic() < deadline, "the agent never connected"
+            time.sleep(0.1)
+        running_manager.server.registry.revoke(identity.agent_id, "test")
+        for session in running_manager.server.sessions.all():
+            if session.agent.id == identity.agent_id:
+                session.close("agent revoked")
+        _, stderr = agent.communicate(timeout=60)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 3, stderr[-2000:]
+    assert "refuses this agent" in stderr and "re-enroll" in stderr
+    assert "Traceback" not in stderr
