@@ -29,13 +29,13 @@ from trailwarden.manager.config import ManagerConfig, load_manager_config
 from trailwarden.manager.home import load_server_material
 from trailwarden.manager.link.service import LinkService
 from trailwarden.manager.link.sessions import Sessions
-from trailwarden.manager.pipeline.analyzer import load_configured_rules
 from trailwarden.manager.observability import (
     HealthReporter,
     ManagerCollector,
     Readiness,
     manager_registry,
 )
+from trailwarden.manager.pipeline.analyzer import load_configured_rules
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
 from trailwarden.manager.pipeline.reload import RuleReloader
 from trailwarden.manager.pipeline.setup import build_alert_sinks, build_analysis, build_store
