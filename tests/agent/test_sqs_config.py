@@ -55,7 +55,7 @@ def test_a_queue_by_name_and_region() -> None:
         ({"queue_url": QUEUE, "sqs_name": "x"}, r"sources\[0\]\.sqs_name: give queue_url or"),
         ({"queue_url": "sqs://nope"}, r"queue_url: 'sqs://nope' is not a queue URL"),
         ({"sqs_name": "bad name!"}, r"sqs_name: 'bad name!' is not a queue name"),
-        ({"queue_url": QUEUE, "region": "mars"}, r"region: 'mars' is not a region"),
+        ({"queue_url": QUEUE, "region": "mars"}, r"region: 'mars' is not an AWS region"),
         ({"queue_url": QUEUE, "visibility_timeout": "1s"}, r"visibility_timeout: 1s is outside"),
         ({"queue_url": QUEUE, "visibility_timeout": "13h"}, r"visibility_timeout: .* outside"),
         ({"queue_url": QUEUE, "wait_time": 0}, r"wait_time: must be more than zero"),

@@ -9,7 +9,6 @@ query returns are the events the reference says it matches.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import sqlite3
@@ -24,25 +23,19 @@ from sigma.processing.transformations import ValueListPlaceholderTransformation
 from sigma.rule import SigmaDetectionItem, SigmaRule
 from sigma.types import Placeholder, SigmaString
 
+from tests.fixtures.datasets import dataset_files
+from trailwarden.common.logfile import read_file
+
 FILES = Path(__file__).resolve().parents[3] / "files"
-DATASETS = FILES / "datasets"
 SIGMAHQ = FILES / "sigma" / "sigmahq"
-DATASET_FILES = (
-    "stratus-red-team.jsonl.gz",
-    "invictus-ir.jsonl.gz",
-    "otrf-security-datasets.jsonl.gz",
-)
 
 
 def dataset_records() -> list[dict[str, Any]]:
-    """Every committed real CloudTrail record; a missing file is a loud failure."""
+    """Every real CloudTrail record committed under tests/files/datasets (manifest-checked:
+    a missing or altered file is a loud DatasetError)."""
     records: list[dict[str, Any]] = []
-    for name in DATASET_FILES:
-        path = DATASETS / name
-        if not path.is_file():
-            raise FileNotFoundError(f"test data missing: {path}")
-        with gzip.open(path, "rt", encoding="utf-8") as lines:
-            records.extend(json.loads(line) for line in lines if line.strip())
+    for path in dataset_files():
+        records.extend(item.record for item in read_file(str(path)).records)
     return records
 
 

@@ -104,7 +104,11 @@ def test_sigma_and_xml_rules_run_side_by_side_and_alert_each(tmp_path: Path) -> 
     assert sigma.rule.id == "44444444-0000-0000-0000-000000000010"
     assert sigma.rule.level == 15
     document = sigma.to_wazuh()
-    assert document["rule"]["mitre"] == {"id": ["T1562.008"], "tactic": ["Defense Evasion"]}
+    assert document["rule"]["mitre"] == {
+        "id": ["T1562.008"],
+        "technique": ["Disable or Modify Cloud Logs"],  # the name, from the MITRE table
+        "tactic": ["Defense Evasion"],
+    }
     assert document["rule"]["groups"] == ["sigma", "aws", "cloudtrail"]
     assert document["rule"]["description"].startswith("test rule")
     rule = ruleset.rules[sigma.rule.id]
