@@ -13,7 +13,7 @@ from google.protobuf import json_format
 
 from trailwarden.common.cliargs import duration_in, int_in
 from trailwarden.common.wire import admin_pb2
-from trailwarden.manager.admin import alerts_cli, config_cli, users_cli
+from trailwarden.manager.admin import alerts_cli, config_cli, housekeeping_cli, users_cli
 from trailwarden.manager.admin.agent_view import agent_info_json
 from trailwarden.manager.admin.client import (
     RPC_TIMEOUT_SECONDS,
@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "of that name (agent enroll --force)",
     )
     create.set_defaults(func=_token_create)
+    housekeeping_cli.register_token_commands(token_sub)
 
     audit = sub.add_parser("audit", parents=[common], help="who changed what, when")
     audit.add_argument(
@@ -86,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     alerts_cli.register(sub)
     config_cli.register(sub)
     users_cli.register(sub)
+    housekeeping_cli.register(sub)
 
 
 def _ms_to_text(ms: int) -> str:
