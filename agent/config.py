@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.logs import LOG_FORMATS
 from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.schema.sources import SourceConfig, parse_sources
 from trailwarden.common.tomlconfig import Section, load_toml
@@ -38,6 +39,8 @@ class AgentConfig:
     sources: tuple[SourceConfig, ...]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
+    log_format: str = "text"
+    """``text`` (the default) or ``json``: one object a line (common/logs.py)."""
 
 
 def load_agent_config(home: Path) -> AgentConfig:
@@ -52,6 +55,9 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
     log_level = agent.str("log_level", "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise agent.error("log_level", f"expected one of {', '.join(LOG_LEVELS)}")
+    log_format = agent.str("log_format", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise agent.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}")
     heartbeat = agent.duration("heartbeat", DEFAULT_HEARTBEAT_SECONDS)
     agent.done()
     manager = top.section("manager")
@@ -78,6 +84,7 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
         log_level=log_level,
         sources=sources,
         metrics=metrics,
+        log_format=log_format,
     )
 
 
@@ -89,6 +96,7 @@ def render_agent_toml(name: str, manager_address: str) -> str:
 [agent]
 name = "{name}"
 log_level = "INFO"
+log_format = "text"             # or "json": one object a line
 heartbeat = "15s"
 
 [manager]
