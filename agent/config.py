@@ -20,6 +20,8 @@ CONFIG_FILE = "agent.toml"
 DEFAULT_SPOOL_LIMIT = 1024**3
 """Bytes the spool may hold before fetching pauses (1 GiB)."""
 DEFAULT_HEARTBEAT_SECONDS = 15.0
+DEFAULT_PROGRESS_LOG_SECONDS = 30.0
+MAX_PROGRESS_LOG_SECONDS = 86400.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -41,6 +43,8 @@ class AgentConfig:
     """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
     log_format: str = "text"
     """``text`` (the default) or ``json``: one object a line (common/logs.py)."""
+    progress_log_seconds: float = DEFAULT_PROGRESS_LOG_SECONDS
+    """``agent run``: a progress line per running source this often (0 = never)."""
 
 
 def load_agent_config(home: Path) -> AgentConfig:
@@ -59,6 +63,12 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
     if log_format not in LOG_FORMATS:
         raise agent.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}")
     heartbeat = agent.duration("heartbeat", DEFAULT_HEARTBEAT_SECONDS)
+    progress_every = agent.duration("progress_log_seconds", DEFAULT_PROGRESS_LOG_SECONDS)
+    if progress_every != 0 and not 1 <= progress_every <= MAX_PROGRESS_LOG_SECONDS:
+        raise agent.error(
+            "progress_log_seconds",
+            f"expected 0 (never) or 1s..24h, got {progress_every:g}s",
+        )
     agent.done()
     manager = top.section("manager")
     address = manager.str("address", "")
@@ -85,6 +95,7 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
         sources=sources,
         metrics=metrics,
         log_format=log_format,
+        progress_log_seconds=progress_every,
     )
 
 
@@ -98,6 +109,7 @@ name = "{name}"
 log_level = "INFO"
 log_format = "text"             # or "json": one object a line
 heartbeat = "15s"
+progress_log_seconds = 30       # a running pass logs its progress this often; 0 = never
 
 [manager]
 address = "{manager_address}"   # the manager's link (mutual TLS)

@@ -26,6 +26,7 @@ from trailwarden.manager.admin.limits import (
     MAX_TOKEN_TTL_SECONDS,
     MAX_TOKEN_USES,
 )
+from trailwarden.manager.admin.source_view import source_line
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,11 +141,13 @@ def _agents(args: argparse.Namespace) -> int:
 
 
 def _print_source_problems(agent: admin_pb2.AgentInfo) -> None:
-    """Under the table: what each agent could not collect, so an admin sees it without --json."""
+    """Under the table: each source's progress and what it could not collect, so an admin
+    sees it without --json."""
     if not agent.status_json:
         return
     status = json.loads(agent.status_json)
     for source in status.get("sources", []):
+        print(source_line(agent.name, source))
         name, state = source.get("name"), source.get("state", "")
         failed = int(source.get("objects_failed", 0))
         if source.get("last_error"):

@@ -24,6 +24,16 @@ def test_log_format_is_text_or_json(tmp_path: Path) -> None:
     assert config.log_format == "json"
 
 
+@pytest.mark.parametrize("value", [0.5, "25h", -1])
+def test_progress_log_seconds_is_off_or_1s_to_24h(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError, match=r"agent.toml: agent.progress_log_seconds: "):
+        parse_agent_config(
+            {**BASE, "agent": {"progress_log_seconds": value}}, tmp_path, "agent.toml"
+        )
+    off = parse_agent_config({**BASE, "agent": {"progress_log_seconds": 0}}, tmp_path, "a.toml")
+    assert off.progress_log_seconds == 0
+
+
 def test_unknown_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"agent.toml: spool: unknown key\(s\) 'limt'"):
         parse_agent_config({**BASE, "spool": {"limt": "1GiB"}}, tmp_path, "agent.toml")
@@ -35,3 +45,4 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.spool_limit_bytes == 1024**3
     assert config.log_level == "INFO"
     assert config.log_format == "text"
+    assert config.progress_log_seconds == 30
