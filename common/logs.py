@@ -92,7 +92,11 @@ _S3_OBJECT = re.compile(r"\bs3://(?P<bucket>[^/\s]+)/(?P<key>[^\s,;]+)")
 _RENAMED = {"agent": "agent_id", "seq": "batch"}
 """Field names in messages -> their names in JSON lines (identifiers named for what they are)."""
 _RESERVED = frozenset(("time", "level", "logger", "message", "exception"))
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 _SYSLOG_PRIORITY = {"CRITICAL": 2, "ERROR": 3, "WARNING": 4, "INFO": 6, "DEBUG": 7}
 
