@@ -1,6 +1,7 @@
-"""The 0351 rules that tell another account from the record's own (a back-reference to
-recipientAccountId over the raw record): linear on large records, independent of where the
-record puts recipientAccountId."""
+"""The 0351 ruleset (root, data, databases, networks) beyond its per-rule case files: every
+detection carries each compliance framework's tags once, and the rules that tell another
+account from the record's own (a back-reference to recipientAccountId over the raw record)
+are linear on large records and independent of where the record puts recipientAccountId."""
 
 from __future__ import annotations
 
@@ -9,9 +10,27 @@ from typing import Any
 
 from tests.manager.analysis.helpers import BASE_RECORD, fired, record, run
 from trailwarden.manager.analysis.pipeline import Analyzer
+from trailwarden.manager.analysis.rules import Ruleset
 
 OWN = "123456789012"
 FOREIGN = "999988887777"
+FILE = "0351-trailwarden-aws-data-network_rules.xml"
+FRAMEWORKS = ("pci_dss_", "gdpr_", "hipaa_", "nist_800_53_", "tsc_")
+
+
+def test_every_detection_has_each_compliance_framework_once(default_ruleset: Ruleset) -> None:
+    detections = [
+        rule
+        for rule in default_ruleset.rules.values()
+        if rule.file.endswith(FILE) and rule.level >= 5
+    ]
+    assert len(detections) >= 45
+    for rule in detections:
+        assert len(rule.groups) == len(set(rule.groups)), f"rule {rule.id}: repeated groups"
+        for framework in FRAMEWORKS:
+            assert any(group.startswith(framework) for group in rule.groups), (
+                f"rule {rule.id} has no {framework}* group"
+            )
 
 
 def _policy(principals: list[str]) -> dict[str, Any]:
