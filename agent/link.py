@@ -11,6 +11,7 @@ manager that comes back.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import random
@@ -23,9 +24,10 @@ from typing import Any
 import grpc
 
 from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.renewal import CertificateRenewer
 from trailwarden.agent.spool import Spool
 from trailwarden.common import channels
-from trailwarden.common.errors import SpoolError
+from trailwarden.common.errors import CredentialsError, SpoolError
 from trailwarden.common.wire import REFUSAL_METADATA_KEY, link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_to_wire
 
@@ -68,6 +70,7 @@ class LinkClient:
         on_config: ConfigHandler | None = None,
         on_command: Callable[[link_pb2.Command], None] | None = None,
         on_refused: Callable[[], None] | None = None,
+        renewer: CertificateRenewer | None = None,
     ) -> None:
         self.identity = identity
         self.address = address
@@ -78,6 +81,10 @@ class LinkClient:
         self.status = status or (lambda: link_pb2.AgentStatus())
         self.on_config = on_config
         self.on_command = on_command
+        self.renewer = renewer
+        """Answers the manager's certificate renewal offers (None: offers are ignored)."""
+        self.renewals = 0
+        """Certificates renewed over the link by this client."""
         self.on_refused = on_refused or (lambda: None)
         """Called once when the manager refuses this agent for good (the loop then ends)."""
         self.refused = ""
@@ -166,6 +173,7 @@ class LinkClient:
                         hostname=self.hello.hostname,
                         applied_config_revision=revision,
                         applied_config_hash=config_hash,
+                        ca_bundle_sha256=hashlib.sha256(self.identity.ca_pem).hexdigest(),
                     )
                 )
             )
@@ -202,9 +210,28 @@ class LinkClient:
                     self.config_settled.set()
                 elif kind == "command" and self.on_command is not None:
                     self.on_command(message.command)
+                elif kind == "renew" and self.renewer is not None:
+                    outbox.put(self.renewer.request(self.identity, message.renew))
+                elif kind == "certificate" and self.renewer is not None:
+                    self._install(message.certificate, acks)
             acks.put(("closed", None))
         except grpc.RpcError as exc:
             acks.put(("error", exc))
+
+    def _install(self, issued: link_pb2.CertificateIssued, acks: queue.Queue[Any]) -> None:
+        """Store a renewed certificate, then end this session: the next one uses it."""
+        assert self.renewer is not None
+        try:
+            identity = self.renewer.install(self.identity, issued)
+        except (CredentialsError, OSError) as exc:
+            log.error("stage=send certificate renewal failed, keeping the current one: %s", exc)
+            return
+        self.identity = identity
+        self._credentials = channels.client_channel_credentials(
+            identity.ca_pem, identity.cert_pem, identity.key_pem
+        )
+        self.renewals += 1
+        acks.put(("renewed", None))
 
     def _send(
         self,
@@ -277,6 +304,8 @@ class LinkClient:
                 raise value
             elif kind == "closed":
                 raise LinkProtocolError("manager ended the stream")
+            elif kind == "renewed":
+                raise LinkProtocolError("reconnecting with the renewed certificate")
 
 
 def refusal_of(exc: grpc.RpcError) -> str:
