@@ -118,6 +118,7 @@ class LinkClient:
         backoff = BACKOFF_INITIAL_SECONDS
         while not stop.is_set():
             started = time.monotonic()
+            planned = False
             try:
                 self._session(stop)
             except grpc.RpcError as exc:
@@ -135,6 +136,7 @@ class LinkClient:
                     break
             except LinkProtocolError as exc:
                 self.last_error = str(exc)
+                planned = isinstance(exc, RenewedReconnect)
             except SpoolError as exc:
                 # A spool read or ack failed (disk full, I/O error): end this session and retry
                 # like any other failure; unacked batches are resent. Letting it escape would
@@ -147,7 +149,8 @@ class LinkClient:
             if time.monotonic() - started > HEALTHY_SESSION_SECONDS:
                 backoff = BACKOFF_INITIAL_SECONDS
             delay = random.uniform(0, backoff)  # full jitter
-            log.warning(
+            log.log(
+                logging.INFO if planned else logging.WARNING,
                 "stage=send link to %s down (%s); reconnecting in %.1fs",
                 self.address,
                 self.last_error or "closed",
@@ -305,7 +308,7 @@ class LinkClient:
             elif kind == "closed":
                 raise LinkProtocolError("manager ended the stream")
             elif kind == "renewed":
-                raise LinkProtocolError("reconnecting with the renewed certificate")
+                raise RenewedReconnect("reconnecting with the renewed certificate")
 
 
 def refusal_of(exc: grpc.RpcError) -> str:
@@ -321,6 +324,10 @@ def refusal_of(exc: grpc.RpcError) -> str:
 
 class LinkProtocolError(Exception):
     """The manager did something the protocol does not allow (internal to the reconnect loop)."""
+
+
+class RenewedReconnect(LinkProtocolError):
+    """The session ends on purpose: the next one uses the certificate just renewed."""
 
 
 def _drain(outbox: queue.Queue[Any]) -> Iterator[Any]:

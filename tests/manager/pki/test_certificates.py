@@ -13,13 +13,13 @@ from __future__ import annotations
 import ssl
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from tests.fixtures.system import RunningManager, run_cli, start_link
+from tests.fixtures.system import RunningManager, run_cli, start_link, wait_until
 from trailwarden.agent.identity import AgentIdentity, replace_credentials
 from trailwarden.agent.renewal import CertificateRenewer
 from trailwarden.agent.spool import Spool
@@ -42,15 +42,6 @@ def _list_agents(running_manager: RunningManager, server_name: str) -> admin_pb2
             admin_pb2.ListAgentsRequest(), timeout=10
         )
         return response
-
-
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_day_limit_is_the_leaf_validity() -> None:
@@ -135,7 +126,7 @@ def test_expiring_agent_certificate_is_warned_about_then_renewed_over_the_link(
     link = start_link(home, running_manager.home.link_address, _spool(home))
     try:
         assert link.client.connected.wait(15)
-        _wait(
+        wait_until(
             lambda: running_manager.server.registry.get(agent_id).cert_fingerprint == short,
             "the short-lived certificate to be the agent's",
         )
@@ -152,8 +143,8 @@ def test_expiring_agent_certificate_is_warned_about_then_renewed_over_the_link(
         home, running_manager.home.link_address, _spool(home), renewer=CertificateRenewer(home)
     )
     try:
-        _wait(lambda: link.client.renewals == 1, "the renewal over the link")
-        _wait(
+        wait_until(lambda: link.client.renewals == 1, "the renewal over the link")
+        wait_until(
             lambda: (
                 running_manager.server.registry.get(agent_id).cert_fingerprint
                 == tls.fingerprint(AgentIdentity.load(home).cert_pem)
@@ -174,3 +165,44 @@ def test_expiring_agent_certificate_is_warned_about_then_renewed_over_the_link(
     assert "WARNING near-expiry" not in relisted.stdout, relisted.stdout
     actions = [e.action for e in running_manager.server.registry.audit_entries()]
     assert "agent.cert.issue" in actions and "agent.cert.renew" in actions
+
+
+def test_a_certificate_request_nobody_offered_is_refused(
+    running_manager: RunningManager, enrolled_agent: Callable[[str], Path]
+) -> None:
+    """An agent cannot mint certificates at will: a CSR on the link without an offer (its
+    certificate is fresh, its CA current) gets an error and nothing is issued."""
+    import queue
+
+    from trailwarden.common.wire import link_pb2, link_pb2_grpc
+
+    home = enrolled_agent("eager")
+    identity = AgentIdentity.load(home)
+    outbox: queue.Queue[link_pb2.AgentMessage | None] = queue.Queue()
+    outbox.put(link_pb2.AgentMessage(hello=link_pb2.Hello(agent_version="t", hostname="h")))
+    csr = tls.build_csr(tls.new_private_key(), "agent eager")
+    outbox.put(link_pb2.AgentMessage(cert_request=link_pb2.CertificateRequest(csr_pem=csr)))
+
+    def messages() -> Iterator[link_pb2.AgentMessage]:
+        while (item := outbox.get()) is not None:
+            yield item
+
+    credentials = channels.client_channel_credentials(
+        identity.ca_pem, identity.cert_pem, identity.key_pem
+    )
+    with grpc.secure_channel(
+        running_manager.home.link_address, credentials, options=channels.channel_options()
+    ) as channel:
+        stream = link_pb2_grpc.AgentLinkStub(channel).Connect(messages(), timeout=15)
+        answer = None
+        for message in stream:
+            if message.WhichOneof("body") == "certificate":
+                answer = message.certificate
+                break
+        outbox.put(None)
+        stream.cancel()
+    assert answer is not None
+    assert answer.error == "no certificate renewal was offered to this agent"
+    assert not answer.certificate_pem
+    actions = [e.action for e in running_manager.server.registry.audit_entries()]
+    assert "agent.cert.issue" not in actions
