@@ -20,11 +20,14 @@ class CertificateView:
         signing = tls.fingerprint(material.ca_cert)
         for info in response.agents:
             cert = known.get(info.agent_id)
-            if cert is None:
-                continue
-            info.cert_not_after_unix_ms = cert.not_after_ms
-            info.cert_ca_sha256 = cert.ca_sha256
-            info.cert_on_retiring_ca = material.rotation is not None and cert.ca_sha256 != signing
+            # As `ca finish` counts them: an agent whose certificate is not known (enrolled
+            # before this was recorded, not connected since) is not known to have renewed.
+            info.cert_on_retiring_ca = material.rotation is not None and (
+                cert is None or cert.ca_sha256 != signing
+            )
+            if cert is not None:
+                info.cert_not_after_unix_ms = cert.not_after_ms
+                info.cert_ca_sha256 = cert.ca_sha256
         rotation = material.rotation
         if rotation is not None:
             response.ca_rotation.CopyFrom(

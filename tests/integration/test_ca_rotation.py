@@ -152,6 +152,12 @@ def test_ca_rotation_renews_a_streaming_agent_over_its_link(
     after = _write_events(folder, "after.json", 4)
     _eventually(lambda: after <= _stored(manager_home), "records sent after the renewal")
 
+    # Enrolled during the overlap (pinning the retiring CA, which the server certificate still
+    # comes from): a certificate of the new CA, and trust in both, so it survives `ca finish`.
+    late = _enroll(manager_home, tmp_path / "agent-late", "late-1")
+    assert _issuer(late, new_ca) == new_fp
+    assert len(tls.load_certs(AgentIdentity.load(late).ca_pem)) == 2
+
     env = {"TRAILWARDEN_CREDENTIALS": str(manager_home.credentials)}
     listed = run_cli("admin", "agents", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -161,7 +167,8 @@ def test_ca_rotation_renews_a_streaming_agent_over_its_link(
     # Not finished while an agent still holds a certificate of the retiring CA: it is listed.
     refused = run_cli("manager", "ca", "finish", "--home", str(manager_home.path))
     assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert "stale-1" in refused.stdout and "stream-1" not in refused.stdout
+    assert "stale-1" in refused.stdout
+    assert "stream-1" not in refused.stdout and "late-1" not in refused.stdout
     assert (pki / "rotation.json").exists()
 
     forced = run_cli("manager", "ca", "finish", "--home", str(manager_home.path), "--force")
@@ -176,6 +183,7 @@ def test_ca_rotation_renews_a_streaming_agent_over_its_link(
     last = _write_events(folder, "finished.json", 2)
     _eventually(lambda: last <= _stored(manager_home), "records sent after ca finish")
     assert _connect_with(streaming, manager_home.link_address) is None
+    assert _connect_with(late, manager_home.link_address) is None
     # ... and it is moved to a bundle of the new CA alone.
     _eventually(
         lambda: len(tls.load_certs(AgentIdentity.load(streaming).ca_pem)) == 1,

@@ -10,6 +10,7 @@ real gRPC over loopback with its real certificates) and the real CLI as a subpro
 
 from __future__ import annotations
 
+import json
 import ssl
 import stat
 import time
@@ -77,8 +78,13 @@ def test_cert_renew_with_a_new_name_serves_it_without_a_restart(
 
     # The console serves the manager's certificate: renewed with it.
     port = running_manager.server.console_port
-    served = ssl.get_server_certificate(("127.0.0.1", port))
-    assert tls.fingerprint(served.encode()) == tls.fingerprint(cert)
+    wait_until(
+        lambda: (
+            tls.fingerprint(ssl.get_server_certificate(("127.0.0.1", port)).encode())
+            == tls.fingerprint(cert)
+        ),
+        "the console to serve the renewed certificate",
+    )
 
     entries = [e for e in running_manager.server.registry.audit_entries() if e.action]
     renewals = [e for e in entries if e.action == "manager.cert.renew"]
@@ -206,3 +212,20 @@ def test_a_certificate_request_nobody_offered_is_refused(
     assert not answer.certificate_pem
     actions = [e.action for e in running_manager.server.registry.audit_entries()]
     assert "agent.cert.issue" not in actions
+
+
+def test_manager_status_shows_the_server_certificate_expiry(
+    running_manager: RunningManager,
+) -> None:
+    home = str(running_manager.home.path)
+    fresh = json.loads(run_cli("manager", "status", "--home", home, "--json").stdout)
+    assert fresh["server_certificate"]["days_left"] >= SERVER_CERT_MAX_DAYS - 1
+    assert run_cli("manager", "cert", "renew", "--home", home, "--days", "20").returncode == 0
+
+    text = run_cli("manager", "status", "--home", home)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "server certificate: expires" in text.stdout
+    assert "(in 19 days) — renew it: trailwarden manager cert renew" in text.stdout
+    report = json.loads(run_cli("manager", "status", "--home", home, "--json").stdout)
+    assert report["server_certificate"]["days_left"] == 19
+    assert report["server_certificate"]["names"] == ["localhost", "127.0.0.1"]
