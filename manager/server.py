@@ -183,7 +183,11 @@ class ManagerServer:
         self._renewal_task = asyncio.create_task(self.renewal.run(self.sessions))
         if self.config.metrics.enabled:
             collector = ManagerCollector(
-                self.counters, self.sessions, self.config_store, self.readiness
+                self.counters,
+                self.sessions,
+                self.config_store,
+                self.readiness,
+                renewals=self.renewal.outcomes,
             )
             self.metrics_server = ObservabilityServer(
                 self.config.metrics, manager_registry(collector), self.readiness

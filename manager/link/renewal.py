@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
+from collections import Counter
 
 from trailwarden.common import tls
 from trailwarden.common.errors import PkiError
@@ -35,6 +37,7 @@ SWEEP_SECONDS = 5.0
 OFFER_RETRY_SECONDS = 600.0
 """An offer the agent did not answer is made again after this long."""
 DAY_MS = 86_400_000
+RENEWAL_OUTCOMES = ("offered", "issued", "refused")
 
 
 def bundle_sha256(pem: bytes) -> str:
@@ -53,6 +56,17 @@ class CertificateRenewal:
     def __init__(self, certificates: AgentCertificates, pki: LivePki) -> None:
         self.certificates = certificates
         self.pki = pki
+        self._outcomes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def outcomes(self) -> dict[str, int]:
+        """Renewals offered, certificates issued, requests refused (the metrics)."""
+        with self._lock:
+            return {key: self._outcomes[key] for key in RENEWAL_OUTCOMES}
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self._outcomes[outcome] += 1
 
     def connected(self, session: Session, peer_pem: bytes, trusted_bundle_sha256: str) -> None:
         """Note the certificate the agent connected with (runs off the event loop)."""
@@ -83,6 +97,7 @@ class CertificateRenewal:
         if not reason or time.monotonic() - session.renewal_offered_at < OFFER_RETRY_SECONDS:
             return
         session.renewal_offered_at = time.monotonic()
+        self._count("offered")
         log.info("stage=link agent=%s offering certificate renewal: %s", session.agent.id, reason)
         session.send(
             link_pb2.ManagerMessage(
@@ -97,12 +112,12 @@ class CertificateRenewal:
         reason = self.reason_due(session, material)
         if not session.renewal_offered_at or not reason:
             log.warning("stage=link agent=%s certificate request refused: not offered", agent.id)
-            return _refused("no certificate renewal was offered to this agent")
+            return self._refused("no certificate renewal was offered to this agent")
         try:
             csr = tls.load_csr(csr_pem)
         except PkiError as exc:
             log.warning("stage=link agent=%s certificate request refused: %s", agent.id, exc)
-            return _refused(str(exc))
+            return self._refused(str(exc))
         cert = tls.issue_client_cert(
             material.ca_key,
             material.ca_cert,
@@ -115,6 +130,7 @@ class CertificateRenewal:
             tls.fingerprint(cert), tls.not_after_ms(cert), tls.fingerprint(material.ca_cert)
         )
         self.certificates.set_pending(agent.id, info, reason)
+        self._count("issued")
         log.info(
             "stage=link agent=%s renewed certificate issued sha256=%s (%s)",
             agent.id,
@@ -152,6 +168,6 @@ class CertificateRenewal:
             except Exception:
                 log.exception("stage=link certificate sweep failed")
 
-
-def _refused(error: str) -> link_pb2.ManagerMessage:
-    return link_pb2.ManagerMessage(certificate=link_pb2.CertificateIssued(error=error))
+    def _refused(self, error: str) -> link_pb2.ManagerMessage:
+        self._count("refused")
+        return link_pb2.ManagerMessage(certificate=link_pb2.CertificateIssued(error=error))

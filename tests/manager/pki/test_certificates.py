@@ -171,6 +171,8 @@ def test_expiring_agent_certificate_is_warned_about_then_renewed_over_the_link(
     assert "WARNING near-expiry" not in relisted.stdout, relisted.stdout
     actions = [e.action for e in running_manager.server.registry.audit_entries()]
     assert "agent.cert.issue" in actions and "agent.cert.renew" in actions
+    outcomes = running_manager.server.renewal.outcomes()
+    assert outcomes["issued"] == 1 and outcomes["refused"] == 0 and outcomes["offered"] >= 2
 
 
 def test_a_certificate_request_nobody_offered_is_refused(
@@ -212,6 +214,7 @@ def test_a_certificate_request_nobody_offered_is_refused(
     assert not answer.certificate_pem
     actions = [e.action for e in running_manager.server.registry.audit_entries()]
     assert "agent.cert.issue" not in actions
+    assert running_manager.server.renewal.outcomes() == {"offered": 0, "issued": 0, "refused": 1}
 
 
 def test_manager_status_shows_the_server_certificate_expiry(
