@@ -19,7 +19,7 @@ from trailwarden.agent.config import AgentConfig
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.observability import AgentCollector, agent_readiness, agent_registry
-from trailwarden.agent.progress import Progress
+from trailwarden.agent.progress import Progress, ServiceProgress
 from trailwarden.agent.renewal import CertificateRenewer
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
@@ -87,6 +87,11 @@ class AgentRunner:
             self.metrics_server = ObservabilityServer(
                 config.metrics, agent_registry(collector), agent_readiness(self.spool, self.link)
             )
+        self.service_progress: ServiceProgress | None = None
+        if config.progress_log_seconds:
+            self.service_progress = ServiceProgress(
+                self.collector.status, config.progress_log_seconds
+            )
         self.stop_event = threading.Event()
         self._link_stop = threading.Event()
         self._link_thread = threading.Thread(
@@ -125,7 +130,11 @@ class AgentRunner:
         if self.metrics_server is not None:
             self.metrics_server.start()
         self.collector.start()
+        if self.service_progress is not None:
+            self.service_progress.start()
         self.stop_event.wait()
+        if self.service_progress is not None:
+            self.service_progress.stop()
         self.shutdown()
         self._raise_if_refused()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.logs import LOG_FORMATS
 from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.tomlconfig import Section, load_toml
 
@@ -94,6 +95,8 @@ class ManagerConfig:
     alerts_file_max_bytes: int = DEFAULT_ALERTS_FILE_MAX_BYTES
     """Rotate alerts/alerts.json before it grows past this size (it also rotates daily)."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``text`` (the default) or ``json``: one object a line (common/logs.py)."""
     analysis_workers: int = 0
     """Analysis worker processes; 0 = one per core, 1 = analyse in the manager process."""
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -126,6 +129,9 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     ack_window = manager.int("ack_window", DEFAULT_ACK_WINDOW, minimum=1, maximum=1024)
     max_connections = manager.int("max_connections", DEFAULT_MAX_CONNECTIONS, minimum=1)
     log_level = manager.str("log_level", "INFO").upper()
+    log_format = manager.str("log_format", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise manager.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}")
     analysis_workers = manager.int("analysis_workers", 0, minimum=0, maximum=256)
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise manager.error("log_level", "expected DEBUG, INFO, WARNING or ERROR")
@@ -165,6 +171,7 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         alerts_file_min_level=alerts_file_min_level,
         alerts_file_max_bytes=alerts_file_max_bytes,
         log_level=log_level,
+        log_format=log_format,
         analysis_workers=analysis_workers,
         metrics=metrics,
         console=console,
@@ -230,6 +237,7 @@ name = "{name}"              # shown as manager.name in alerts
 ack_window = {DEFAULT_ACK_WINDOW}               # unacknowledged batches per agent in flight
 max_connections = {DEFAULT_MAX_CONNECTIONS}        # concurrent agent streams
 log_level = "INFO"
+log_format = "text"           # or "json": one object a line
 analysis_workers = 0          # analysis processes: 0 = one per core, 1 = in-process
 
 [link]                        # agents and admins, mutual TLS

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from trailwarden.common import channels
+from trailwarden.common.logs import set_log_format
 from trailwarden.common.observability.http import ObservabilityServer
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
 from trailwarden.manager.admin.certificates_view import CertificateView
@@ -253,6 +254,7 @@ async def serve(home: Path, *, debug: bool = False) -> None:
     config = load_manager_config(home)
     if not debug:  # --debug on the command line wins over manager.toml, as for the agent
         logging.getLogger().setLevel(config.log_level)
+    set_log_format(config.log_format)
     server = ManagerServer(config)
     await server.start()
     loop = asyncio.get_running_loop()

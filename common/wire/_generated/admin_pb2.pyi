@@ -505,6 +505,120 @@ class ReloadRulesResponse(_message.Message):
     summary: str
     def __init__(self, ok: _Optional[bool] = ..., rules: _Optional[int] = ..., sigma_rules: _Optional[int] = ..., files: _Optional[_Iterable[str]] = ..., errors: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ...) -> None: ...
 
+class ListTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("token_id", "group", "for_agent", "uses_left", "uses_total", "expires_unix_ms", "created_unix_ms", "created_by", "state")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FOR_AGENT_FIELD_NUMBER: _ClassVar[int]
+    USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    USES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    group: str
+    for_agent: str
+    uses_left: int
+    uses_total: int
+    expires_unix_ms: int
+    created_unix_ms: int
+    created_by: str
+    state: str
+    def __init__(self, token_id: _Optional[str] = ..., group: _Optional[str] = ..., for_agent: _Optional[str] = ..., uses_left: _Optional[int] = ..., uses_total: _Optional[int] = ..., expires_unix_ms: _Optional[int] = ..., created_unix_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    def __init__(self, token_id: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: TokenInfo
+    def __init__(self, token: _Optional[_Union[TokenInfo, _Mapping]] = ...) -> None: ...
+
+class RemoveAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class RemoveAgentResponse(_message.Message):
+    __slots__ = ("agent", "revoked")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentInfo
+    revoked: bool
+    def __init__(self, agent: _Optional[_Union[AgentInfo, _Mapping]] = ..., revoked: _Optional[bool] = ...) -> None: ...
+
+class RenameAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "new_name")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    new_name: str
+    def __init__(self, agent_id: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...
+
+class RenameAgentResponse(_message.Message):
+    __slots__ = ("agent", "old_name")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    OLD_NAME_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentInfo
+    old_name: str
+    def __init__(self, agent: _Optional[_Union[AgentInfo, _Mapping]] = ..., old_name: _Optional[str] = ...) -> None: ...
+
+class ListGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GroupInfo(_message.Message):
+    __slots__ = ("name", "agents", "config_revision", "config_updated_unix_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_UPDATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    agents: int
+    config_revision: int
+    config_updated_unix_ms: int
+    def __init__(self, name: _Optional[str] = ..., agents: _Optional[int] = ..., config_revision: _Optional[int] = ..., config_updated_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ListGroupsResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[GroupInfo]
+    def __init__(self, groups: _Optional[_Iterable[_Union[GroupInfo, _Mapping]]] = ...) -> None: ...
+
+class RemoveGroupRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RemoveGroupResponse(_message.Message):
+    __slots__ = ("name", "agents_moved", "revisions_removed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_MOVED_FIELD_NUMBER: _ClassVar[int]
+    REVISIONS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    agents_moved: _containers.RepeatedScalarFieldContainer[str]
+    revisions_removed: int
+    def __init__(self, name: _Optional[str] = ..., agents_moved: _Optional[_Iterable[str]] = ..., revisions_removed: _Optional[int] = ...) -> None: ...
+
 class CaRotationState(_message.Message):
     __slots__ = ("started_unix_ms", "overlap_ends_unix_ms", "retiring_ca_sha256", "new_ca_sha256")
     STARTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]

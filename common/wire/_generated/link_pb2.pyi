@@ -84,7 +84,7 @@ class AgentStatus(_message.Message):
     def __init__(self, spool_bytes: _Optional[int] = ..., spool_batches: _Optional[int] = ..., spool_limit_bytes: _Optional[int] = ..., fetching_paused: _Optional[bool] = ..., sources: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ...) -> None: ...
 
 class SourceStatus(_message.Message):
-    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size", "sqs")
+    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size", "sqs", "lag_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class SourceStatus(_message.Message):
     OBJECTS_LATE_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_REFUSED_SIZE_FIELD_NUMBER: _ClassVar[int]
     SQS_FIELD_NUMBER: _ClassVar[int]
+    LAG_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     state: str
@@ -115,7 +116,8 @@ class SourceStatus(_message.Message):
     objects_late: int
     objects_refused_size: int
     sqs: SqsStatus
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ..., sqs: _Optional[_Union[SqsStatus, _Mapping]] = ...) -> None: ...
+    lag_ms: int
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ..., sqs: _Optional[_Union[SqsStatus, _Mapping]] = ..., lag_ms: _Optional[int] = ...) -> None: ...
 
 class SqsStatus(_message.Message):
     __slots__ = ("messages_received", "messages_deleted", "messages_returned", "messages_poison", "messages_ignored", "messages_held", "visibility_extensions", "lag_ms")
