@@ -21,9 +21,17 @@ import grpc
 import pytest
 
 from tests.fixtures.aws import make_record
-from tests.fixtures.system import CLI, ManagerHome, ManagerProcess, run_cli, wait_until
+from tests.fixtures.system import (
+    CLI,
+    ManagerHome,
+    ManagerProcess,
+    run_cli,
+    start_link,
+    wait_until,
+)
 from trailwarden.agent.enroll import enroll
 from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.spool import Spool
 from trailwarden.common import channels, tls
 from trailwarden.common.wire import link_pb2, link_pb2_grpc
 from trailwarden.manager.agents.registry import Registry
@@ -109,11 +117,19 @@ def test_ca_rotation_renews_a_streaming_agent_over_its_link(
     manager_home: ManagerHome,
     agent_process: list[subprocess.Popen[bytes]],
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     pki = manager_home.path / "pki"
     old_ca = (pki / "ca.pem").read_bytes()
     streaming = _enroll(manager_home, tmp_path / "agent-stream", "stream-1")
-    stale = _enroll(manager_home, tmp_path / "agent-stale", "stale-1")  # never runs again
+    # An agent that cannot renew (a link without a renewer, like an agent older than this
+    # version): connected through the whole rotation, on the retiring CA to the end.
+    stale = _enroll(manager_home, tmp_path / "agent-stale", "stale-1")
+    stale_link = start_link(
+        stale, manager_home.link_address, Spool(stale / "spool.db", 10 * 1024**2)
+    )
+    request.addfinalizer(stale_link.close)
+    assert stale_link.client.connected.wait(30)
     agent_id = AgentIdentity.load(streaming).agent_id
     folder = tmp_path / "events"
     folder.mkdir()
@@ -179,6 +195,9 @@ def test_ca_rotation_renews_a_streaming_agent_over_its_link(
 
     # The retiring CA's certificates are refused from now on; the renewed agent keeps going
     # (it trusts the new CA, so it accepts the new server certificate too).
+    # Its open stream is closed by the manager, and reconnecting fails at the TLS handshake.
+    _eventually(lambda: not stale_link.client.connected.is_set(), "the stale stream's end")
+    assert stale_link.client.sessions == 1
     assert _connect_with(stale, manager_home.link_address) == grpc.StatusCode.UNAVAILABLE
     last = _write_events(folder, "finished.json", 2)
     _eventually(lambda: last <= _stored(manager_home), "records sent after ca finish")
