@@ -20,6 +20,7 @@ from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.observability import AgentCollector, agent_readiness, agent_registry
 from trailwarden.agent.progress import Progress, ServiceProgress
+from trailwarden.agent.renewal import CertificateRenewer
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
 from trailwarden.common.errors import AgentRefusedError
@@ -78,6 +79,7 @@ class AgentRunner:
             status=self.status,
             on_config=self.applier.apply,
             on_refused=self._refused,
+            renewer=CertificateRenewer(config.home),
         )
         self.metrics_server: ObservabilityServer | None = None
         if config.metrics.enabled:

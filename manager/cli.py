@@ -1,4 +1,4 @@
-"""`trailwarden manager init|run`."""
+"""`trailwarden manager init|run` (status: status_cli.py; cert and ca: ca_cli.py)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from trailwarden.manager.status_cli import add_status_command
 
     add_status_command(sub)
+
+    from trailwarden.manager.ca_cli import add_certificate_commands
+
+    add_certificate_commands(sub)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -2,8 +2,7 @@
 
 <home>/manager.toml        configuration
 <home>/manager.db          SQLite (registry, config, audit, alerts)
-<home>/pki/ca.pem, ca.key  the CA that signs agent and admin certificates (ca.key 0600)
-<home>/pki/server.pem, server.key
+<home>/pki/                the CA, the server certificate, a CA rotation (manager/pki/material.py)
 <home>/admin.credentials   admin bundle: address, CA, admin cert and key (0600)
 <home>/alerts/             alerts.json (Wazuh shape)
 """
@@ -30,7 +29,16 @@ from trailwarden.manager.config import (
     ManagerConfig,
     render_manager_toml,
 )
+from trailwarden.manager.pki.material import ServerMaterial, load_material
 from trailwarden.manager.store.sqlite.database import Database
+
+__all__ = [
+    "InitResult",
+    "ServerMaterial",
+    "init_home",
+    "load_server_material",
+    "write_admin_bundle",
+]
 
 ADMIN_NAME = "admin"
 
@@ -97,44 +105,23 @@ def write_admin_bundle(
     ca_cert: x509.Certificate,
     address: str,
     admin_name: str,
+    *,
+    trust_pem: bytes | None = None,
+    server_name: str = "",
 ) -> None:
+    """A new admin certificate from ``ca``; the bundle trusts ``trust_pem`` (default: the CA)."""
     key = tls.new_private_key()
     cert = tls.issue_client_cert(
         ca_key, ca_cert, key.public_key(), tls.Role.ADMIN, admin_name, f"admin {admin_name}"
     )
     tls.AdminBundle(
         address=address,
-        server_name="",
-        ca_pem=tls.cert_to_pem(ca_cert),
+        server_name=server_name,
+        ca_pem=trust_pem or tls.cert_to_pem(ca_cert),
         cert_pem=tls.cert_to_pem(cert),
         key_pem=tls.key_to_pem(key),
     ).save(path)
 
 
-@dataclass(frozen=True)
-class ServerMaterial:
-    """The PKI a running manager needs; key files are permission-checked when read."""
-
-    ca_pem: bytes
-    ca_key: ec.EllipticCurvePrivateKey
-    ca_cert: x509.Certificate
-    server_pem: bytes
-    server_key_pem: bytes
-
-    @property
-    def ca_fingerprint(self) -> str:
-        return tls.fingerprint(self.ca_cert)
-
-
 def load_server_material(config: ManagerConfig) -> ServerMaterial:
-    pki = config.pki_dir
-    ca_pem = (pki / "ca.pem").read_bytes()
-    ca_key_pem = keyfiles.read_private_file(pki / "ca.key")
-    server_key_pem = keyfiles.read_private_file(pki / "server.key")
-    return ServerMaterial(
-        ca_pem=ca_pem,
-        ca_key=tls.load_private_key(ca_key_pem, str(pki / "ca.key")),
-        ca_cert=tls.load_cert(ca_pem, str(pki / "ca.pem")),
-        server_pem=(pki / "server.pem").read_bytes(),
-        server_key_pem=server_key_pem,
-    )
+    return load_material(config.pki_dir)

@@ -48,11 +48,13 @@ class ManagerCollector(Collector):
         sessions: Sessions,
         config_store: ConfigStore | None = None,
         ready: Callable[[], tuple[bool, str]] | None = None,
+        renewals: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.counters = counters
         self.sessions = sessions
         self.config_store = config_store
         self.ready = ready
+        self.renewals = renewals
 
     def _config_states(self) -> Counter[str] | None:
         if self.config_store is None:
@@ -141,6 +143,15 @@ class ManagerCollector(Collector):
             for state in CONFIG_STATES:
                 gauge.add_metric([state], states.get(state, 0))
             yield gauge
+        if self.renewals is not None:
+            renewals = CounterMetricFamily(
+                "trailwarden_certificate_renewals",
+                "Agent certificate renewals over the link: offered, issued, refused requests.",
+                labels=["outcome"],
+            )
+            for outcome, count in self.renewals().items():
+                renewals.add_metric([outcome], count)
+            yield renewals
         if self.ready is not None:
             ready, _ = self.ready()
             yield GaugeMetricFamily(

@@ -15,6 +15,7 @@ from trailwarden.common.cliargs import duration_in, int_in
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin import alerts_cli, config_cli, housekeeping_cli, users_cli
 from trailwarden.manager.admin.agent_view import agent_info_json
+from trailwarden.manager.admin.certificates_cli import certificate_warnings
 from trailwarden.manager.admin.client import (
     RPC_TIMEOUT_SECONDS,
     admin_stub,
@@ -137,6 +138,8 @@ def _agents(args: argparse.Namespace) -> int:
     )
     for agent in response.agents:
         _print_source_problems(agent)
+    for line in certificate_warnings(response):
+        print(line)
     return 0
 
 

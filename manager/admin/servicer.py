@@ -18,6 +18,7 @@ from trailwarden.manager.admin.agent_view import agent_info
 from trailwarden.manager.admin.agents_rpc import AgentsAdmin
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.admin.certificates_view import CertificateView
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
 from trailwarden.manager.admin.groups_rpc import GroupsAdmin
 from trailwarden.manager.admin.limits import (
@@ -54,6 +55,9 @@ class AdminService(
     GroupsAdmin,
     admin_pb2_grpc.AdminServicer,
 ):
+    certificate_view: CertificateView | None = None
+    """Agents' certificate expiry and CA rotation state in `admin agents` (set by the server)."""
+
     def __init__(
         self,
         *,
@@ -92,6 +96,8 @@ class AdminService(
             if size > RESPONSE_BUDGET_BYTES:  # keep every agent; drop the bulky status detail
                 info.status_json = '{"omitted": "admin agents response size budget"}'
             response.agents.append(info)
+        if self.certificate_view is not None:
+            await asyncio.to_thread(self.certificate_view.annotate, response)
         return response
 
     @admin_rpc

@@ -12,7 +12,7 @@ class ListAgentsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AgentInfo(_message.Message):
-    __slots__ = ("agent_id", "name", "status", "last_seen_unix_ms", "address", "agent_version", "groups", "applied_config_revision", "hostname", "enrolled_unix_ms", "status_json")
+    __slots__ = ("agent_id", "name", "status", "last_seen_unix_ms", "address", "agent_version", "groups", "applied_config_revision", "hostname", "enrolled_unix_ms", "status_json", "cert_not_after_unix_ms", "cert_ca_sha256", "cert_on_retiring_ca")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,9 @@ class AgentInfo(_message.Message):
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     STATUS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CERT_NOT_AFTER_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CERT_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CERT_ON_RETIRING_CA_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     name: str
     status: str
@@ -35,13 +38,18 @@ class AgentInfo(_message.Message):
     hostname: str
     enrolled_unix_ms: int
     status_json: str
-    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., last_seen_unix_ms: _Optional[int] = ..., address: _Optional[str] = ..., agent_version: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., applied_config_revision: _Optional[int] = ..., hostname: _Optional[str] = ..., enrolled_unix_ms: _Optional[int] = ..., status_json: _Optional[str] = ...) -> None: ...
+    cert_not_after_unix_ms: int
+    cert_ca_sha256: str
+    cert_on_retiring_ca: bool
+    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., last_seen_unix_ms: _Optional[int] = ..., address: _Optional[str] = ..., agent_version: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., applied_config_revision: _Optional[int] = ..., hostname: _Optional[str] = ..., enrolled_unix_ms: _Optional[int] = ..., status_json: _Optional[str] = ..., cert_not_after_unix_ms: _Optional[int] = ..., cert_ca_sha256: _Optional[str] = ..., cert_on_retiring_ca: _Optional[bool] = ...) -> None: ...
 
 class ListAgentsResponse(_message.Message):
-    __slots__ = ("agents",)
+    __slots__ = ("agents", "ca_rotation")
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    CA_ROTATION_FIELD_NUMBER: _ClassVar[int]
     agents: _containers.RepeatedCompositeFieldContainer[AgentInfo]
-    def __init__(self, agents: _Optional[_Iterable[_Union[AgentInfo, _Mapping]]] = ...) -> None: ...
+    ca_rotation: CaRotationState
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentInfo, _Mapping]]] = ..., ca_rotation: _Optional[_Union[CaRotationState, _Mapping]] = ...) -> None: ...
 
 class RevokeAgentRequest(_message.Message):
     __slots__ = ("agent_id",)
@@ -610,3 +618,15 @@ class RemoveGroupResponse(_message.Message):
     agents_moved: _containers.RepeatedScalarFieldContainer[str]
     revisions_removed: int
     def __init__(self, name: _Optional[str] = ..., agents_moved: _Optional[_Iterable[str]] = ..., revisions_removed: _Optional[int] = ...) -> None: ...
+
+class CaRotationState(_message.Message):
+    __slots__ = ("started_unix_ms", "overlap_ends_unix_ms", "retiring_ca_sha256", "new_ca_sha256")
+    STARTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_ENDS_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    RETIRING_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    NEW_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    started_unix_ms: int
+    overlap_ends_unix_ms: int
+    retiring_ca_sha256: str
+    new_ca_sha256: str
+    def __init__(self, started_unix_ms: _Optional[int] = ..., overlap_ends_unix_ms: _Optional[int] = ..., retiring_ca_sha256: _Optional[str] = ..., new_ca_sha256: _Optional[str] = ...) -> None: ...
