@@ -106,7 +106,6 @@ def test_logtest_trace_lists_the_rules_tried(analyzer: Analyzer) -> None:
         ("80200", 0, True),
         ("80202", 1, True),
         ("80502", 2, False),  # root use (10)
-        ("80720", 2, False),  # discovery burst (6): correlation rules are not indexed
         ("80203", 2, False),  # error code (4)
         ("80253", 2, True),  # console login (3)
         ("80504", 3, False),  # root login (12)
