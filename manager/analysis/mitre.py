@@ -24,6 +24,7 @@ _IM = "Impact"
 _LM = "Lateral Movement"
 _PE = "Privilege Escalation"
 _PS = "Persistence"
+_RD = "Resource Development"
 
 TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1021": ("Remote Services", (_LM,)),
@@ -51,10 +52,13 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1136": ("Create Account", (_PS,)),
     "T1136.003": ("Cloud Account", (_PS,)),
     "T1190": ("Exploit Public-Facing Application", (_IA,)),
+    "T1484": ("Domain or Tenant Policy Modification", (_DE, _PE)),
+    "T1484.002": ("Trust Modification", (_DE, _PE)),
     "T1485": ("Data Destruction", (_IM,)),
     "T1486": ("Data Encrypted for Impact", (_IM,)),
     "T1490": ("Inhibit System Recovery", (_IM,)),
     "T1496": ("Resource Hijacking", (_IM,)),
+    "T1496.004": ("Cloud Service Hijacking", (_IM,)),
     "T1498": ("Network Denial of Service", (_IM,)),
     "T1526": ("Cloud Service Discovery", (_DI,)),
     "T1528": ("Steal Application Access Token", (_CA,)),
@@ -82,6 +86,7 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1578.005": ("Modify Cloud Compute Configurations", (_DE,)),
     "T1580": ("Cloud Infrastructure Discovery", (_DI,)),
     "T1599": ("Network Boundary Bridging", (_DE,)),
+    "T1584.001": ("Domains", (_RD,)),
     "T1606": ("Forge Web Credentials", (_CA,)),
     "T1619": ("Cloud Storage Object Discovery", (_DI,)),
     "T1621": ("Multi-Factor Authentication Request Generation", (_CA,)),

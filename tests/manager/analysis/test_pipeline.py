@@ -110,6 +110,7 @@ def test_logtest_trace_lists_the_rules_tried(analyzer: Analyzer) -> None:
         ("80203", 2, False),  # error code (4)
         ("80253", 2, True),  # console login (3)
         ("80504", 3, False),  # root login (12)
+        ("80729", 3, False),  # sign-in with instance-role credentials (10)
         ("80503", 3, False),  # success without MFA (6)
         ("80254", 3, True),  # failure (5)
         ("80255", 4, False),  # 1 of 5
