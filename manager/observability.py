@@ -57,8 +57,8 @@ OUTPUT_METRICS = (
     (
         CounterMetricFamily,
         "output_delivered_alerts",
-        "delivered",
-        "Alerts (or archived events) an output delivered and moved its cursor past.",
+        "sent",
+        "Alerts (archived events for archives) an output delivered: the receiver took them.",
     ),
     (
         CounterMetricFamily,

@@ -296,6 +296,9 @@ class Delivery(Generic[T]):
             "delivered": self.delivered,
             "failures": self.failures,
             "retries": self.retries,
+            # Remote outputs count what the receiver took (``delivered`` also counts the alerts
+            # their rule/group filters passed over and the ones refused for good).
+            "sent": int(getattr(self.output, "sent", self.delivered)),
             "refused": int(getattr(self.output, "refused", 0)),
             "skipped_already_present": self.skipped_present,
             "failing_for_seconds": (
