@@ -323,6 +323,10 @@ def _url(section: Section, key: str) -> str:
         raise section.error(
             key, f"expected an http:// or https:// URL with a host, got scheme {parts.scheme!r}"
         )
+    try:
+        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+    except ValueError:
+        raise section.error(key, "the port is not a number between 0 and 65535") from None
     return url
 
 

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from trailwarden.common.errors import OutputError
+from trailwarden.common.errors import ConfigError, OutputError, PkiError
 from trailwarden.common.tls import https_client_context
 from trailwarden.manager.outputs.config import HttpOutput as HttpOutputConfig
 from trailwarden.manager.outputs.config import resolve_path
@@ -37,6 +37,10 @@ from trailwarden.manager.outputs.remote import Refused, RemoteOutput
 HOLD_STATUSES = frozenset({401, 403, 404, 405, 407, 408, 429})
 """4xx answers retried, not passed: they say the receiver (or our access to it) is not right
 now usable, not that this alert is wrong."""
+
+
+MAX_ANSWER_BYTES = 64 * 1024
+"""Of a receiver's answer, read at most this much (keep-alive needs it read; nothing uses it)."""
 
 
 class HttpReceiver:
@@ -59,7 +63,7 @@ class HttpReceiver:
         self._timeout = timeout_seconds
         self._context: ssl.SSLContext | None = (
             https_client_context(ca_file) if self._https else None
-        )
+        )  # PkiError naming ca_file when it cannot be used
         self.where = f"{parts.scheme}://{self._host}:{self._port}"
         """What logs and errors name: never the path (it may hold a token) or a header value."""
 
@@ -92,7 +96,9 @@ class Poster:
         try:
             self._conn.request("POST", receiver.target, body=body, headers=sent)
             response = self._conn.getresponse()
-            response.read(64 * 1024)  # drain (keep-alive), ignore what the receiver says
+            response.read(MAX_ANSWER_BYTES)  # what the receiver says is not used
+            if not response.isclosed():  # a longer answer: start afresh rather than read it
+                self._conn.close()
             status, reason = response.status, response.reason
         except (OSError, http.client.HTTPException) as exc:
             self._conn.close()
@@ -115,12 +121,15 @@ class HttpOutput(RemoteOutput[Poster]):
         super().__init__()
         self.name = config.name
         self.selection = config.selection
-        self.receiver = HttpReceiver(
-            config.url,
-            headers=headers,
-            timeout_seconds=config.timeout_seconds,
-            ca_file=resolve_path(home, config.ca_file) if config.ca_file else None,
-        )
+        try:
+            self.receiver = HttpReceiver(
+                config.url,
+                headers=headers,
+                timeout_seconds=config.timeout_seconds,
+                ca_file=resolve_path(home, config.ca_file) if config.ca_file else None,
+            )
+        except PkiError as exc:
+            raise ConfigError(f"output {config.name}: ca_file: {exc}") from exc
         self.where = self.receiver.where
 
     def connect(self) -> AbstractContextManager[Poster]:

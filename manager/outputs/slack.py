@@ -25,6 +25,10 @@ from trailwarden.manager.store.base import StoredAlert
 
 ALERTS_PER_MESSAGE = 20
 """Alerts per Slack message: one section block each, plus the header (Slack's limit is 50)."""
+SECTION_TEXT_LIMIT = 3000
+"""Slack refuses a section whose text is longer (a rule description can be long)."""
+HEADER_TEXT_LIMIT = 150
+"""And a header longer than this."""
 
 
 def escape(text: str) -> str:
@@ -48,7 +52,10 @@ def summary(alerts: Sequence[StoredAlert]) -> str:
 def message(alerts: Sequence[StoredAlert], console_url: str = "") -> dict[str, Any]:
     """The incoming-webhook body for these alerts."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": summary(alerts)[:150]}}
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": summary(alerts)[:HEADER_TEXT_LIMIT]},
+        }
     ]
     for alert in alerts:
         title = f"Rule {alert.rule_id} (level {alert.level}): {escape(alert.description)}"
@@ -61,9 +68,8 @@ def message(alerts: Sequence[StoredAlert], console_url: str = "") -> dict[str, A
             ("Event time", alert.event_time),
         ]
         lines = [f"*{name}:* {escape(value)}" for name, value in facts if value]
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join([heading, *lines])}}
-        )
+        text = "\n".join([heading, *lines])[:SECTION_TEXT_LIMIT]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     return {"text": escape(summary(alerts)), "blocks": blocks}
 
 

@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from trailwarden.common.errors import ConfigError, CredentialsError, OutputError
+from trailwarden.common.errors import ConfigError, CredentialsError, OutputError, PkiError
 from trailwarden.common.keyfiles import read_private_file
 from trailwarden.common.tls import https_client_context
 from trailwarden.manager.outputs.config import EmailOutput, resolve_path
@@ -39,7 +39,8 @@ ALERTS_PER_MESSAGE = 500
 def subject(alerts: Sequence[StoredAlert]) -> str:
     top = max(a.level for a in alerts)
     if len(alerts) == 1:
-        return f"[TrailWarden] level {top}: {alerts[0].description}"[:200]
+        description = " ".join(alerts[0].description.split())  # no line break in a header
+        return f"[TrailWarden] level {top}: {description}"[:200]
     return f"[TrailWarden] {len(alerts)} alerts, top level {top}"
 
 
@@ -77,11 +78,14 @@ class EmailDigest(RemoteOutput[smtplib.SMTP]):
                 self._password = read_private_file(path).decode().strip()
             except (CredentialsError, OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"output {config.name}: password_file: {exc}") from exc
-        self._context: ssl.SSLContext | None = (
-            https_client_context(resolve_path(home, config.ca_file) if config.ca_file else None)
-            if config.starttls
-            else None
-        )
+        try:
+            self._context: ssl.SSLContext | None = (
+                https_client_context(resolve_path(home, config.ca_file) if config.ca_file else None)
+                if config.starttls
+                else None
+            )
+        except PkiError as exc:
+            raise ConfigError(f"output {config.name}: ca_file: {exc}") from exc
 
     def connect(self) -> AbstractContextManager[smtplib.SMTP]:
         return self._session()

@@ -48,13 +48,16 @@ class HttpReceiver:
         self.accepted: list[Request] = []
         """Requests answered with a 2xx."""
         self.answer: Answer = lambda request: 200
+        self.tls: ssl.SSLContext | None = None
+        """Set before ``open()`` to serve https with this server context."""
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/secret-path-token"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks/secret-path-token"
 
     def open(self) -> None:
         receiver = self
@@ -81,6 +84,8 @@ class HttpReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -107,6 +107,10 @@ EMAIL = '[[outputs]]\ntype = "email"\nhost = "h"\nfrom = "a@b.c"\nto = ["d@e.f"]
         ),
         ('[[outputs]]\ntype = "webhook"\n', r"outputs\[0\]\.url: expected an http"),
         (
+            '[[outputs]]\ntype = "webhook"\nurl = "http://h:99999/x"\n',
+            r"outputs\[0\]\.url: the port is not a number",
+        ),
+        (
             '[[outputs]]\ntype = "pager"\n',
             r"outputs\[0\]\.type: expected one of alerts_file, webhook",
         ),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import email
-import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
 import pytest
 
+from tests.manager.outputs.conftest import ReceiverPki
 from tests.manager.outputs.receivers import SmtpReceiver, wait_until
 from tests.manager.store.factory import make_alert
 from trailwarden.common import tls
@@ -23,27 +22,8 @@ from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 PASSWORD = "smtp-pass-0600"
 
 
-@dataclass(frozen=True)
-class SmtpPki:
-    ca_file: Path
-    server: ssl.SSLContext
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> SmtpPki:
-    folder = tmp_path_factory.mktemp("smtp-pki")
-    ca_key, ca_cert = tls.create_ca("SMTP Test CA")
-    key, cert = tls.issue_server_cert(ca_key, ca_cert, ["127.0.0.1", "localhost"])
-    (folder / "ca.pem").write_bytes(tls.cert_to_pem(ca_cert))
-    (folder / "server.pem").write_bytes(tls.cert_to_pem(cert))
-    (folder / "server.key").write_bytes(tls.key_to_pem(key))
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(folder / "server.pem", folder / "server.key")
-    return SmtpPki(folder / "ca.pem", server)
-
-
 @pytest.fixture
-def smtp(pki: SmtpPki) -> Iterator[SmtpReceiver]:
+def smtp(pki: ReceiverPki) -> Iterator[SmtpReceiver]:
     server = SmtpReceiver(pki.server)
     yield server
     server.close()
@@ -76,7 +56,7 @@ def message(data: bytes) -> Message:
 
 
 def test_a_burst_over_several_commits_is_one_digest_over_starttls(
-    store: SqliteAlertStore, smtp: SmtpReceiver, pki: SmtpPki, tmp_path: Path
+    store: SqliteAlertStore, smtp: SmtpReceiver, pki: ReceiverPki, tmp_path: Path
 ) -> None:
     delivery = Delivery(
         store, digest(smtp.port, tmp_path, pki.ca_file), gather_seconds=0.6, poll_seconds=0.6
@@ -106,7 +86,7 @@ def test_a_burst_over_several_commits_is_one_digest_over_starttls(
 
 
 def test_a_server_without_starttls_gets_nothing_and_the_alerts_wait(
-    store: SqliteAlertStore, pki: SmtpPki, tmp_path: Path
+    store: SqliteAlertStore, pki: ReceiverPki, tmp_path: Path
 ) -> None:
     plain = SmtpReceiver(pki.server, offer_starttls=False)
     try:
@@ -138,13 +118,13 @@ def test_a_certificate_from_another_ca_is_refused(
     delivery.stop(final_pass=False)
 
 
-def test_a_password_file_others_can_read_is_refused(pki: SmtpPki, tmp_path: Path) -> None:
+def test_a_password_file_others_can_read_is_refused(pki: ReceiverPki, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"oncall: password_file: .*chmod 600"):
         digest(25, tmp_path, pki.ca_file, mode=0o644)
 
 
 def test_filters_leave_a_page_without_a_message(
-    store: SqliteAlertStore, smtp: SmtpReceiver, pki: SmtpPki, tmp_path: Path
+    store: SqliteAlertStore, smtp: SmtpReceiver, pki: ReceiverPki, tmp_path: Path
 ) -> None:
     output = digest(smtp.port, tmp_path, pki.ca_file, selection=AlertSelection(min_level=12))
     delivery = Delivery(store, output)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.manager.outputs.conftest import ReceiverPki
 from tests.manager.outputs.receivers import HttpReceiver, Request, wait_until
 from tests.manager.store.factory import make_alert
+from trailwarden.common.errors import ConfigError, OutputError
 from trailwarden.manager.outputs.config import AlertSelection, WebhookOutput
 from trailwarden.manager.outputs.delivery import Delivery
 from trailwarden.manager.outputs.webhook import ALERT_ID_HEADER, Webhook
@@ -123,7 +125,7 @@ def test_a_page_failing_halfway_resumes_after_what_was_sent(
     receiver.open()
     delivery = loop(store, webhook(receiver, tmp_path))
     store.commit([], alerts)
-    with pytest.raises(Exception, match="HTTP 502"):
+    with pytest.raises(OutputError, match="HTTP 502"):
         delivery.deliver_pending()
     assert store.output_cursor("soc-hook") == 0  # the page did not count as delivered
     assert delivery.deliver_pending() == 3  # the three not yet sent
@@ -150,7 +152,7 @@ def test_a_refused_alert_is_counted_and_passed_but_an_auth_failure_holds(
     output = webhook(receiver, tmp_path)
     delivery = loop(store, output)
     store.commit([], alerts)
-    with caplog.at_level(logging.WARNING), pytest.raises(Exception, match="HTTP 401"):
+    with caplog.at_level(logging.WARNING), pytest.raises(OutputError, match="HTTP 401"):
         delivery.deliver_pending()  # a wrong token would refuse everything: hold, drop nothing
     assert output.refused == 0 and store.output_cursor("soc-hook") == 0
     token_ok = True
@@ -201,3 +203,32 @@ def test_the_retry_wait_doubles_up_to_its_cap(store: SqliteAlertStore, tmp_path:
         300,
         300,
     ]
+
+
+def test_an_https_receiver_with_a_private_ca(
+    store: SqliteAlertStore, receiver: HttpReceiver, pki: ReceiverPki, tmp_path: Path
+) -> None:
+    receiver.tls = pki.server
+    receiver.open()
+    config = WebhookOutput(name="tls-hook", url=receiver.url, ca_file=str(pki.ca_file))
+    delivery = loop(store, Webhook(config, tmp_path))
+    alert = make_alert(level=6)
+    store.commit([], [alert])
+    assert delivery.deliver_pending() == 1
+    assert [b["id"] for b in receiver.accepted_bodies()] == [alert.id]
+    delivery.stop()
+    # Without the private CA the system's CAs do not know the receiver: nothing is sent.
+    untrusting = loop(store, Webhook(WebhookOutput(name="no-ca", url=receiver.url), tmp_path))
+    store.commit([], [make_alert()])
+    with pytest.raises(OutputError, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusting.deliver_pending()
+    assert len(receiver.accepted) == 1
+    untrusting.stop(final_pass=False)
+
+
+def test_a_ca_file_that_cannot_be_used_is_a_config_error_naming_the_output(
+    tmp_path: Path,
+) -> None:
+    config = WebhookOutput(name="soc-hook", url="https://127.0.0.1:1/", ca_file="missing.pem")
+    with pytest.raises(ConfigError, match=r"output soc-hook: ca_file: .*missing.pem"):
+        Webhook(config, tmp_path)
