@@ -103,3 +103,35 @@ def test_outputs_from_manager_toml_deliver_once_across_a_restart(tmp_path: Path)
     assert [b["id"] for b in receiver.accepted_bodies()] == now_wanted  # each once, in order
     archived = (alerts_dir / "archives.json").read_text().splitlines()
     assert len(archived) == len(first) + len(second)
+
+
+def test_alerts_of_a_restart_during_an_outage_arrive_once_in_order(tmp_path: Path) -> None:
+    """Receiver down; the manager ingests, stops (its last pass fails too), starts again and
+    ingests more; then the receiver comes up: both batches' alerts, each once, in order."""
+    home = make_manager_home(tmp_path / "m")
+    receiver = HttpReceiver()  # port closed
+    configure(home.path, receiver)
+    background = BackgroundManager(home.path)
+    server = background.start()
+    try:
+        server.ingest.process(
+            AGENT, RecordBatch(1, SourceMeta("t"), records("cloudtrail-stop-logging.json"))
+        )
+        wait_until(lambda: server.counters.snapshot()["outputs"]["soc-hook"]["failures"] >= 2)
+    finally:
+        background.stop()
+    waiting = stored_alerts(home.path, 4)
+    assert receiver.requests == [] and waiting
+    background = BackgroundManager(home.path)
+    server = background.start()
+    try:
+        batch = records("iam-create-user.json", "guardduty-delete-detector.json")
+        server.ingest.process(AGENT, RecordBatch(2, SourceMeta("t"), batch))
+        wanted = stored_alerts(home.path, 4)
+        assert len(wanted) > len(waiting)
+        receiver.open()
+        receiver.wait_for(len(wanted))
+    finally:
+        background.stop()
+        receiver.close()
+    assert [b["id"] for b in receiver.accepted_bodies()] == wanted
