@@ -17,6 +17,9 @@ So one day's alerts, in order, are ``alerts-26-001.json``, ``alerts-26-002.json`
 ``alerts-26.json``. A line is never split across files. The file is opened for append; a manager
 restart continues it (and rotates it first if it was last written on an earlier day).
 
+The same code writes ``archives.json`` (``archives.py``: the ``archives`` stem, rotated files
+gzipped to ``archives-<DD>[-NNN].json.gz`` after the rename).
+
 The file is an ``Output`` of the delivery loop (``delivery.py``), which feeds it from the store
 after the commit: each ``deliver`` appends whole lines and fsyncs before the loop moves the
 cursor. A write that fails (disk full) is cut back to the last whole line at once; ``recover``
@@ -197,8 +200,6 @@ class AlertsFile:
         with self._lock:
             self._close_fd()
 
-    # ---- internals (called with the lock held) ---------------------------------------------
-
     def append_lines(self, lines: Sequence[str]) -> None:
         """Append whole JSON lines, rotating first when due, and fsync; OutputError on failure
         (after cutting the file back to its last whole line)."""
@@ -223,6 +224,8 @@ class AlertsFile:
             except OSError as exc:
                 self._cut_back(before)
                 raise OutputError(f"{self.stem} file {self.path}: write failed: {exc}") from exc
+
+    # ---- internals (called with the lock held) ---------------------------------------------
 
     def _cut_back(self, size: int | None) -> None:
         """After a failed append: drop what part of it reached the file (a torn line on a full

@@ -1,14 +1,14 @@
 """Outputs fed from the store by a delivered-cursor: what is acknowledged reaches every output.
 
 The ingest commits a batch and acknowledges it; it never writes an output itself. Each output
-(the alerts file today; webhooks, Slack, e-mail later) has a ``Delivery``: a thread that reads
+(the alerts file, archives.json, webhooks, Slack, e-mail) has a ``Delivery``: a thread that reads
 the alerts stored after the output's cursor (``AlertStore.follow``, oldest first), hands them
 to ``Output.deliver``, and only when that returned — the alerts durable at the output — commits
 the cursor past them (``AlertStore.save_output_cursor``). So:
 
 - a failing output (disk full, endpoint down) holds nothing up: acks continue, alerts wait in
-  the store, the loop retries every ``retry_seconds`` and replays from the cursor once the
-  output has room again;
+  the store, the loop retries (after ``retry_seconds``, then longer) and replays from the cursor
+  once the output has room again;
 - a crash between ``deliver`` and the cursor commit would deliver the last page twice, so an
   output that can see what it holds (the alerts file) says, in ``recover()``, the id of the last
   alert it has; the loop skips that alert and everything before it in the page;
@@ -17,8 +17,9 @@ the cursor past them (``AlertStore.save_output_cursor``). So:
 Alerts removed by retention before an output delivered them are not delivered (retention runs
 on days; a delivery backlog of days is reported in ``admin stats`` long before).
 
-Failures in a row wait longer each time (``RetryPolicy``: doubling from ``retry_seconds`` up to
-``max_retry_seconds``), so a receiver that is down for an hour is not hammered, and the first
+Failures in a row wait longer each time (``retry_wait``: doubling from ``retry_seconds`` up to
+``max_retry_seconds``, an output's ``retry_*`` keys), so a receiver that is down for an hour is
+not hammered, and the first
 attempt after it returns delivers the whole backlog in order. An output that gathers bursts
 (e-mail digests) sets ``gather_seconds``: woken by a commit, the loop waits that long before
 reading, so the alerts of the burst arrive in one page.
