@@ -64,6 +64,9 @@ class HttpReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The status line and headers go out before the body, in two writes: with Nagle
+            # on, the body then waits for the client's delayed ACK (40 ms a request).
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
