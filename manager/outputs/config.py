@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from trailwarden.common.errors import ConfigError
+from trailwarden.common.errors import ConfigError, CredentialsError
+from trailwarden.common.keyfiles import read_private_file
 from trailwarden.common.tomlconfig import Section
 from trailwarden.manager.outputs.alerts_file import DEFAULT_MAX_BYTES, OUTPUT_NAME
 from trailwarden.manager.store.base import StoredAlert
@@ -49,6 +50,9 @@ MAX_DIGEST_SECONDS = 3600.0
 DEFAULT_SMTP_PORT = 587
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SECRET_KEYS = ("password", "secret", "token", "api_key")
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|cookie|signature|password", re.I)
+"""Header names that carry credentials: only from ``headers_file``, never manager.toml."""
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,10 @@ class HttpOutput:
 
     name: str
     url: str
-    """Where to POST (http or https). Only its scheme, host and port are ever logged: a Slack
-    incoming-webhook URL is a credential of its own."""
+    """Where to POST (http or https); '' when ``url_file`` holds it. Only its scheme, host and
+    port are ever logged: a Slack incoming-webhook URL is a credential of its own."""
+    url_file: str = ""
+    """A 0600 file holding the URL instead (read at start), to keep it out of manager.toml."""
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     ca_file: str = ""
     """PEM CA bundle for an https receiver with a private CA ('' = the system's)."""
@@ -109,7 +115,9 @@ class WebhookOutput(HttpOutput):
     """``type = "webhook"``: each alert's JSON document POSTed to ``url``."""
 
     headers: tuple[tuple[str, str], ...] = ()
-    """Extra request headers (e.g. an authorisation token); their values are never logged."""
+    """Extra request headers that are not credentials; their values are never logged."""
+    headers_file: str = ""
+    """A 0600 file of ``Name: value`` lines (``Authorization: Bearer ...``), read at start."""
 
 
 @dataclass(frozen=True)
@@ -201,16 +209,22 @@ def _entry(section: Section, index: int) -> OutputConfig:
     if kind == "alerts_file":
         output = _alerts_file(section, name)
     elif kind in ("webhook", "slack"):
+        url, url_file = _url(section)
         common: dict[str, Any] = {
             "name": name,
-            "url": _url(section, "url"),
+            "url": url,
+            "url_file": url_file,
             "timeout_seconds": _timeout(section),
             "ca_file": section.str("ca_file", ""),
             "selection": _selection(section),
             "retry": _retry(section),
         }
         if kind == "webhook":
-            output = WebhookOutput(headers=_headers(section), **common)
+            output = WebhookOutput(
+                headers=_headers(section),
+                headers_file=section.str("headers_file", ""),
+                **common,
+            )
         else:
             output = SlackOutput(console_url=_console_url(section), **common)
     else:
@@ -316,18 +330,30 @@ def _seconds(section: Section, key: str, default: float, low: float, high: float
     return float(value)
 
 
-def _url(section: Section, key: str) -> str:
-    url = section.str(key, "")
+def url_problem(url: str) -> str:
+    """What makes ``url`` unusable for a receiver ('' when it is an http or https URL)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise section.error(
-            key, f"expected an http:// or https:// URL with a host, got scheme {parts.scheme!r}"
-        )
+        return f"expected an http:// or https:// URL with a host, got scheme {parts.scheme!r}"
     try:
         parts.port  # noqa: B018  (urlsplit checks the port only when asked)
     except ValueError:
-        raise section.error(key, "the port is not a number between 0 and 65535") from None
-    return url
+        return "the port is not a number between 0 and 65535"
+    return ""
+
+
+def _url(section: Section) -> tuple[str, str]:
+    """``(url, url_file)``: one of them, the URL checked (the file's is checked when read)."""
+    url = section.str("url", "")
+    url_file = section.str("url_file", "")
+    if url and url_file:
+        raise section.error("url_file", "give url or url_file, not both")
+    if url_file:
+        return "", url_file
+    problem = url_problem(url)
+    if problem:
+        raise section.error("url", problem)
+    return url, ""
 
 
 def _console_url(section: Section) -> str:
@@ -344,12 +370,43 @@ def _headers(section: Section) -> tuple[tuple[str, str], ...]:
     ):
         raise section.error("headers", "expected a table of header names to string values")
     for name in raw:
-        if not re.fullmatch(r"[A-Za-z0-9-]+", name) or name.lower() in ("content-type", "host"):
+        if not _HEADER_NAME.match(name) or name.lower() in ("content-type", "host"):
             raise section.error("headers", f"header {name!r} cannot be set")
+        if _CREDENTIAL_HEADER.search(name):
+            raise section.error(
+                "headers",
+                f"header {name!r} looks like a credential: put it in headers_file (mode 0600), "
+                "not in manager.toml",
+            )
     for name, value in raw.items():
         if "\r" in value or "\n" in value:
             raise section.error("headers", f"header {name!r}: line breaks are not allowed")
     return tuple(sorted(raw.items()))
+
+
+def read_secret_file(home: Path, path: str, where: str) -> str:
+    """The text of a 0600 secret file (``password_file``, ``url_file``, ``headers_file``);
+    ConfigError naming ``where`` (``output NAME: KEY``) when it is missing or others can read
+    it. The content is never put in an error."""
+    resolved = resolve_path(home, path)
+    try:
+        return read_private_file(resolved).decode()
+    except (CredentialsError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def parse_header_lines(text: str, where: str) -> tuple[tuple[str, str], ...]:
+    """``Name: value`` lines of a headers_file (blank lines and ``#`` comments skipped)."""
+    headers = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not _HEADER_NAME.match(name) or name.lower() in ("content-type", "host"):
+            raise ConfigError(f"{where}: line {number}: expected 'Name: value' with a usable name")
+        headers.append((name, value.strip()))
+    return tuple(headers)
 
 
 def resolve_path(home: Path, path: str) -> Path:

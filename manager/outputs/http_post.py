@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from trailwarden.common.errors import ConfigError, OutputError, PkiError
 from trailwarden.common.tls import https_client_context
 from trailwarden.manager.outputs.config import HttpOutput as HttpOutputConfig
-from trailwarden.manager.outputs.config import resolve_path
+from trailwarden.manager.outputs.config import read_secret_file, resolve_path, url_problem
 from trailwarden.manager.outputs.remote import Refused, RemoteOutput
 
 HOLD_STATUSES = frozenset({401, 403, 404, 405, 407, 408, 429})
@@ -121,9 +121,16 @@ class HttpOutput(RemoteOutput[Poster]):
         super().__init__()
         self.name = config.name
         self.selection = config.selection
+        url = config.url
+        if config.url_file:
+            where = f"output {config.name}: url_file"
+            url = read_secret_file(home, config.url_file, where).strip()
+            problem = url_problem(url)
+            if problem:
+                raise ConfigError(f"{where} {config.url_file}: {problem}")
         try:
             self.receiver = HttpReceiver(
-                config.url,
+                url,
                 headers=headers,
                 timeout_seconds=config.timeout_seconds,
                 ca_file=resolve_path(home, config.ca_file) if config.ca_file else None,

@@ -24,10 +24,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from trailwarden.common.errors import ConfigError, CredentialsError, OutputError, PkiError
-from trailwarden.common.keyfiles import read_private_file
+from trailwarden.common.errors import ConfigError, OutputError, PkiError
 from trailwarden.common.tls import https_client_context
-from trailwarden.manager.outputs.config import EmailOutput, resolve_path
+from trailwarden.manager.outputs.config import EmailOutput, read_secret_file, resolve_path
 from trailwarden.manager.outputs.remote import Refused, RemoteOutput
 from trailwarden.manager.outputs.slack import alert_link
 from trailwarden.manager.store.base import StoredAlert
@@ -73,11 +72,8 @@ class EmailDigest(RemoteOutput[smtplib.SMTP]):
         self.where = f"smtp://{config.host}:{config.port}"
         self._password = ""
         if config.password_file:
-            path = resolve_path(home, config.password_file)
-            try:
-                self._password = read_private_file(path).decode().strip()
-            except (CredentialsError, OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"output {config.name}: password_file: {exc}") from exc
+            where = f"output {config.name}: password_file"
+            self._password = read_secret_file(home, config.password_file, where).strip()
         try:
             self._context: ssl.SSLContext | None = (
                 https_client_context(resolve_path(home, config.ca_file) if config.ca_file else None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from trailwarden.manager.outputs.config import WebhookOutput
+from trailwarden.manager.outputs.config import WebhookOutput, parse_header_lines, read_secret_file
 from trailwarden.manager.outputs.http_post import HttpOutput, Poster
 from trailwarden.manager.store.base import StoredAlert
 
@@ -25,7 +25,12 @@ class Webhook(HttpOutput):
     chunk_size = 1
 
     def __init__(self, config: WebhookOutput, home: Path) -> None:
-        super().__init__(config, home, config.headers)
+        headers = config.headers
+        if config.headers_file:
+            where = f"output {config.name}: headers_file"
+            text = read_secret_file(home, config.headers_file, where)
+            headers = (*headers, *parse_header_lines(text, f"{where} {config.headers_file}"))
+        super().__init__(config, home, headers)
 
     def send(self, session: Poster, chunk: Sequence[StoredAlert]) -> None:
         for alert in chunk:

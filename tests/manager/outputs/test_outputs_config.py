@@ -45,7 +45,8 @@ def test_entries_with_names_filters_and_retries() -> None:
 [[outputs]]
 type = "webhook"
 url = "https://soc.example.org/hook"
-headers = { Authorization = "Bearer x" }
+headers = { X-Source = "trailwarden" }
+headers_file = "soc.headers"
 min_level = 10
 rules = ["80255"]
 groups = ["authentication_failed"]
@@ -70,7 +71,8 @@ to = ["oncall@example.org"]
     assert hook == WebhookOutput(
         name="webhook-0",
         url="https://soc.example.org/hook",
-        headers=(("Authorization", "Bearer x"),),
+        headers=(("X-Source", "trailwarden"),),
+        headers_file="soc.headers",
         selection=AlertSelection(10, ("80255",), ("authentication_failed",)),
         retry=RetryPolicy(2.0, 60.0),
     )
@@ -133,6 +135,14 @@ EMAIL = '[[outputs]]\ntype = "email"\nhost = "h"\nfrom = "a@b.c"\nto = ["d@e.f"]
             r"outputs\[1\]\.name: 'webhook-0' is already",
         ),
         (
+            WEBHOOK + "headers = { X-Api-Key = 'k' }\n",
+            r"outputs\[0\]\.headers: header 'X-Api-Key' looks like a credential",
+        ),
+        (
+            WEBHOOK + "url_file = 'u'\n",
+            r"outputs\[0\]\.url_file: give url or url_file, not both",
+        ),
+        (
             EMAIL + "password = 'hunter2'\n",
             r"outputs\[0\]\.password: secrets are not kept in manager.toml",
         ),
@@ -165,10 +175,15 @@ def test_errors_name_the_entry_and_key(text: str, match: str) -> None:
     refused(text, match)
 
 
-def test_a_secret_in_headers_is_never_in_the_error_of_another_key() -> None:
+def test_header_values_are_never_in_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse(WEBHOOK + "headers = { Authorization = 'Bearer s3cr3t' }\nmin_level = 99\n")
+        parse(WEBHOOK + "headers = { X-Tenant = 's3cr3t' }\nmin_level = 99\n")
     assert "s3cr3t" not in str(caught.value)
+    with pytest.raises(
+        ConfigError, match="looks like a credential: put it in headers_file"
+    ) as inline:
+        parse(WEBHOOK + "headers = { Authorization = 'Bearer s3cr3t' }\n")
+    assert "s3cr3t" not in str(inline.value)
 
 
 def test_archives_default_off() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.manager.outputs.receivers import HttpReceiver
 from tests.manager.store.factory import make_alert
+from trailwarden.common.errors import ConfigError
 from trailwarden.manager.outputs.config import SlackOutput
 from trailwarden.manager.outputs.delivery import Delivery
 from trailwarden.manager.outputs.slack import ALERTS_PER_MESSAGE, Slack
@@ -74,3 +77,23 @@ def test_a_burst_is_batched_into_messages_in_order_and_without_a_link_when_no_co
         str(a.rule.level) for a in alerts
     ]
     delivery.stop()
+
+
+def test_the_url_can_come_from_a_0600_file(
+    store: SqliteAlertStore, receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    receiver.open()
+    secret = tmp_path / "slack.url"
+    secret.write_text(receiver.url + "\n")
+    secret.chmod(0o600)
+    output = Slack(SlackOutput(name="secops", url="", url_file="slack.url"), tmp_path)
+    assert output.where == f"http://127.0.0.1:{receiver.port}"  # what logs name: no path
+    delivery = Delivery(store, output)
+    delivery.prepare()
+    store.commit([], [make_alert()])
+    assert delivery.deliver_pending() == 1
+    assert receiver.accepted[0].path == "/hooks/secret-path-token"
+    delivery.stop()
+    secret.write_text("ftp://example.org/x")
+    with pytest.raises(ConfigError, match=r"output secops: url_file slack.url: expected an http"):
+        Slack(SlackOutput(name="secops", url="", url_file="slack.url"), tmp_path)

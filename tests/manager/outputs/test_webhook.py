@@ -22,10 +22,15 @@ SECRET = "Bearer do-not-log-me"
 
 
 def webhook(receiver: HttpReceiver, tmp_path: Path, **selection: object) -> Webhook:
+    """The token comes from a 0600 headers_file, as manager.toml requires of credentials."""
+    headers = tmp_path / "soc-hook.headers"
+    headers.write_text(f"# the SOC's token\nAuthorization: {SECRET}\n\n")
+    headers.chmod(0o600)
     config = WebhookOutput(
         name="soc-hook",
         url=receiver.url,
-        headers=(("Authorization", SECRET),),
+        headers=(("X-Source", "trailwarden"),),
+        headers_file="soc-hook.headers",
         timeout_seconds=2.0,
         selection=AlertSelection(**selection),  # type: ignore[arg-type]
     )
@@ -87,6 +92,7 @@ def test_the_body_is_the_stored_alert_document_with_the_id_header(
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers[ALERT_ID_HEADER] == alert.id
     assert request.headers["Authorization"] == SECRET
+    assert request.headers["X-Source"] == "trailwarden"
     assert request.path == "/hooks/secret-path-token"
     assert request.json() == alert.to_wazuh()
     delivery.stop()
@@ -232,3 +238,17 @@ def test_a_ca_file_that_cannot_be_used_is_a_config_error_naming_the_output(
     config = WebhookOutput(name="soc-hook", url="https://127.0.0.1:1/", ca_file="missing.pem")
     with pytest.raises(ConfigError, match=r"output soc-hook: ca_file: .*missing.pem"):
         Webhook(config, tmp_path)
+
+
+def test_a_headers_file_others_can_read_or_with_a_bad_line_is_refused(tmp_path: Path) -> None:
+    headers = tmp_path / "h"
+    headers.write_text(f"Authorization: {SECRET}\n")
+    headers.chmod(0o644)
+    config = WebhookOutput(name="soc-hook", url="http://127.0.0.1:1/", headers_file="h")
+    with pytest.raises(ConfigError, match=r"output soc-hook: headers_file: .*chmod 600"):
+        Webhook(config, tmp_path)
+    headers.write_text(f"Authorization {SECRET}\n")
+    headers.chmod(0o600)
+    with pytest.raises(ConfigError, match=r"headers_file h: line 1: expected 'Name: value'") as bad:
+        Webhook(config, tmp_path)
+    assert "do-not-log-me" not in str(bad.value)
