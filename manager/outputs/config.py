@@ -198,8 +198,8 @@ def _entry(section: Section, index: int) -> OutputConfig:
         if key in section.data:
             raise section.error(
                 key,
-                "secrets are not kept in manager.toml: put the password in a file of mode 0600 "
-                "and name it with password_file",
+                "secrets are not kept in manager.toml: put it in a file of mode 0600 and name "
+                "that file (password_file, headers_file or url_file)",
             )
     default_name = OUTPUT_NAME if kind == "alerts_file" else f"{kind}-{index}"
     name = section.str("name", default_name)
