@@ -27,10 +27,10 @@ import orjson
 
 from trailwarden.manager.analysis.alert import wazuh_timestamp
 from trailwarden.manager.outputs.alerts_file import AlertsFile, AlertsFileConfig
-from trailwarden.manager.outputs.config import ArchivesConfig
+from trailwarden.manager.outputs.config import ARCHIVES_NAME, ArchivesConfig
 from trailwarden.manager.store.base import AlertStore, ArchivedEvent
 
-OUTPUT_NAME = "archives"
+OUTPUT_NAME = ARCHIVES_NAME
 """The archives file's delivered-cursor name in the store."""
 STEM = "archives"
 

@@ -49,6 +49,10 @@ DEFAULT_DIGEST_SECONDS = 60.0
 MAX_DIGEST_SECONDS = 3600.0
 DEFAULT_SMTP_PORT = 587
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ARCHIVES_NAME = "archives"
+"""The delivered-cursor name of archives.json."""
+RESERVED_NAMES = (OUTPUT_NAME, ARCHIVES_NAME)
+"""Cursor names of the alerts file and archives.json: no ``[[outputs]]`` entry may take them."""
 _SECRET_KEYS = ("password", "secret", "token", "api_key")
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|cookie|signature|password", re.I)
 """Header names that carry credentials: only from ``headers_file``, never manager.toml."""
@@ -205,6 +209,10 @@ def _entry(section: Section, index: int) -> OutputConfig:
     name = section.str("name", default_name)
     if not _NAME.match(name):
         raise section.error("name", f"use 1-64 letters, digits, '_', '.' or '-', got {name!r}")
+    if name in RESERVED_NAMES and not (kind == "alerts_file" and name == OUTPUT_NAME):
+        raise section.error(
+            "name", f"{name!r} is the cursor of the {name.replace('_', ' ')}: choose another"
+        )
     output: OutputConfig
     if kind == "alerts_file":
         output = _alerts_file(section, name)

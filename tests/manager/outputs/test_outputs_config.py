@@ -130,6 +130,8 @@ EMAIL = '[[outputs]]\ntype = "email"\nhost = "h"\nfrom = "a@b.c"\nto = ["d@e.f"]
         ),
         (WEBHOOK + "rules = [80255]\n", r"outputs\[0\]\.rules: expected a list of strings"),
         (WEBHOOK + "name = 'a b'\n", r"outputs\[0\]\.name: use 1-64 letters"),
+        (WEBHOOK + "name = 'archives'\n", r"outputs\[0\]\.name: 'archives' is the cursor of"),
+        (WEBHOOK + "name = 'alerts_file'\n", r"outputs\[0\]\.name: 'alerts_file' is the cursor"),
         (
             WEBHOOK + WEBHOOK.replace("[[outputs]]\n", "[[outputs]]\nname = 'webhook-0'\n"),
             r"outputs\[1\]\.name: 'webhook-0' is already",
