@@ -338,6 +338,21 @@ def https_server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     return context
 
 
+def https_client_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """A verifying TLS 1.2+ client context (webhooks, SMTP STARTTLS): the system's CAs, or only
+    ``ca_file``'s (a PEM bundle) for a receiver with a private CA. Host names are checked."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ca_file is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise PkiError(f"CA file {ca_file} cannot be used: {exc}") from exc
+    return context
+
+
 # ---- CA pinning for enrollment ---------------------------------------------------------------
 
 

@@ -15,6 +15,13 @@ from typing import Any
 from trailwarden.common.logs import LOG_FORMATS
 from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.tomlconfig import Section, load_toml
+from trailwarden.manager.outputs.config import (
+    AlertsFileOutput,
+    ArchivesConfig,
+    OutputConfig,
+    parse_archives,
+    parse_outputs,
+)
 
 DEFAULT_LINK_PORT = 4750
 """Mutual-TLS port for agent links and the Admin API."""
@@ -103,6 +110,11 @@ class ManagerConfig:
     """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     """`[console]`: the web console."""
+    outputs: tuple[OutputConfig, ...] = (AlertsFileOutput(),)
+    """Every enabled output (``[outputs]`` table or ``[[outputs]]`` entries, manager/outputs/
+    config.py); the ``alerts_file*`` fields above mirror the alerts file's entry."""
+    archives: ArchivesConfig = field(default_factory=ArchivesConfig)
+    """`[archives]`: every analysed event to alerts/archives.json."""
 
     @property
     def database_path(self) -> Path:
@@ -148,13 +160,9 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     store = top.raw("store", {})
     if not isinstance(store, Mapping):
         raise top.error("store", "expected a table")
-    outputs = top.section("outputs")
-    alerts_file = outputs.bool("alerts_file", True)
-    alerts_file_min_level = outputs.int("alerts_file_min_level", 0, minimum=0, maximum=16)
-    alerts_file_max_bytes = outputs.size("alerts_file_max_size", DEFAULT_ALERTS_FILE_MAX_BYTES)
-    if alerts_file_max_bytes < 1:
-        raise outputs.error("alerts_file_max_size", "must be at least 1 byte")
-    outputs.done()
+    outputs = parse_outputs(top)
+    archives = parse_archives(top)
+    alerts_file = next((o for o in outputs if isinstance(o, AlertsFileOutput)), None)
     metrics = parse_metrics_section(top)
     console = _console(top.section("console"))
     top.done()
@@ -167,14 +175,18 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         max_connections=max_connections,
         analysis=analysis,
         store=dict(store),
-        alerts_file=alerts_file,
-        alerts_file_min_level=alerts_file_min_level,
-        alerts_file_max_bytes=alerts_file_max_bytes,
+        alerts_file=alerts_file is not None,
+        alerts_file_min_level=alerts_file.min_level if alerts_file else 0,
+        alerts_file_max_bytes=(
+            alerts_file.max_bytes if alerts_file else DEFAULT_ALERTS_FILE_MAX_BYTES
+        ),
         log_level=log_level,
         log_format=log_format,
         analysis_workers=analysis_workers,
         metrics=metrics,
         console=console,
+        outputs=outputs,
+        archives=archives,
     )
 
 
@@ -257,6 +269,9 @@ lists_root = ""               # where relative <list> paths resolve (e.g. /var/o
 alerts_file = true            # alerts/alerts.json, Wazuh alerts.json shape, JSON lines
 alerts_file_min_level = 0     # only alerts at this level or above go to the file
 alerts_file_max_size = "256MiB"  # rotate the live file at this size (and daily)
+
+[archives]                    # every analysed event, alert or not (Wazuh's logall_json)
+enabled = false               # alerts/archives.json, rotated like alerts.json, gzipped
 
 [console]                     # the web console, HTTPS (users: trailwarden admin user add)
 enabled = true

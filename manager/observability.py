@@ -41,6 +41,50 @@ def _bound(value: float) -> str:
     return str(int(value)) if value == int(value) and value >= 1 else repr(value)
 
 
+OUTPUT_METRICS = (
+    (
+        GaugeMetricFamily,
+        "output_backlog_alerts",
+        "backlog",
+        "Alerts stored after an output's delivered-cursor (waiting for it).",
+    ),
+    (
+        CounterMetricFamily,
+        "output_failures",
+        "failures",
+        "Failed delivery attempts of an output (each retried from the store).",
+    ),
+    (
+        CounterMetricFamily,
+        "output_delivered_alerts",
+        "sent",
+        "Alerts (archived events for archives) an output delivered: the receiver took them.",
+    ),
+    (
+        CounterMetricFamily,
+        "output_retries",
+        "retries",
+        "Delivery attempts made after a failed one (with a doubling wait).",
+    ),
+    (
+        CounterMetricFamily,
+        "output_refused_alerts",
+        "refused",
+        "Alerts a receiver refused for good (webhook 4xx, SMTP 5xx): logged and passed.",
+    ),
+)
+"""Per-output families: class, name after ``trailwarden_``, key in ``Delivery.snapshot()``,
+help."""
+
+
+def _output_families(outputs: dict[str, dict[str, Any]]) -> Iterator[Any]:
+    for kind, name, key, documentation in OUTPUT_METRICS:
+        family = kind(f"trailwarden_{name}", documentation, labels=["output"])
+        for output, state in sorted(outputs.items()):
+            family.add_metric([output], state[key])
+        yield family
+
+
 class ManagerCollector(Collector):
     def __init__(
         self,
@@ -115,21 +159,7 @@ class ManagerCollector(Collector):
             "Batches submitted to the analysis workers and not finished.",
             value=in_analysis,
         )
-        backlog = GaugeMetricFamily(
-            "trailwarden_output_backlog_alerts",
-            "Alerts stored after an output's delivered-cursor (waiting for it).",
-            labels=["output"],
-        )
-        failures = CounterMetricFamily(
-            "trailwarden_output_failures",
-            "Failed delivery attempts of an output (each retried from the store).",
-            labels=["output"],
-        )
-        for name, state in sorted(outputs.items()):
-            backlog.add_metric([name], state["backlog"])
-            failures.add_metric([name], state["failures"])
-        yield backlog
-        yield failures
+        yield from _output_families(outputs)
         yield GaugeMetricFamily(
             "trailwarden_agents_connected", "Agents with a live link.", value=len(self.sessions)
         )

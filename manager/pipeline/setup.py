@@ -7,11 +7,17 @@ tools (logtest, benchmarks) can build the same pipeline the manager runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.outputs.alerts_file import AlertsFile, AlertsFileConfig
-from trailwarden.manager.outputs.delivery import Delivery
+from trailwarden.manager.outputs.archives import ArchivesFile, archive_feed
+from trailwarden.manager.outputs.config import AlertsFileOutput, SlackOutput, WebhookOutput
+from trailwarden.manager.outputs.delivery import PAGE, POLL_SECONDS, Delivery
+from trailwarden.manager.outputs.slack import Slack
+from trailwarden.manager.outputs.smtp import EmailDigest
+from trailwarden.manager.outputs.webhook import Webhook
 from trailwarden.manager.pipeline.analyzer import build_analyzer
 from trailwarden.manager.pipeline.workers import (
     Analysis,
@@ -47,6 +53,8 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
     archive = config.store.get("archive", False)
     if not isinstance(archive, bool):
         raise ConfigError(f"{origin}.archive: expected true or false")
+    # archives.json is fed from the store's event archive (manager/outputs/archives.py).
+    archive = archive or config.archives.enabled
     retention = RetentionPolicy.from_mapping(
         config.store.get("retention", {}), f"{origin}.retention"
     )
@@ -60,13 +68,37 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
     )
 
 
-def build_outputs(config: ManagerConfig, store: SqliteAlertStore) -> Sequence[Delivery]:
+def build_outputs(config: ManagerConfig, store: SqliteAlertStore) -> Sequence[Delivery[Any]]:
     """One delivery loop per enabled output, each fed from the store by its own cursor."""
-    if not config.alerts_file:
-        return ()
-    file_config = AlertsFileConfig(
-        enabled=True,
-        max_bytes=config.alerts_file_max_bytes,
-        min_level=config.alerts_file_min_level,
-    )
-    return (Delivery(store, AlertsFile(config.home / "alerts", file_config)),)
+    home = config.home
+    deliveries: list[Delivery[Any]] = []
+    for output in config.outputs:
+        if isinstance(output, AlertsFileOutput):
+            file_config = AlertsFileConfig(
+                enabled=True, max_bytes=output.max_bytes, min_level=output.min_level
+            )
+            deliveries.append(Delivery(store, AlertsFile(home / "alerts", file_config)))
+            continue
+        remote: Webhook | Slack | EmailDigest
+        gather = 0.0
+        if isinstance(output, WebhookOutput):
+            remote = Webhook(output, home)
+        elif isinstance(output, SlackOutput):
+            remote = Slack(output, home)
+        else:
+            remote = EmailDigest(output, home)
+            gather = output.digest_seconds
+        deliveries.append(
+            Delivery(
+                store,
+                remote,
+                retry_seconds=output.retry.initial_seconds,
+                max_retry_seconds=output.retry.max_seconds,
+                gather_seconds=gather,
+                poll_seconds=max(POLL_SECONDS, gather),
+            )
+        )
+    if config.archives.enabled:
+        archives = ArchivesFile(home / "alerts", config.archives, config.name)
+        deliveries.append(Delivery(store, archives, feed=archive_feed(store, PAGE)))
+    return tuple(deliveries)

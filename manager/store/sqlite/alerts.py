@@ -31,6 +31,7 @@ from trailwarden.manager.store.base import (
     AlertPage,
     AlertQuery,
     AlertStore,
+    ArchivedEvent,
     EventRow,
     PruneResult,
     SeriesQuery,
@@ -277,6 +278,23 @@ class SqliteAlertStore:
 
         return self._read("alert follow", work)
 
+    def follow_archive(
+        self, after_cursor: int | None, limit: int
+    ) -> tuple[list[ArchivedEvent], int]:
+        def work(conn: sqlite3.Connection) -> tuple[list[ArchivedEvent], int]:
+            top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM archive").fetchone()[0])
+            if after_cursor is None or after_cursor >= top:
+                return [], top if after_cursor is None else after_cursor
+            rows = conn.execute(
+                "SELECT seq, received_ms, agent_id, event_time_ms, location, raw FROM archive "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after_cursor, top, limit),
+            ).fetchall()
+            cursor = rows[-1][0] if len(rows) >= limit else top
+            return [_archived(row) for row in rows], cursor
+
+        return self._read("archive follow", work)
+
     def stats(self, q: StatsQuery) -> StatsResult:
         return self._read("alert stats", lambda conn: alert_stats(conn, q))
 
@@ -437,6 +455,21 @@ def _delete(tx: sqlite3.Connection, table: str, sql: str, params: tuple[Any, ...
     rows = tx.execute(sql + _RETURNING, params).fetchall()
     add_counts(tx, count_rows(rows, sign=-1))
     return len(rows)
+
+
+def _rfc3339_ms(ms: int | None) -> str:
+    return "" if ms is None else to_rfc3339(datetime.fromtimestamp(ms / 1000, tz=UTC))
+
+
+def _archived(row: Sequence[Any]) -> ArchivedEvent:
+    return ArchivedEvent(
+        cursor=row[0],
+        timestamp=_rfc3339_ms(row[1]),
+        agent_id=row[2],
+        event_time=_rfc3339_ms(row[3]),
+        location=row[4],
+        raw=bytes(row[5]),
+    )
 
 
 def _stored(row: Sequence[Any]) -> StoredAlert:
