@@ -15,7 +15,7 @@ from trailwarden.common.errors import StoreError
 from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
 
-from ..factory import BASE_TIME, event_for, make_alert
+from ..factory import BASE_TIME, event_for, ids_of, make_alert
 from .conftest import Backend
 
 RULES = ("80202", "80203", "80250")
@@ -52,12 +52,6 @@ def loaded(alert_store: Any) -> tuple[Any, list[Alert]]:
     alerts = corpus()
     assert alert_store.commit([event_for(a) for a in alerts], alerts) == len(alerts)
     return alert_store, alerts
-
-
-def _ids(alert_store: Any, **kwargs: Any) -> list[str]:
-    page = alert_store.query(build_alert_query(limit=1000, **kwargs))
-    assert page.next_page_token == ""
-    return [a.id for a in page.alerts]
 
 
 def _expected(alerts: list[Alert], keep: Callable[[Alert], bool]) -> list[str]:
@@ -101,7 +95,7 @@ def test_each_filter_alone(loaded: tuple[Any, list[Alert]], name: str) -> None:
     kwargs, keep = FILTERS[name]
     expected = _expected(alerts, keep)
     assert 0 < len(expected) < len(alerts), "the corpus must make this filter discriminate"
-    assert _ids(alert_store, **kwargs) == expected
+    assert ids_of(alert_store, **kwargs) == expected
 
 
 COMBINATIONS = [
@@ -122,7 +116,7 @@ def test_filters_combined(loaded: tuple[Any, list[Alert]], names: tuple[str, ...
     for name in names:
         kwargs.update(FILTERS[name][0])
     expected = _expected(alerts, lambda a: all(FILTERS[n][1](a) for n in names))
-    assert _ids(alert_store, **kwargs) == expected
+    assert ids_of(alert_store, **kwargs) == expected
 
 
 def test_since_is_relative_to_now(alert_store: Any) -> None:
@@ -130,8 +124,8 @@ def test_since_is_relative_to_now(alert_store: Any) -> None:
     old = make_alert(when=now - timedelta(hours=30))
     new = make_alert(when=now - timedelta(hours=1))
     alert_store.commit([event_for(old), event_for(new)], [old, new])
-    assert _ids(alert_store, since="24h") == [new.id]
-    assert _ids(alert_store, since="2d") == [new.id, old.id]
+    assert ids_of(alert_store, since="24h") == [new.id]
+    assert ids_of(alert_store, since="2d") == [new.id, old.id]
 
 
 def test_paging_walks_every_alert_once_newest_first(
