@@ -8,7 +8,9 @@ reaches a log, an alert or an admin's terminal.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from trailwarden.common.errors import ConfigError
 
 SCHEMES = ("postgresql", "postgres")
 """URL schemes libpq accepts for a PostgreSQL database."""
@@ -42,7 +44,7 @@ def password_of(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return ""
-    found = parts.password or ""
+    found = unquote(parts.password or "")
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key.lower() == "password":
             found = value
@@ -54,4 +56,18 @@ def scrub(message: str, url: str) -> str:
     either)."""
     secret = password_of(url)
     text = message.replace(url, mask_url(url))
-    return text.replace(secret, MASK) if secret else text
+    for form in {secret, quote(secret, safe="")} if secret else ():
+        text = text.replace(form, MASK)  # as typed in the URL and as the server saw it
+    return text
+
+
+def check_store_url(url: object, origin: str) -> str:
+    """The ``[store] url`` value if it is a PostgreSQL URL; ConfigError naming ``origin``."""
+    if not isinstance(url, str):
+        raise ConfigError(f"{origin}: expected a string (postgresql://user@host:5432/db)")
+    if not is_postgres_url(url) or not urlsplit(url).path.strip("/"):
+        raise ConfigError(
+            f"{origin}: {mask_url(url)!r} is not a PostgreSQL URL naming a database "
+            "(postgresql://user@host:5432/db); leave url out for the embedded SQLite store"
+        )
+    return url

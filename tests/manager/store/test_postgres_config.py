@@ -1,0 +1,95 @@
+"""`[store] url`: which URLs select PostgreSQL, how a bad one is refused, and that a password
+never shows in a message (URL masking, driver errors, an unreachable server)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import pytest
+
+from trailwarden.common.errors import ConfigError, StoreError
+from trailwarden.manager.config import load_manager_config
+from trailwarden.manager.pipeline.setup import build_store
+from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
+from trailwarden.manager.store.postgres.database import PgDatabase
+from trailwarden.manager.store.postgres.url import check_store_url, mask_url, scrub
+from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
+from trailwarden.manager.store.sqlite.database import Database
+
+
+@pytest.mark.parametrize(
+    ("url", "masked", "secret"),
+    [
+        ("postgresql://tw:Secret1@db:5432/tw", "postgresql://tw:***@db:5432/tw", "Secret1"),
+        ("postgres://tw@db/tw", "postgres://tw@db/tw", ""),
+        (
+            "postgresql://db/tw?password=Secret1&sslmode=require",
+            "postgresql://db/tw?password=***&sslmode=require",
+            "Secret1",
+        ),
+        ("postgresql://tw:Sec%40ret1@db/tw", "postgresql://tw:***@db/tw", "Sec@ret1"),
+    ],
+)
+def test_mask_url_hides_every_password(url: str, masked: str, secret: str) -> None:
+    assert mask_url(url) == masked
+    # A driver error may echo the URL or the password alone: both are scrubbed.
+    message = scrub(f"connecting to {url}: password {secret or 'none'} rejected", url)
+    assert mask_url(url) in message
+    if secret:
+        assert secret not in message and "password *** rejected" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (5432, "expected a string"),
+        ("mysql://db/tw", "is not a PostgreSQL URL"),
+        ("postgresql://tw:hidden@db:5432", "naming a database"),
+        ("/var/lib/trailwarden/manager.db", "leave url out"),
+    ],
+)
+def test_bad_store_url_is_a_config_error_naming_the_key(value: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        check_store_url(value, "manager.toml [store].url")
+    assert "manager.toml [store].url" in str(caught.value)
+    assert "hidden" not in str(caught.value)
+
+
+def test_unreachable_server_is_a_store_error_without_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = "postgresql://tw:s3cr3t@127.0.0.1:1/trailwarden"
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreError) as caught:
+        PgDatabase(url, timeout=1.0)
+    text = str(caught.value) + caplog.text
+    assert "127.0.0.1:1" in str(caught.value) and "cannot connect" in str(caught.value)
+    assert "s3cr3t" not in text
+
+
+def test_url_selects_postgres_and_no_url_keeps_sqlite(
+    manager_home_path: Path, postgres_url: str
+) -> None:
+    config = load_manager_config(manager_home_path)
+    database = Database(manager_home_path / "manager.db")
+    try:
+        embedded = build_store(config, database)
+        assert isinstance(embedded, SqliteAlertStore)
+        store = build_store(
+            dataclasses.replace(config, store={"url": postgres_url, "archive": True}), database
+        )
+        try:
+            assert isinstance(store, PostgresAlertStore) and store.archive
+            store.ping()
+        finally:
+            store.close()
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def manager_home_path(tmp_path: Path) -> Path:
+    from tests.fixtures.system import make_manager_home
+
+    return make_manager_home(tmp_path / "manager").path
