@@ -106,7 +106,9 @@ def prepare_store(url: str, origin: str) -> None:
     from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
     from trailwarden.manager.store.postgres.url import check_store_url
 
-    PostgresAlertStore.from_url(check_store_url(url, origin), pool_max=1).close()
+    # text_index=None: a database some manager already uses keeps its text index as it is.
+    store = PostgresAlertStore.from_url(check_store_url(url, origin), pool_max=1, text_index=None)
+    store.close()
 
 
 def write_admin_bundle(

@@ -47,6 +47,7 @@ def build_seen_lookup(config: ManagerConfig) -> SeenLookup:
         from trailwarden.manager.store.postgres.url import check_store_url
 
         url = check_store_url(config.store["url"], "manager.toml [store].url")
-        return PostgresAlertStore.from_url(url, pool_max=2).seen_events
+        # The manager migrated before it started the workers: they only read.
+        return PostgresAlertStore.from_url(url, pool_max=2, migrate=False).seen_events
     database = Database(config.database_path)
     return SqliteAlertStore(database).seen_events

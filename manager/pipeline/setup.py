@@ -30,7 +30,7 @@ from trailwarden.manager.store.sqlite.database import Database
 
 log = logging.getLogger(__name__)
 
-_STORE_KEYS = {"archive", "retention", "url"}
+_STORE_KEYS = {"archive", "retention", "text_index", "url"}
 
 ManagerStore = SqliteAlertStore | PostgresAlertStore
 """The stores a manager may run on: SQLite (embedded default) or PostgreSQL (``[store] url``)."""
@@ -61,10 +61,20 @@ def build_store(config: ManagerConfig, database: Database) -> ManagerStore:
     retention = RetentionPolicy.from_mapping(
         config.store.get("retention", {}), f"{origin}.retention"
     )
+    text_index = config.store.get("text_index", False)
+    if not isinstance(text_index, bool):
+        raise ConfigError(f"{origin}.text_index: expected true or false")
     if "url" in config.store:
         url = check_store_url(config.store["url"], f"{origin}.url")
         warn_if_exposed(url, config.home / "manager.toml")
-        return PostgresAlertStore.from_url(url, archive=archive, retention=retention)
+        return PostgresAlertStore.from_url(
+            url, archive=archive, retention=retention, text_index=text_index
+        )
+    if text_index:
+        raise ConfigError(
+            f"{origin}.text_index: only the PostgreSQL store (url) has a text index; "
+            "leave it out for SQLite"
+        )
     return SqliteAlertStore(
         database,
         archive=archive,

@@ -4,8 +4,8 @@ Behaves as the SQLite backend does (the contract tests run both): the same dedup
 transaction per committed batch, the same filters, paging tokens, follow cursors, stats and
 series. What differs is how:
 
-- Bulk writes: one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING`` per table
-  per batch (a multi-row insert with one round trip; COPY cannot skip duplicates).
+- Bulk writes: COPY into a temporary table per table, then one ``INSERT ... SELECT ... ON
+  CONFLICT DO NOTHING`` (``Staged``; COPY alone cannot skip duplicates).
 - Follow cursor: ``seq`` values are assigned before commit, so two writers could commit out of
   order and a follower reading up to the highest visible ``seq`` would skip the slower one's
   alerts for good. Every commit that stores alerts takes one transaction-level advisory lock
@@ -17,7 +17,8 @@ series. What differs is how:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -55,29 +56,60 @@ DELETE_CHUNK = 20_000
 """Rows per retention transaction: short transactions so ingest commits are not held up."""
 STORE_TABLES = ("alerts", "archive", "seen_events")
 
-_COLUMNS = [name.strip() for name in ALERT_COLUMNS.split(",")]
-_BIGINT = {"ts_ms", "event_time_ms"}
-_TYPES = ["bigint" if c in _BIGINT else "integer" if c == "level" else "text" for c in _COLUMNS]
-INSERT_ALERTS_SQL = (
-    f"INSERT INTO alerts ({ALERT_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{kind}[]" for kind in _TYPES)
-    + ") ON CONFLICT DO NOTHING"
+SEEN_COLUMNS = "event_key, recipient_account, seen_ms"
+ARCHIVE_COLUMNS = (
+    "received_ms, event_key, recipient_account, agent_id, event_time_ms, location, raw"
 )
-INSERT_SEEN_SQL = (
-    "INSERT INTO seen_events (event_key, recipient_account, seen_ms) "
-    "SELECT k, a, %s FROM unnest(%s::text[], %s::text[]) AS t(k, a) ON CONFLICT DO NOTHING"
-)
-INSERT_ARCHIVE_SQL = (
-    "INSERT INTO archive (received_ms, event_key, recipient_account, agent_id, event_time_ms, "
-    "location, raw) SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], "
-    "%s::text[], %s::bytea[]) ON CONFLICT DO NOTHING"
-)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """How one table's batch goes in: COPY into a temporary table shaped like it, then one
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY alone cannot skip duplicates).
+    Measured on 10,000 alerts: ~3,100/s as one multi-row INSERT from unnest() arrays (the
+    server parses every JSON document inside an array literal), ~25,000/s staged this way."""
+
+    table: str
+    columns: str
+
+    @property
+    def stage(self) -> str:
+        return f"{self.table}_in"
+
+    @property
+    def create_sql(self) -> str:
+        # Per connection, emptied by every commit; pooled connections keep it between batches.
+        return (
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {self.columns} FROM {self.table} WITH NO DATA"
+        )
+
+    @property
+    def copy_sql(self) -> str:
+        return f"COPY {self.stage} ({self.columns}) FROM STDIN"
+
+    @property
+    def insert_sql(self) -> str:
+        return (
+            f"INSERT INTO {self.table} ({self.columns}) SELECT {self.columns} FROM {self.stage} "
+            "ON CONFLICT DO NOTHING"
+        )
+
+
+ALERTS_IN = Staged("alerts", ALERT_COLUMNS)
+SEEN_IN = Staged("seen_events", SEEN_COLUMNS)
+ARCHIVE_IN = Staged("archive", ARCHIVE_COLUMNS)
+
+
+def copy_rows(conn: Connection, staged: Staged, rows: Iterable[Sequence[Any]]) -> None:
+    """COPY ``rows`` into ``staged``'s temporary table (created on first use)."""
+    conn.execute(staged.create_sql)
+    with conn.cursor() as cursor, cursor.copy(staged.copy_sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 _SELECT_ALERT = f"SELECT seq, {ALERT_COLUMNS} FROM alerts"
-
-
-def columns_of(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows turned into one list per column (what ``unnest`` takes)."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
 class PostgresAlertStore:
@@ -94,15 +126,23 @@ class PostgresAlertStore:
         archive: bool = False,
         retention: RetentionPolicy | None = None,
         owns_database: bool = False,
+        text_index: bool | None = False,
+        migrate: bool = True,
     ) -> None:
+        """``text_index``: keep a trigram index for the text search (``[store] text_index``;
+        ~10x dearer inserts, see ``schema.ensure_text_search``); None leaves it as it is.
+        ``migrate=False`` touches no schema (an analysis worker, after the manager migrated)."""
         self._db = database
         self._owns = owns_database
         self.archive = archive
         self.retention = retention or RetentionPolicy()
         self._closed = False
-        version = database.migrate(COMPONENT, MIGRATIONS)
-        self.text_index = ensure_text_search(database)
+        self.text_index = False
         """True when the text search has its trigram index (pg_trgm)."""
+        if not migrate:
+            return
+        version = database.migrate(COMPONENT, MIGRATIONS)
+        self.text_index = ensure_text_search(database, text_index)
         log.info(
             "stage=store alerts schema v%d on PostgreSQL %s (archive %s, text index %s)",
             version,
@@ -119,11 +159,20 @@ class PostgresAlertStore:
         archive: bool = False,
         retention: RetentionPolicy | None = None,
         pool_max: int | None = None,
+        text_index: bool | None = False,
+        migrate: bool = True,
     ) -> PostgresAlertStore:
         """Open a pool on ``url`` and the store on it (StoreError if unreachable)."""
         database = PgDatabase(url) if pool_max is None else PgDatabase(url, max_size=pool_max)
         try:
-            return cls(database, archive=archive, retention=retention, owns_database=True)
+            return cls(
+                database,
+                archive=archive,
+                retention=retention,
+                owns_database=True,
+                text_index=text_index,
+                migrate=migrate,
+            )
         except BaseException:
             database.close()
             raise
@@ -165,10 +214,12 @@ class PostgresAlertStore:
             if events:
                 # In key order: concurrent commits then lock index entries in one order.
                 keys = sorted({(e.event_key, e.recipient_account) for e in events})
-                conn.execute(INSERT_SEEN_SQL, (now_ms, [k for k, _ in keys], [a for _, a in keys]))
+                copy_rows(conn, SEEN_IN, ((k, a, now_ms) for k, a in keys))
+                conn.execute(SEEN_IN.insert_sql)
                 if self.archive:
-                    archived = [
+                    archived = (
                         (
+                            now_ms,
                             e.event_key,
                             e.recipient_account,
                             e.agent_id,
@@ -177,12 +228,14 @@ class PostgresAlertStore:
                             e.raw,
                         )
                         for e in events
-                    ]
-                    conn.execute(INSERT_ARCHIVE_SQL, (now_ms, *columns_of(archived, 6)))
+                    )
+                    copy_rows(conn, ARCHIVE_IN, archived)
+                    conn.execute(ARCHIVE_IN.insert_sql)
             if rows:
+                copy_rows(conn, ALERTS_IN, rows)
+                # Held to the commit: seq values are handed out in commit order.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (FOLLOW_LOCK,))
-                cursor = conn.execute(INSERT_ALERTS_SQL, columns_of(rows, len(_COLUMNS)))
-                stored = max(cursor.rowcount, 0)
+                stored = max(conn.execute(ALERTS_IN.insert_sql).rowcount, 0)
         if stored < len(rows):
             log.info(
                 "stage=store ignored %d duplicate alert(s) (same event and rule)",

@@ -10,9 +10,10 @@ Tables (migration 1):
   (each output's delivered-cursor).
 
 Indexes follow the query paths: event time and arrival time alone, ``(column, event_time_ms)``
-for every exact-match filter, and a trigram index on the alert JSON for the text search when the
-server has ``pg_trgm`` (``ensure_text_search``; without it a search scans the rows the other
-filters keep, and the manager says so once at start).
+for every exact-match filter, and, when asked for, a trigram index on the alert JSON for the text
+search (``ensure_text_search``, needs ``pg_trgm``; without it a search scans the rows the other
+filters keep, as on SQLite). The trigram index is opt-in (``[store] text_index = true``): it
+makes every insert about ten times dearer, see ``ensure_text_search``.
 """
 
 from __future__ import annotations
@@ -97,12 +98,30 @@ MIGRATIONS: tuple[str, ...] = (
 """Versioned schema of the ``alerts`` component. Append, never edit."""
 
 
-def ensure_text_search(db: PgDatabase) -> bool:
-    """Build the trigram index for the text search if it is missing and ``pg_trgm`` can be
-    enabled; True when the index is there. Without it the search still answers, by scanning."""
+def ensure_text_search(db: PgDatabase, wanted: bool | None) -> bool:
+    """Make the trigram index for the text search exist when ``wanted`` (and ``pg_trgm`` can be
+    enabled), and not exist when it is False (None leaves it as it is); True when it is there.
+
+    It is off by default because it is expensive to keep: measured on this project's 2-core
+    machine, a batch COPY into the alerts table went from ~8,700 to ~800 alerts/s with it
+    (every alert's JSON is ~1.5 kB, about a thousand trigrams). Without it the search scans the
+    rows the other filters keep, as the SQLite backend's ``LIKE`` does.
+    """
     try:
         with db.transaction("text search index") as conn:
-            if _has_index(conn):
+            present = _has_index(conn)
+            if wanted is None:
+                return present
+            if not wanted:
+                if present:
+                    conn.execute(f"DROP INDEX {TRIGRAM_INDEX}")
+                    log.warning(
+                        "stage=store PostgreSQL %s: text_index is off; dropped %s",
+                        db.safe_url,
+                        TRIGRAM_INDEX,
+                    )
+                return False
+            if present:
                 return True
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             conn.execute(
@@ -112,9 +131,9 @@ def ensure_text_search(db: PgDatabase) -> bool:
         return True
     except StoreError as exc:  # no extension, or no right to create it: searches scan
         log.warning(
-            "stage=store PostgreSQL %s: no trigram index for the alert text search (%s); "
-            "searches scan the rows the other filters keep. Install the pg_trgm extension "
-            "(postgresql-contrib) or let this user create it to index them.",
+            "stage=store PostgreSQL %s: [store] text_index is on but the trigram index could "
+            "not be built (%s); searches scan the rows the other filters keep. Install the "
+            "pg_trgm extension (postgresql-contrib) or let this user create it.",
             db.safe_url,
             exc,
         )

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from trailwarden.common.errors import ConfigError, StoreError
@@ -17,6 +18,8 @@ from trailwarden.manager.store.postgres.database import PgDatabase
 from trailwarden.manager.store.postgres.url import check_store_url, mask_url, scrub
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 from trailwarden.manager.store.sqlite.database import Database
+
+from .factory import event_for, ids_of, make_alert
 
 
 @pytest.mark.parametrize(
@@ -93,3 +96,41 @@ def manager_home_path(tmp_path: Path) -> Path:
     from tests.fixtures.system import make_manager_home
 
     return make_manager_home(tmp_path / "manager").path
+
+
+def _has_trigram_index(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass('alerts_json_trgm') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def test_text_index_is_built_on_request_and_dropped_when_turned_off(postgres_url: str) -> None:
+    """The same search answers with the trigram index and without it (a scan)."""
+    alerts = [make_alert(extra_data={"requestParameters": {"key": f"K-{i % 3}"}}) for i in range(9)]
+    indexed = PostgresAlertStore.from_url(postgres_url, text_index=True)
+    try:
+        assert indexed.text_index and _has_trigram_index(postgres_url)
+        indexed.commit([event_for(a) for a in alerts], alerts)
+        with_index = ids_of(indexed, search="k-1")
+    finally:
+        indexed.close()
+    assert len(with_index) == 3
+    worker = PostgresAlertStore.from_url(postgres_url, migrate=False)  # an analysis worker
+    worker.close()
+    assert _has_trigram_index(postgres_url), "a worker must not touch the schema"
+    plain = PostgresAlertStore.from_url(postgres_url)
+    try:
+        assert not plain.text_index and not _has_trigram_index(postgres_url)
+        assert ids_of(plain, search="k-1") == with_index
+    finally:
+        plain.close()
+
+
+def test_text_index_on_sqlite_is_refused(manager_home_path: Path) -> None:
+    config = load_manager_config(manager_home_path)
+    database = Database(manager_home_path / "manager.db")
+    try:
+        with pytest.raises(ConfigError, match=r"\[store\]\.text_index: only the PostgreSQL"):
+            build_store(dataclasses.replace(config, store={"text_index": True}), database)
+    finally:
+        database.close()
