@@ -401,3 +401,45 @@ def test_readers_and_a_writer_on_other_threads(alert_store: Any) -> None:
     for counts in seen_counts.values():
         assert counts == sorted(counts) and counts[-1] == 300  # each reader only sees more
     assert len(alert_store.query(build_alert_query(limit=1000)).alerts) == 300
+
+
+def test_a_follower_misses_nothing_while_two_stores_commit_at_once(backend: Backend) -> None:
+    """Two stores on one database (two managers, or two ingest threads) commit batches at the
+    same time while a follower reads: it receives every alert exactly once. On PostgreSQL the
+    cursor values are handed out before commit, so without commits in cursor order a follower
+    could move past a slower writer's alerts for good."""
+    writers = [backend.open(), backend.open()]
+    follower = backend.open()
+    q = build_alert_query(limit=50)
+    _, cursor = follower.follow(q, None)
+    batches = [[[make_alert() for _ in range(10)] for _ in range(12)] for _ in writers]
+    errors: list[BaseException] = []
+
+    def write(store: Any, mine: list[list[Alert]]) -> None:
+        try:
+            for batch in mine:
+                store.commit([event_for(a) for a in batch], batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(store, mine))
+        for store, mine in zip(writers, batches, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    received: list[str] = []
+    while any(t.is_alive() for t in threads):
+        got, cursor = follower.follow(q, cursor)
+        received.extend(a.id for a in got)
+    for t in threads:
+        t.join(30)
+    while True:
+        got, cursor = follower.follow(q, cursor)
+        if not got:
+            break
+        received.extend(a.id for a in got)
+    assert errors == []
+    expected = {a.id for mine in batches for batch in mine for a in batch}
+    assert len(received) == len(set(received)) == len(expected)
+    assert set(received) == expected
