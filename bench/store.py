@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
 
         cases = query_cases(END)
         stats = [
-            (f"stats by {by}", build_stats_query(by=by, since="24h", now=END), False)
+            (f"stats by {by} {since}", build_stats_query(by=by, since=since, now=END), False)
+            for since in ("24h", "7d", "30d")
             for by in ("rule", "hour")
         ]
         batches = generate(args.alerts, args.batch, args.seed)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from trailwarden.common.errors import StoreError
 from trailwarden.common.timeparse import utc_now
 from trailwarden.manager.analysis.alert import Alert
@@ -304,7 +306,7 @@ class PostgresAlertStore:
         conn = self._db.connect_fresh()
         try:
             row = conn.execute("SELECT to_regclass('alerts') IS NOT NULL").fetchone()
-        except Exception as exc:
+        except psycopg.Error as exc:
             raise self._db.error("ping", exc) from exc
         finally:
             conn.close()
