@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from pathlib import Path
 
 import psycopg
@@ -134,3 +135,22 @@ def test_text_index_on_sqlite_is_refused(manager_home_path: Path) -> None:
             build_store(dataclasses.replace(config, store={"text_index": True}), database)
     finally:
         database.close()
+
+
+def test_size_of_a_large_table_is_estimated_from_a_page_sample(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trailwarden.manager.store.postgres import alerts as pg_alerts
+
+    store = PostgresAlertStore.from_url(postgres_url)
+    try:
+        # Random text: it does not compress, so each row is about its JSON's length.
+        batch = [make_alert(extra_data={"pad": secrets.token_hex(750)}) for _ in range(3000)]
+        store.commit([event_for(a) for a in batch], batch)
+        exact = store.bytes_in_use()
+        monkeypatch.setattr(pg_alerts, "SIZE_SAMPLE_ROWS", 300)  # now every table is sampled
+        estimated = store.bytes_in_use()
+    finally:
+        store.close()
+    assert exact > 3000 * 1500
+    assert 0.8 * exact <= estimated <= 1.2 * exact
