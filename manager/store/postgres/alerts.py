@@ -53,7 +53,8 @@ from trailwarden.manager.store.sqlite.schema import ALERT_COLUMNS, _ms, alert_ro
 log = logging.getLogger(__name__)
 
 FOLLOW_LOCK = 0x74770002
-"""Advisory lock key every alert-storing commit holds: makes ``seq`` order commit order."""
+"""Advisory lock key every commit that stores alerts or archived events holds: makes ``seq``
+order commit order (for ``follow`` and for a follower of the archive)."""
 DELETE_CHUNK = 20_000
 """Rows per retention transaction: short transactions so ingest commits are not held up."""
 STORE_TABLES = ("alerts", "archive", "seen_events")
@@ -214,31 +215,35 @@ class PostgresAlertStore:
         now_ms = int(utc_now().timestamp() * 1000)
         rows = [alert_row(alert) for alert in alerts]
         stored = 0
+        archived = [
+            (
+                now_ms,
+                e.event_key,
+                e.recipient_account,
+                e.agent_id,
+                _ms(e.event_time),
+                e.location,
+                e.raw,
+            )
+            for e in (events if self.archive else ())
+        ]
         with self._db.transaction("commit") as conn:
             if events:
                 # In key order: concurrent commits then lock index entries in one order.
                 keys = sorted({(e.event_key, e.recipient_account) for e in events})
                 copy_rows(conn, SEEN_IN, ((k, a, now_ms) for k, a in keys))
                 conn.execute(SEEN_IN.insert_sql)
-                if self.archive:
-                    archived = (
-                        (
-                            now_ms,
-                            e.event_key,
-                            e.recipient_account,
-                            e.agent_id,
-                            _ms(e.event_time),
-                            e.location,
-                            e.raw,
-                        )
-                        for e in events
-                    )
-                    copy_rows(conn, ARCHIVE_IN, archived)
-                    conn.execute(ARCHIVE_IN.insert_sql)
+            if archived:
+                copy_rows(conn, ARCHIVE_IN, archived)
             if rows:
                 copy_rows(conn, ALERTS_IN, rows)
-                # Held to the commit: seq values are handed out in commit order.
+            if archived or rows:
+                # Held to the commit: the seq values of alerts and archived events are handed
+                # out in commit order, so a follower of either never moves past a slower writer.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (FOLLOW_LOCK,))
+            if archived:
+                conn.execute(ARCHIVE_IN.insert_sql)
+            if rows:
                 stored = max(conn.execute(ALERTS_IN.insert_sql).rowcount, 0)
         if stored < len(rows):
             log.info(
