@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_CONSOLE_PORT,
         help="HTTPS port of the web console (default %(default)s)",
     )
+    init.add_argument(
+        "--store",
+        default="",
+        metavar="URL",
+        help="keep alerts, dedupe keys and the archive in this PostgreSQL database "
+        "(postgresql://user@host:5432/db; checked and migrated now); default: SQLite in the home",
+    )
     init.set_defaults(func=_init)
 
     run = sub.add_parser("run", help="serve enrollment, agent links and the Admin API")
@@ -72,12 +79,17 @@ def _init(args: argparse.Namespace) -> int:
         link_port=args.link_port,
         enroll_port=args.enroll_port,
         console_port=args.console_port,
+        store_url=args.store,
     )
     print(f"manager home:      {result.home}")
     print(f"admin credentials: {result.credentials}  (export TRAILWARDEN_CREDENTIALS=...)")
     print(f"agent link:        {result.link_address}")
     print(f"enrollment:        {result.enroll_address}")
     print(f"CA SHA-256:        {result.ca_fingerprint}")
+    if args.store:
+        from trailwarden.manager.store.postgres.url import mask_url
+
+        print(f"alert store:       {mask_url(args.store)}")
     print(f"web console:       {result.console_url}  (add a login: trailwarden admin user add)")
     print(f"start it with:     trailwarden manager run --home {result.home}")
     return 0

@@ -6,6 +6,7 @@ Paths are relative to the manager home unless absolute.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -237,9 +238,18 @@ def _listen(section: Section, default_port: int) -> ListenConfig:
 
 
 def render_manager_toml(
-    name: str, link: ListenConfig, enrollment: ListenConfig, console_listen: str = ""
+    name: str,
+    link: ListenConfig,
+    enrollment: ListenConfig,
+    console_listen: str = "",
+    store_url: str = "",
 ) -> str:
-    """The commented manager.toml that `manager init` writes."""
+    """The commented manager.toml that `manager init` writes (``store_url``: `--store`)."""
+    store_line = (
+        f"url = {json.dumps(store_url)}   # alerts, dedupe keys, archive in PostgreSQL"
+        if store_url
+        else '# url = "postgresql://trailwarden@db.example.org:5432/trailwarden"  # else SQLite'
+    )
     return f"""\
 # TrailWarden manager configuration. Paths are relative to this folder.
 # Every key is documented in docs/CONFIGURATION.md; unknown keys are refused at start.
@@ -283,4 +293,5 @@ idle_timeout = "1h"           # and ends when unused this long
 
 [store]
 # retention and raw-event archive; see docs/CONFIGURATION.md
+{store_line}
 """

@@ -1,7 +1,7 @@
 """The manager home folder: created by `manager init`, read by `manager run`.
 
 <home>/manager.toml        configuration
-<home>/manager.db          SQLite (registry, config, audit, alerts)
+<home>/manager.db          SQLite (registry, config, audit, users; alerts unless [store] url)
 <home>/pki/                the CA, the server certificate, a CA rotation (manager/pki/material.py)
 <home>/admin.credentials   admin bundle: address, CA, admin cert and key (0600)
 <home>/alerts/             alerts.json (Wazuh shape)
@@ -62,10 +62,15 @@ def init_home(
     enroll_port: int = DEFAULT_ENROLL_PORT,
     advertise_host: str = "",
     console_port: int = DEFAULT_CONSOLE_PORT,
+    store_url: str = "",
 ) -> InitResult:
+    """``store_url``: a PostgreSQL URL for the alert store (`--store`), checked and migrated
+    before anything is written; '' keeps the embedded SQLite store."""
     home = home.expanduser().resolve()
     if (home / CONFIG_FILE).exists():
         raise ConfigError(f"{home / CONFIG_FILE}: already initialised; refusing to overwrite")
+    if store_url:
+        prepare_store(store_url, "manager init --store")
     hostname = socket.gethostname()
     names = list(dict.fromkeys([*(server_names or [hostname]), "localhost", "127.0.0.1"]))
     advertise = advertise_host or names[0]
@@ -81,8 +86,12 @@ def init_home(
     link = ListenConfig(f"{listen_host}:{link_port}", f"{advertise}:{link_port}")
     enrollment = ListenConfig(f"{listen_host}:{enroll_port}", f"{advertise}:{enroll_port}")
     (home / CONFIG_FILE).write_text(
-        render_manager_toml(hostname, link, enrollment, f"{listen_host}:{console_port}")
+        render_manager_toml(
+            hostname, link, enrollment, f"{listen_host}:{console_port}", store_url=store_url
+        )
     )
+    if store_url:
+        (home / CONFIG_FILE).chmod(0o600)  # the URL may carry the database password
     (home / "alerts").mkdir(exist_ok=True)
     database = Database(home / "manager.db")
     Registry(database)
@@ -97,6 +106,17 @@ def init_home(
         enrollment.advertise,
         f"https://{advertise}:{console_port}/",
     )
+
+
+def prepare_store(url: str, origin: str) -> None:
+    """Check a PostgreSQL store URL, connect and apply the migrations (ConfigError or
+    StoreError, the password masked, before `manager init` writes anything)."""
+    from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
+    from trailwarden.manager.store.postgres.url import check_store_url
+
+    # text_index=None: a database some manager already uses keeps its text index as it is.
+    store = PostgresAlertStore.from_url(check_store_url(url, origin), pool_max=1, text_index=None)
+    store.close()
 
 
 def write_admin_bundle(

@@ -212,6 +212,7 @@ def parse_manager(document: Mapping[str, Any], home: Path, database: Database) -
     config = parse_manager_config(document, home, "manager.toml")
     store_table = document.get("store", {})
     store = build_store(dataclasses.replace(config, store=store_table), database)
+    store.close()  # a PostgreSQL store holds a pool of connections
     return dataclasses.replace(config, store={}), store.archive, store.retention
 
 
@@ -414,13 +415,17 @@ def _with(target: Target, key: str, value: Any) -> dict[str, Any]:
     return document
 
 
-def test_every_documented_key_is_accepted(tmp_path: Path, database: Database) -> None:
+def test_every_documented_key_is_accepted(
+    tmp_path: Path, database: Database, postgres_url: str
+) -> None:
+    """``[store] url`` is tried on the test run's real PostgreSQL database."""
+    samples = {**SAMPLES, ("manager [store]", "url"): postgres_url}
     checked = 0
     for anchor, target in targets(tmp_path, database).items():
         for row in TABLES[anchor]:
             literal, value = row.literal_default()
-            if (anchor, row.key) in SAMPLES:
-                value = SAMPLES[(anchor, row.key)]
+            if (anchor, row.key) in samples:
+                value = samples[(anchor, row.key)]
             else:
                 assert literal, (
                     f"{anchor} {row.key}: give a TOML literal default in the doc or a sample here"

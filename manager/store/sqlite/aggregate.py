@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Mapping
 from typing import Any
 
 from trailwarden.manager.store.base import AlertFilter, StatsField
+from trailwarden.manager.store.grouping import Grouped, expand
 from trailwarden.manager.store.sqlite import rollup
 from trailwarden.manager.store.sqlite.filters import joined, time_column, to_ms, where
-from trailwarden.manager.store.sqlite.schema import split_tags
 
 FAR_END_MS = 10**15 // rollup.DAY_MS * rollup.DAY_MS
 """Stands for "no end" (year ~33,000), a whole day, so an open range needs no raw tail."""
 
-Grouped = dict[tuple[int | None, Any], int]
-"""``(bucket index or None, value or None) → alerts``."""
+__all__ = ["FAR_END_MS", "Grouped", "expand", "grouped", "label"]
 
 _LABELS = {
     StatsField.RULE: ("rule_id", "description"),
@@ -95,18 +93,6 @@ def _raw(
         # As text, as the rollup's TEXT column holds it (levels are integers in alerts).
         value = str(row[-2]) if column else None
         out[(bucket, value)] += int(row[-1])
-
-
-def expand(counts: Mapping[tuple[int | None, Any], int], field: StatsField | None) -> Grouped:
-    """For MITRE and groups: one entry per value inside each ``,a,b,`` text (an alert with two
-    techniques counts under both; one with none under neither). Other fields: unchanged."""
-    if field is None or not field.multi_valued:
-        return dict(counts)
-    out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
-    for (bucket, text), n in counts.items():
-        for value in split_tags(str(text or "")):
-            out[(bucket, value)] += n
-    return dict(out)
 
 
 def label(conn: sqlite3.Connection, field: StatsField | None, key: str) -> str:

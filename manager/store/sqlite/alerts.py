@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import operator
 import sqlite3
 import threading
@@ -41,7 +40,7 @@ from trailwarden.manager.store.base import (
     StoredAlert,
 )
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
-from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
+from trailwarden.manager.store.retention import RetentionPolicy, enforce_size_cap
 from trailwarden.manager.store.sqlite import filters
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.output_cursors import OutputCursors
@@ -397,32 +396,9 @@ class SqliteAlertStore:
         return self._read("size check", work)
 
     def _enforce_size_cap(self) -> tuple[dict[str, int], list[str]]:
-        removed = {"alerts": 0, "archive": 0}
-        notes: list[str] = []
-        cap = self.retention.max_db_bytes
-        if not cap:
-            return removed, notes
-        for _ in range(8):  # each pass frees a proportional share; a few passes converge
-            used = self.bytes_in_use()
-            if used <= cap:
-                break
-            share = min(1.0, (used - cap) / used + SIZE_CAP_HEADROOM)
-            counts = self.counts()
-            if not counts["alerts"] and not counts["archive"]:
-                notes.append(f"size cap {cap} bytes exceeded ({used}) by non-alert data")
-                break
-            for table in ("alerts", "archive"):
-                removed[table] += self._delete_oldest(table, math.ceil(counts[table] * share))
-        if removed["alerts"] or removed["archive"]:
-            notes.append(f"size cap {cap} bytes reached: oldest rows removed")
-            log.warning(
-                "stage=store database over its size cap (%d bytes): removed the oldest "
-                "%d alert(s) and %d archived event(s)",
-                cap,
-                removed["alerts"],
-                removed["archive"],
-            )
-        return removed, notes
+        return enforce_size_cap(
+            self.retention.max_db_bytes, self.bytes_in_use, self.counts, self._delete_oldest
+        )
 
     def _delete_oldest(self, table: str, count: int) -> int:
         removed = 0
