@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from trailwarden.manager.analysis.policy import PREFIX as POLICY_PREFIX
+from trailwarden.manager.analysis.policy import policy_facts
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset, try_order
 from trailwarden.manager.analysis.rules.regex import MatchLimitError
 
@@ -59,6 +61,10 @@ class EventView:
     def value(self, name: str) -> str | None:
         """The field ``name`` (dotted) as Wazuh sees it: a string, or None if absent/an object."""
         found = self._values.get(name, _MISSING)
+        if found is _MISSING and name.startswith(POLICY_PREFIX):
+            # Computed from the record, not read from it (policy.py): all facts at once.
+            self._values.update(policy_facts(self.event))
+            found = self._values.setdefault(name, None)
         if found is _MISSING:
             path = _PATHS.get(name) or _path(name)
             top = self.event.get(path[0]) if len(path) == 2 else None

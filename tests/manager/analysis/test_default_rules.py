@@ -174,7 +174,9 @@ def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
         assert fired(run(analyzer, record(eventName=name, eventSource="bedrock.amazonaws.com")))
 
 
-def test_root_use_by_aws_services_is_not_flagged(analyzer: Analyzer) -> None:
+def test_root_use_is_flagged_also_when_a_service_carries_it(analyzer: Analyzer) -> None:
+    # Issue 17: a call an AWS service made on root's behalf (invokedBy) is root activity; only
+    # the events AWS itself records for the account (AwsServiceEvent) are not.
     root = {
         "type": "Root",
         "principalId": "123456789012",
@@ -182,9 +184,16 @@ def test_root_use_by_aws_services_is_not_flagged(analyzer: Analyzer) -> None:
         "accountId": "123456789012",
         "invokedBy": "support.amazonaws.com",
     }
-    assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80202"
+    rec = record(
+        userIdentity=root, eventSource="cloudtrail.amazonaws.com", eventName="DescribeTrails"
+    )
+    assert fired(run(analyzer, rec)) == "80502"
     del root["invokedBy"]
     assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80502"
+    service = record(
+        userIdentity=root, eventName="SharedSnapshotCopyInitiated", eventType="AwsServiceEvent"
+    )
+    assert fired(run(analyzer, service)) == "80202"
 
 
 def test_mass_object_deletion(analyzer: Analyzer) -> None:
