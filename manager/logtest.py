@@ -7,7 +7,8 @@ Correlation state is kept across the events of one run, so a burst of failed log
 shows the frequency rule firing on the right event. ``--json`` prints one JSON object per
 record for machines; ``--rules``/``--lists-root`` test another ruleset.
 
-``rules check PATH...`` loads a ruleset and reports every problem with file:line.
+``rules check PATH...`` loads a ruleset and reports every problem with file:line; ``rules doc``
+writes the default ruleset's tables into docs/RULES.md (``manager/ruleset/document.py``).
 
 Exit codes: 0 fine; 1 input unreadable or ruleset refused (problems on stderr); 2 usage.
 """
@@ -27,6 +28,7 @@ from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
 from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths
 from trailwarden.manager.analysis.ruleset import load_rules
+from trailwarden.manager.ruleset.document import write_or_check
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -62,6 +64,12 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--json", action="store_true", help="machine-readable result")
     check.set_defaults(func=run_rules_check)
+    doc = actions.add_parser(
+        "doc", help="write the default ruleset's tables into docs/RULES.md (between its markers)"
+    )
+    doc.add_argument("path", nargs="?", type=Path, default=Path("docs/RULES.md"))
+    doc.add_argument("--check", action="store_true", help="exit 1 if PATH is out of date")
+    doc.set_defaults(func=run_rules_doc)
 
 
 def _ruleset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -284,6 +292,11 @@ def run_rules_check(
     else:
         out.write(f"OK: {len(ruleset.rules)} rules from {len(ruleset.sources)} file(s)\n")
     return EXIT_OK
+
+
+def run_rules_doc(args: argparse.Namespace) -> int:
+    """Handler of ``trailwarden rules doc``."""
+    return write_or_check(args.path, check=args.check)
 
 
 # -- standalone entry point -----------------------------------------------------------------------

@@ -83,6 +83,8 @@ class Pattern:
     """For ``^a$|^b$`` literals: the lower-cased values it matches exactly (for indexing)."""
     backtracking: bool = False
     """Runs on the backtracking engine: ``test`` may raise ``MatchLimitError``."""
+    negated: bool = False
+    """``negate="yes"``: ``test`` says the source does not match (for documentation)."""
 
     @property
     def literal(self) -> bool:
@@ -108,6 +110,7 @@ def compile_pattern(source: str, kind: PatternKind, negate: bool = False) -> Pat
             lambda value: not inner(value),
             (lambda value: not low(value)) if low is not None else None,
             backtracking=pattern.backtracking,
+            negated=True,
         )
     return pattern
 
