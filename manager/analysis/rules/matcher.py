@@ -13,9 +13,9 @@ per-match limit: a match stopped there fails its test and is noted on the event
 (``EventView.rule_errors``, with the rule's file:line) for the pipeline to count and report.
 
 Speed: field values are looked up once per event and cached (``EventView``), literal patterns
-run on the cached lower-cased value, and each parent indexes the children whose first test is
-an exact-value literal (``^StopLogging$|^DeleteTrail$``) by that value, so an event only meets
-the children that can match it.
+run on the cached lower-cased value, and each parent indexes its children by the values their
+exact-value tests require (``^StopLogging$|^DeleteTrail$``; ``ChildIndex``), so an event only
+meets the children that can match it.
 """
 
 from __future__ import annotations
@@ -243,20 +243,34 @@ CorrelationCheck = Callable[[Rule, EventView], "tuple[bool, str]"]
 """Asks the correlator whether a rule's frequency is reached (and it is not being ignored)."""
 
 
+SPLIT_AT = 4
+"""A value with more candidates than this is split again on another exact-value field."""
+
+
 class ChildIndex:
-    """Per-parent dispatch on an exact-value first test; keeps Wazuh's try order."""
+    """Per-parent dispatch on exact-value tests; keeps Wazuh's try order.
 
-    __slots__ = ("always", "by_value", "path")
+    The children are filed under the values of the field most of them test with exact literals
+    (``^StopLogging$|^DeleteTrail$``), wherever that test stands among their tests: tests are
+    ANDed, so a rule that needs eventName StopLogging can only match such an event. A value
+    whose candidates are still many is split again on the next such field (eventSource), so a
+    parent with hundreds of children gives an event only the few that can match it. Children
+    with no exact test on the field (80203's errorCode) are tried for every event.
+    """
 
-    def __init__(self, children: list[Rule], candidates: dict[str, Candidate]) -> None:
+    __slots__ = ("always", "by_value", "nested", "path")
+
+    def __init__(
+        self, children: list[Rule], candidates: dict[str, Candidate], used: tuple[str, ...] = ()
+    ) -> None:
         self.path: str | None = None
         self.by_value: dict[str, list[Candidate]] = {}
+        self.nested: dict[str, ChildIndex] = {}
         self.always: list[Candidate] = [candidates[child.id] for child in children]
-        path = _common_exact_path(children)
+        path = _common_exact_path(children, used)
         if path is None:
             return
         self.path = path
-        self.always = []
         hits: dict[str, list[Rule]] = {}
         always: list[Rule] = []
         for child in children:
@@ -270,6 +284,11 @@ class ChildIndex:
         # Each value's candidates, merged with the always-tried children in try order, once.
         for value, rules in hits.items():
             merged = sorted((*rules, *always), key=try_order)
+            if len(merged) > SPLIT_AT:
+                split = ChildIndex(merged, candidates, (*used, path))
+                if split.path is not None:
+                    self.nested[value] = split
+                    continue
             self.by_value[value] = [candidates[rule.id] for rule in merged]
 
     def candidates(self, view: EventView) -> list[Candidate]:
@@ -278,26 +297,40 @@ class ChildIndex:
         low = view.lowered(self.path)
         if low is None:
             return self.always
-        return self.by_value.get(low, self.always)
+        found = self.by_value.get(low)
+        if found is not None:
+            return found
+        split = self.nested.get(low) if self.nested else None
+        return split.candidates(view) if split is not None else self.always
+
+    def largest(self) -> int:
+        """The most candidates any event can get here (for tests and the benchmark)."""
+        sizes = [len(self.always), *(len(c) for c in self.by_value.values())]
+        return max([*sizes, *(split.largest() for split in self.nested.values())])
 
 
 def _exact_values(rule: Rule, name: str) -> frozenset[str] | None:
-    if rule.is_correlation or not rule.fields:
+    """The values ``rule`` requires of field ``name`` (an exact, not negated test), if any."""
+    if rule.is_correlation:
         return None
-    first = rule.fields[0]
-    if first.name != name or first.pattern.exact is None:
-        return None
-    return first.pattern.exact
+    for test in rule.fields:
+        if test.name == name and test.pattern.exact is not None:
+            return test.pattern.exact
+    return None
 
 
-def _common_exact_path(children: list[Rule]) -> str | None:
-    """The field most children test first with exact literals (worth indexing), if any."""
+def _common_exact_path(children: list[Rule], used: tuple[str, ...] = ()) -> str | None:
+    """The field most children test with exact literals (worth indexing), if any."""
     counts: dict[str, int] = {}
     for child in children:
-        if child.fields and child.fields[0].pattern.exact is not None:
-            counts[child.fields[0].name] = counts.get(child.fields[0].name, 0) + 1
+        if child.is_correlation:
+            continue
+        for name in dict.fromkeys(t.name for t in child.fields if t.pattern.exact is not None):
+            if name not in used:
+                counts[name] = counts.get(name, 0) + 1
     if not counts:
         return None
+    # Most children first; on a tie the field met first (rule order, then test order).
     path, count = max(counts.items(), key=lambda item: item[1])
     return path if count >= 2 else None
 
@@ -313,6 +346,14 @@ class RuleTree:
         self.roots = ChildIndex(ruleset.roots, candidates)
         self.listeners = {rule.id: ruleset.listeners_for(rule) for rule in ruleset.rules.values()}
         """Rule ID -> correlation rules that count events ending at that rule."""
+        self.candidates = candidates
+        """Rule ID -> the rule as the walk meets it (its compiled check, its children)."""
+
+    def candidates_below(self, rule_id: str) -> ChildIndex:
+        """The index of ``rule_id``'s children (KeyError if no such rule)."""
+        index = self.candidates[rule_id].children
+        assert index is not None  # every candidate gets its index in __init__
+        return index
 
     def walk(
         self,

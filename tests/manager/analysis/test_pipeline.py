@@ -108,9 +108,8 @@ def test_logtest_trace_lists_the_rules_tried(analyzer: Analyzer) -> None:
         ("80502", 2, False),  # root use (10)
         ("80203", 2, False),  # error code (4)
         ("80253", 2, True),  # console login (3)
-        # 80253's children are indexed by userIdentity.type (80504 Root, 80503 IAMUser): an
-        # IAM user's login never meets the root login rule.
-        ("80503", 3, False),  # IAM user success without MFA (6)
+        # 80253's children are indexed by responseElements.ConsoleLogin, which all three test:
+        # a failed login never meets the rules of successful ones (80504, 80503).
         ("80254", 3, True),  # failure (5)
         ("80255", 4, False),  # 1 of 5
     ]
