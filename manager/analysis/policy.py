@@ -31,7 +31,8 @@ from urllib.parse import unquote
 
 PREFIX = "trailwarden.policy."
 FIELDS = (PREFIX + "allows", PREFIX + "allows_all_actions", PREFIX + "public")
-"""The facts rules can test, by field name."""
+"""The facts rules can test, by field name (a record's own ``trailwarden`` field, if it had
+one, would be read first: CloudTrail records have none)."""
 
 POLICY_PARAMETERS = ("policyDocument", "bucketPolicy", "policy", "resourcePolicy", "policyText")
 """``requestParameters`` keys that hold a policy document (IAM, S3, KMS and Lambda, Secrets

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from trailwarden.manager.analysis.policy import PREFIX as POLICY_PREFIX
+from trailwarden.manager.analysis.policy import FIELDS as POLICY_FIELDS
 from trailwarden.manager.analysis.policy import policy_facts
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset, try_order
 from trailwarden.manager.analysis.rules.regex import MatchLimitError
@@ -38,7 +38,17 @@ _MISSING: Any = object()
 class EventView:
     """A decoded event plus the raw record, with per-event caches of field values."""
 
-    __slots__ = ("_lowered", "_values", "agent_id", "event", "raw", "rule_errors", "text", "when")
+    __slots__ = (
+        "_lowered",
+        "_values",
+        "agent_id",
+        "event",
+        "lowered_text",
+        "raw",
+        "rule_errors",
+        "text",
+        "when",
+    )
 
     def __init__(
         self, event: dict[str, Any], raw: bytes, agent_id: str = "", *, decoded: bool = False
@@ -48,6 +58,7 @@ class EventView:
         self.raw = raw
         self.agent_id = agent_id
         self.text: str | None = None
+        self.lowered_text: str | None = None
         self.when: float | None = None
         """The event's time in epoch seconds, once someone needed it (correlation)."""
         self.rule_errors: list[str] = []
@@ -61,16 +72,17 @@ class EventView:
     def value(self, name: str) -> str | None:
         """The field ``name`` (dotted) as Wazuh sees it: a string, or None if absent/an object."""
         found = self._values.get(name, _MISSING)
-        if found is _MISSING and name.startswith(POLICY_PREFIX):
-            # Computed from the record, not read from it (policy.py): all facts at once.
-            self._values.update(policy_facts(self.event))
-            found = self._values.setdefault(name, None)
         if found is _MISSING:
             path = _PATHS.get(name) or _path(name)
             top = self.event.get(path[0]) if len(path) == 2 else None
             # The common aws.<field> is two plain lookups; anything else walks the path.
             node = top.get(path[1]) if type(top) is dict else _lookup(self.event, path)
             found = node if type(node) is str else _stringify(node)
+            if found is None and name in POLICY_FIELDS:
+                # Computed from the record, not read from it (policy.py): all facts at once.
+                # Tested only when the record has no such field, so reads cost nothing more.
+                self._values.update(policy_facts(self.event))
+                found = self._values[name]
             self._values[name] = found
         return found  # type: ignore[no-any-return]
 
@@ -87,6 +99,13 @@ class EventView:
         if self.text is None:
             self.text = self.raw.decode("utf-8", "replace")
         return self.text
+
+    def full_log_lowered(self) -> str:
+        """``full_log()`` lower-cased, once per event: what literal ``<match>`` tests compare
+        (every detection's ``"errorCode"`` test would otherwise lower the record again)."""
+        if self.lowered_text is None:
+            self.lowered_text = self.full_log().lower()
+        return self.lowered_text
 
 
 _PATHS: dict[str, tuple[str, ...]] = {}
@@ -154,10 +173,11 @@ def compile_check(rule: Rule) -> RuleCheck:
     )
     regexes = tuple((t.name, t.pattern.test) for t in rule.fields if t.pattern.lowered is None)
     lists = rule.lists
-    logs = tuple(t.pattern.test for t in rule.log_tests)
+    log_literals = tuple(t.pattern.lowered for t in rule.log_tests if t.pattern.lowered is not None)
+    logs = tuple(t.pattern.test for t in rule.log_tests if t.pattern.lowered is None)
     maxsize = rule.maxsize
 
-    if len(literals) == 1 and not (regexes or lists or logs or maxsize):
+    if len(literals) == 1 and not (regexes or lists or log_literals or logs or maxsize):
         ((only_name, only_test),) = literals
 
         def one_literal(view: EventView) -> bool:
@@ -183,6 +203,11 @@ def compile_check(rule: Rule) -> RuleCheck:
             value = value_of(list_test.name)
             if value is None or not list_test.test(value):
                 return False
+        if log_literals:
+            low_text = view.full_log_lowered()
+            for literal_test in log_literals:
+                if not literal_test(low_text):
+                    return False
         if logs:
             text = view.full_log()
             for test in logs:
