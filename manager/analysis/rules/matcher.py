@@ -74,9 +74,17 @@ class EventView:
         found = self._values.get(name, _MISSING)
         if found is _MISSING:
             path = _PATHS.get(name) or _path(name)
-            top = self.event.get(path[0]) if len(path) == 2 else None
-            # The common aws.<field> is two plain lookups; anything else walks the path.
-            node = top.get(path[1]) if type(top) is dict else _lookup(self.event, path)
+            depth = len(path)
+            # The common aws.<field> and aws.<object>.<field> are plain lookups; anything else
+            # (deeper, or a key that itself holds dots) walks the path.
+            top = self.event.get(path[0]) if depth <= 3 else None
+            if type(top) is not dict:
+                node = _lookup(self.event, path)
+            elif depth == 2:
+                node = top.get(path[1])
+            else:
+                mid = top.get(path[1])
+                node = mid.get(path[2]) if type(mid) is dict else _lookup(self.event, path)
             found = node if type(node) is str else _stringify(node)
             if found is None and name in POLICY_FIELDS:
                 # Computed from the record, not read from it (policy.py): all facts at once.
