@@ -119,3 +119,15 @@ def test_every_detection_names_known_techniques_and_compliance(default_ruleset: 
             if not any(group.startswith(framework) for group in rule.groups):
                 problems.append(f"{rule.id} ({rule.location}): no {framework}* group")
     assert problems == []
+
+
+def test_every_rule_testing_event_name_tests_event_source(default_ruleset: Ruleset) -> None:
+    # Issue 17: the same API name exists in several services (DeleteDetector, DeleteLogGroup).
+    missing = [
+        f"{rule.id} ({rule.location})"
+        for rule in default_ruleset.rules.values()
+        if rule.id.isdigit()
+        and any(test.name == "aws.eventName" for test in rule.fields)
+        and not any(test.name == "aws.eventSource" for test in rule.fields)
+    ]
+    assert missing == []
