@@ -26,6 +26,7 @@ from trailwarden.common.errors import DecodeError, ObjectError, RulesetError
 from trailwarden.common.logfile import ParsedObject, parse_object, read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
+from trailwarden.manager.analysis.policy import policy_facts
 from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths
 from trailwarden.manager.analysis.ruleset import load_rules
 from trailwarden.manager.ruleset.document import write_or_check
@@ -188,6 +189,7 @@ def outcome_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
         "index": index,
         "error": outcome.error or None,
         "event": outcome.event,
+        "policy_facts": _policy_facts(outcome),
         "trace": [
             {"rule": s.rule_id, "depth": s.depth, "matched": s.matched, "note": s.note}
             for s in outcome.trace
@@ -205,6 +207,13 @@ def outcome_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def _policy_facts(outcome: Outcome) -> dict[str, str] | None:
+    """The ``trailwarden.policy.*`` fields rules can test on this event, if it has a policy."""
+    facts = policy_facts(outcome.event) if outcome.event else {}
+    known = {name: value for name, value in facts.items() if value is not None}
+    return known or None
+
+
 def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
     out.write(f"** Record {index} of {where}\n")
     if outcome.error:
@@ -213,6 +222,8 @@ def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
     out.write("**Phase 1: Completed decoding.\n")
     for key, value in flatten(outcome.event):
         out.write(f"\t{key}: {json.dumps(value, ensure_ascii=False)}\n")
+    for key, value in (_policy_facts(outcome) or {}).items():
+        out.write(f"\t{key}: {json.dumps(value)}  (computed from the request's policy)\n")
     out.write("\n**Phase 2: Rules tried.\n")
     for step in outcome.trace:
         mark = "match" if step.matched else "no"
