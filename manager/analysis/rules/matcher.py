@@ -189,7 +189,9 @@ def compile_check(rule: Rule) -> RuleCheck:
         ((only_name, only_test),) = literals
 
         def one_literal(view: EventView) -> bool:
-            low = view.lowered(only_name)
+            low = view._lowered.get(only_name, _MISSING)
+            if low is _MISSING:
+                low = view.lowered(only_name)
             return low is not None and only_test(low)
 
         return one_literal
@@ -197,9 +199,13 @@ def compile_check(rule: Rule) -> RuleCheck:
     def check(view: EventView) -> bool:
         if maxsize and len(view.raw) <= maxsize:
             return False
-        lowered = view.lowered
+        # The cache read inline: most fields a rule tests were read for the event already (by
+        # the index or a sibling), and a method call per test costs more than the lookup.
+        cache = view._lowered
         for name, test in literals:
-            low = lowered(name)
+            low = cache.get(name, _MISSING)
+            if low is _MISSING:
+                low = view.lowered(name)
             if low is None or not test(low):
                 return False
         value_of = view.value
