@@ -283,7 +283,7 @@ CorrelationCheck = Callable[[Rule, EventView], "tuple[bool, str]"]
 
 
 SPLIT_AT = 4
-"""A value with more candidates than this is split again on another exact-value field."""
+"""A value filing more children than this is split again on another exact-value field."""
 
 
 class ChildIndex:
@@ -323,7 +323,7 @@ class ChildIndex:
         # Each value's candidates, merged with the always-tried children in try order, once.
         for value, rules in hits.items():
             merged = sorted((*rules, *always), key=try_order)
-            if len(merged) > SPLIT_AT:
+            if len(rules) > SPLIT_AT:
                 split = ChildIndex(merged, candidates, (*used, path))
                 if split.path is not None:
                     self.nested[value] = split

@@ -174,9 +174,9 @@ def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
         assert fired(run(analyzer, record(eventName=name, eventSource="bedrock.amazonaws.com")))
 
 
-def test_root_use_is_flagged_also_when_a_service_carries_it(analyzer: Analyzer) -> None:
-    # Issue 17: a call an AWS service made on root's behalf (invokedBy) is root activity; only
-    # the events AWS itself records for the account (AwsServiceEvent) are not.
+def test_root_use_through_a_service_is_left_to_80605(analyzer: Analyzer) -> None:
+    # A call an AWS service made for root (userIdentity.invokedBy) is 0351's 80605; 80502 is
+    # root's direct use. Only userIdentity's invokedBy counts: the word in a request does not.
     root = {
         "type": "Root",
         "principalId": "123456789012",
@@ -187,9 +187,13 @@ def test_root_use_is_flagged_also_when_a_service_carries_it(analyzer: Analyzer) 
     rec = record(
         userIdentity=root, eventSource="cloudtrail.amazonaws.com", eventName="DescribeTrails"
     )
-    assert fired(run(analyzer, rec)) == "80502"
+    assert fired(run(analyzer, rec)) != "80502"
     del root["invokedBy"]
     assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80502"
+    tagged = record(
+        userIdentity=root, eventName="CreateTags", requestParameters={"tagSet": {"invokedBy": "x"}}
+    )
+    assert fired(run(analyzer, tagged)) == "80502"
     service = record(
         userIdentity=root, eventName="SharedSnapshotCopyInitiated", eventType="AwsServiceEvent"
     )

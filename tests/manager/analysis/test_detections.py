@@ -127,7 +127,7 @@ def test_every_rule_testing_event_name_tests_event_source(default_ruleset: Rules
         f"{rule.id} ({rule.location})"
         for rule in default_ruleset.rules.values()
         if rule.id.isdigit()
-        and any(test.name == "aws.eventName" for test in rule.fields)
+        and any(test.name == "aws.eventName" and not test.pattern.negated for test in rule.fields)
         and not any(test.name == "aws.eventSource" for test in rule.fields)
     ]
     assert missing == []
