@@ -292,60 +292,97 @@ class ChildIndex:
     The children are filed under the values of the field most of them test with exact literals
     (``^StopLogging$|^DeleteTrail$``), wherever that test stands among their tests: tests are
     ANDed, so a rule that needs eventName StopLogging can only match such an event. A value
-    whose candidates are still many is split again on the next such field (eventSource), so a
-    parent with hundreds of children gives an event only the few that can match it. Children
-    with no exact test on the field (80203's errorCode) are tried for every event.
+    whose children are still many is split again on the next such field (eventSource). The
+    children no value files (80203's errorCode, root rules testing userIdentity.type) are
+    filed the same way on a field of their own (``rest``) when two or more test one; only
+    those with no exact test at all are tried for every event. An event's candidates are its
+    value's children and the unfiled ones that can match, merged in try order (each pair of
+    lists merged once, then kept), so a parent with hundreds of children gives an event only
+    the few that can match it.
     """
 
-    __slots__ = ("always", "by_value", "nested", "path")
+    __slots__ = ("_merged", "always", "by_value", "nested", "path", "rest")
 
     def __init__(
-        self, children: list[Rule], candidates: dict[str, Candidate], used: tuple[str, ...] = ()
+        self,
+        children: list[Rule],
+        candidates: dict[str, Candidate],
+        used: tuple[str, ...] = (),
+        minimum: int = 2,
     ) -> None:
+        """``minimum``: how many children must test a field exactly for it to be indexed."""
         self.path: str | None = None
         self.by_value: dict[str, list[Candidate]] = {}
         self.nested: dict[str, ChildIndex] = {}
-        self.always: list[Candidate] = [candidates[child.id] for child in children]
-        path = _common_exact_path(children, used)
+        self.rest: ChildIndex | None = None
+        self._merged: dict[
+            tuple[int, int], tuple[list[Candidate], list[Candidate], list[Candidate]]
+        ]
+        self._merged = {}
+        ordered = sorted(children, key=try_order)
+        self.always: list[Candidate] = [candidates[child.id] for child in ordered]
+        path = _common_exact_path(ordered, used, minimum)
         if path is None:
             return
         self.path = path
         hits: dict[str, list[Rule]] = {}
-        always: list[Rule] = []
-        for child in children:
+        unfiled: list[Rule] = []
+        for child in ordered:
             exact = _exact_values(child, path)
             if exact is None:
-                always.append(child)
+                unfiled.append(child)
             else:
                 for value in exact:
                     hits.setdefault(value, []).append(child)
-        self.always = [candidates[rule.id] for rule in always]
-        # Each value's candidates, merged with the always-tried children in try order, once.
+        self.always = [candidates[rule.id] for rule in unfiled]
+        # Even one unfiled rule is worth filing: otherwise every event pays its check.
+        rest = ChildIndex(unfiled, candidates, (*used, path), minimum=1) if unfiled else None
+        self.rest = rest if rest is not None and rest.path is not None else None
         for value, rules in hits.items():
-            merged = sorted((*rules, *always), key=try_order)
             if len(rules) > SPLIT_AT:
-                split = ChildIndex(merged, candidates, (*used, path))
+                split = ChildIndex(rules, candidates, (*used, path))
                 if split.path is not None:
                     self.nested[value] = split
                     continue
-            self.by_value[value] = [candidates[rule.id] for rule in merged]
+            self.by_value[value] = [candidates[rule.id] for rule in rules]
 
     def candidates(self, view: EventView) -> list[Candidate]:
         if self.path is None:
             return self.always
+        rest = self.rest.candidates(view) if self.rest is not None else self.always
         low = view.lowered(self.path)
         if low is None:
-            return self.always
+            return rest
         found = self.by_value.get(low)
-        if found is not None:
+        if found is None:
+            split = self.nested.get(low) if self.nested else None
+            if split is None:
+                return rest
+            found = split.candidates(view)
+        if not rest:
             return found
-        split = self.nested.get(low) if self.nested else None
-        return split.candidates(view) if split is not None else self.always
+        if not found:
+            return rest
+        # Every list here is held by an index (by_value, always, or a merge kept below), so
+        # the pair of ids names it; the entry keeps both lists and is checked by identity.
+        key = (id(found), id(rest))
+        entry = self._merged.get(key)
+        if entry is not None and entry[0] is found and entry[1] is rest:
+            return entry[2]
+        merged = sorted((*found, *rest), key=_candidate_order)
+        self._merged[key] = (found, rest, merged)
+        return merged
 
     def largest(self) -> int:
         """The most candidates any event can get here (for tests and the benchmark)."""
-        sizes = [len(self.always), *(len(c) for c in self.by_value.values())]
-        return max([*sizes, *(split.largest() for split in self.nested.values())])
+        filed = [len(c) for c in self.by_value.values()]
+        filed += [split.largest() for split in self.nested.values()]
+        rest = self.rest.largest() if self.rest is not None else len(self.always)
+        return max(filed, default=0) + rest
+
+
+def _candidate_order(candidate: Candidate) -> tuple[int, int]:
+    return try_order(candidate.rule)
 
 
 def _exact_values(rule: Rule, name: str) -> frozenset[str] | None:
@@ -358,7 +395,9 @@ def _exact_values(rule: Rule, name: str) -> frozenset[str] | None:
     return None
 
 
-def _common_exact_path(children: list[Rule], used: tuple[str, ...] = ()) -> str | None:
+def _common_exact_path(
+    children: list[Rule], used: tuple[str, ...] = (), minimum: int = 2
+) -> str | None:
     """The field most children test with exact literals (worth indexing), if any."""
     counts: dict[str, int] = {}
     for child in children:
@@ -371,7 +410,7 @@ def _common_exact_path(children: list[Rule], used: tuple[str, ...] = ()) -> str 
         return None
     # Most children first; on a tie the field met first (rule order, then test order).
     path, count = max(counts.items(), key=lambda item: item[1])
-    return path if count >= 2 else None
+    return path if count >= minimum else None
 
 
 class RuleTree:

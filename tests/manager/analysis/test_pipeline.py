@@ -105,7 +105,8 @@ def test_logtest_trace_lists_the_rules_tried(analyzer: Analyzer) -> None:
     assert tried == [
         ("80200", 0, True),
         ("80202", 1, True),
-        ("80502", 2, False),  # root use (10)
+        # 80502 (root use, 10) names no API and is filed by userIdentity.type: an IAM user's
+        # login never meets it.
         ("80203", 2, False),  # error code (4)
         ("80253", 2, True),  # console login (3)
         # 80253's children are indexed by responseElements.ConsoleLogin, which all three test:
