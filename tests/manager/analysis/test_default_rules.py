@@ -175,7 +175,9 @@ def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
         assert fired(run(analyzer, record(eventName=name, eventSource="bedrock.amazonaws.com")))
 
 
-def test_root_use_by_aws_services_is_not_flagged(analyzer: Analyzer) -> None:
+def test_root_use_through_a_service_is_left_to_80605(analyzer: Analyzer) -> None:
+    # A call an AWS service made for root (userIdentity.invokedBy) is 0351's 80605; 80502 is
+    # root's direct use. Only userIdentity's invokedBy counts: the word in a request does not.
     root = {
         "type": "Root",
         "principalId": "123456789012",
@@ -183,9 +185,20 @@ def test_root_use_by_aws_services_is_not_flagged(analyzer: Analyzer) -> None:
         "accountId": "123456789012",
         "invokedBy": "support.amazonaws.com",
     }
-    assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80202"
+    rec = record(
+        userIdentity=root, eventSource="cloudtrail.amazonaws.com", eventName="DescribeTrails"
+    )
+    assert fired(run(analyzer, rec)) != "80502"
     del root["invokedBy"]
     assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80502"
+    tagged = record(
+        userIdentity=root, eventName="CreateTags", requestParameters={"tagSet": {"invokedBy": "x"}}
+    )
+    assert fired(run(analyzer, tagged)) == "80502"
+    service = record(
+        userIdentity=root, eventName="SharedSnapshotCopyInitiated", eventType="AwsServiceEvent"
+    )
+    assert fired(run(analyzer, service)) == "80202"
 
 
 def test_mass_object_deletion(analyzer: Analyzer) -> None:
