@@ -1,7 +1,7 @@
 """The manager home folder: created by `manager init`, read by `manager run`.
 
 <home>/manager.toml        configuration
-<home>/manager.db          SQLite (registry, config, audit, users; alerts unless [store] url)
+<home>/manager.db          SQLite (registry, config, audit; alerts, users unless [store] url)
 <home>/pki/                the CA, the server certificate, a CA rotation (manager/pki/material.py)
 <home>/admin.credentials   admin bundle: address, CA, admin cert and key (0600)
 <home>/alerts/             alerts.json (Wazuh shape)
