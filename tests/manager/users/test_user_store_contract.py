@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.manager.users.conftest import Users
-from trailwarden.common.errors import ConfigError, NotFoundError
+from trailwarden.common.errors import ConfigError, NotFoundError, StoreError
 from trailwarden.manager.agents.registry import now_ms
 from trailwarden.manager.console.sessions import LoginSessions, hash_session_id
 from trailwarden.manager.users.base import ConsoleUser, UserRole
@@ -181,3 +181,17 @@ def test_login_sessions_end_an_expired_session_on_either_backend(users: Users) -
     clock[0] += 3600
     assert sessions.resolve(new.id) is None
     assert users.store.session(hash_session_id(new.id)) is None
+
+
+def test_a_change_whose_audit_entry_cannot_be_written_is_rolled_back(users: Users) -> None:
+    add(users, "alice", hash_="kept")
+    with users.registry.db.transaction() as tx:  # the registry's audit table is gone
+        tx.execute("ALTER TABLE audit_log RENAME TO audit_log_away")
+    with pytest.raises(StoreError):
+        users.store.add_user("bob", UserRole.VIEWER, "h", "admin:root")
+    with pytest.raises(StoreError):
+        users.store.set_password_hash("alice", "changed", "admin:root")
+    with pytest.raises(StoreError):
+        users.store.remove_user("alice", "admin:root")
+    assert [u.name for u in users.store.list_users()] == ["alice"]
+    assert users.store.password_hash("alice") == (ConsoleUser("alice", "viewer"), "kept")
