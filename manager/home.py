@@ -113,10 +113,14 @@ def prepare_store(url: str, origin: str) -> None:
     StoreError, the password masked, before `manager init` writes anything)."""
     from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
     from trailwarden.manager.store.postgres.url import check_store_url
+    from trailwarden.manager.users.postgres import migrate_user_tables
 
     # text_index=None: a database some manager already uses keeps its text index as it is.
     store = PostgresAlertStore.from_url(check_store_url(url, origin), pool_max=1, text_index=None)
-    store.close()
+    try:
+        migrate_user_tables(store.database)
+    finally:
+        store.close()
 
 
 def write_admin_bundle(

@@ -54,6 +54,11 @@ MIGRATIONS: Sequence[str] = (
 )
 
 
+def migrate_user_tables(database: PgDatabase) -> int:
+    """Apply the console users' migrations (`manager init --store` and every start)."""
+    return database.migrate(COMPONENT, MIGRATIONS)
+
+
 class PostgresUserStore:
     """`UserStore` over a `PgDatabase` (the alert store's pool); audit entries go to
     ``audit``."""
@@ -61,7 +66,7 @@ class PostgresUserStore:
     def __init__(self, database: PgDatabase, audit: AuditWriter) -> None:
         self.db = database
         self._audit = audit
-        database.migrate(COMPONENT, MIGRATIONS)
+        migrate_user_tables(database)
 
     # ---- users -------------------------------------------------------------------------------
 

@@ -63,6 +63,13 @@ def test_two_managers_on_one_store_share_console_users_and_sessions(
     home_a, console_a = init_by_cli(tmp_path / "a", postgres_url)
     home_b, console_b = init_by_cli(tmp_path / "b", postgres_url)
     assert home_a.ca_fingerprint != home_b.ca_fingerprint  # two CAs: a shared one is not done
+    with psycopg.connect(postgres_url) as conn:  # init migrated the users' tables too
+        versions = dict(
+            conn.execute(
+                "SELECT component, MAX(version) FROM schema_version GROUP BY component"
+            ).fetchall()
+        )
+    assert versions["console_users"] == 1 and "alerts" in versions
     managers = [
         ManagerProcess(home_a, tmp_path / "a.log"),
         ManagerProcess(home_b, tmp_path / "b.log"),
