@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--store",
         default="",
         metavar="URL",
-        help="keep alerts, dedupe keys and the archive in this PostgreSQL database "
+        help="keep alerts, dedupe keys, the archive and console users in this PostgreSQL database "
         "(postgresql://user@host:5432/db; checked and migrated now); default: SQLite in the home",
     )
     init.set_defaults(func=_init)

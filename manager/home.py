@@ -1,7 +1,7 @@
 """The manager home folder: created by `manager init`, read by `manager run`.
 
 <home>/manager.toml        configuration
-<home>/manager.db          SQLite (registry, config, audit, users; alerts unless [store] url)
+<home>/manager.db          SQLite (registry, config, audit; alerts, users unless [store] url)
 <home>/pki/                the CA, the server certificate, a CA rotation (manager/pki/material.py)
 <home>/admin.credentials   admin bundle: address, CA, admin cert and key (0600)
 <home>/alerts/             alerts.json (Wazuh shape)
@@ -113,10 +113,14 @@ def prepare_store(url: str, origin: str) -> None:
     StoreError, the password masked, before `manager init` writes anything)."""
     from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
     from trailwarden.manager.store.postgres.url import check_store_url
+    from trailwarden.manager.users.postgres import migrate_user_tables
 
     # text_index=None: a database some manager already uses keeps its text index as it is.
     store = PostgresAlertStore.from_url(check_store_url(url, origin), pool_max=1, text_index=None)
-    store.close()
+    try:
+        migrate_user_tables(store.database)
+    finally:
+        store.close()
 
 
 def write_admin_bundle(

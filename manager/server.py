@@ -50,7 +50,7 @@ from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.users.accounts import Accounts
-from trailwarden.manager.users.sqlite import SqliteUserStore
+from trailwarden.manager.users.setup import build_user_store
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class ManagerServer:
         self.health = HealthReporter(self.readiness)
         self.metrics_server: ObservabilityServer | None = None
         self.metrics_port = 0
-        self.accounts = Accounts(SqliteUserStore(self.database))
+        self.accounts = Accounts(build_user_store(self.store, self.database, self.registry))
         self.console: ConsoleServer | None = None
         self.link_port = 0
         self.enroll_port = 0

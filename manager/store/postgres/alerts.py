@@ -188,6 +188,11 @@ class PostgresAlertStore:
     def safe_url(self) -> str:
         return self._db.safe_url
 
+    @property
+    def database(self) -> PgDatabase:
+        """The pool this store runs on (console users share it: one pool per manager)."""
+        return self._db
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError("alert store is closed")
