@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,9 @@ def test_two_managers_on_one_store_share_console_users_and_sessions(
         with psycopg.connect(postgres_url) as conn:
             row = conn.execute("SELECT role FROM console_users WHERE name = 'alice'").fetchone()
         assert row == ("admin",)  # in PostgreSQL ...
-        for home in (home_a, home_b):  # ... and in neither manager.db
-            assert b"alice" not in (home.path / "manager.db").read_bytes()
+        for home in (home_a, home_b):  # ... and in neither manager.db (whose audit log
+            # names alice once a checkpoint moved it there: who was added, not where users live)
+            assert _sqlite_users(home.path / "manager.db") == []
 
         # Added through A, logs in on B.
         on_b = ConsoleClient(console_b, home_b.path / "pki" / "ca.pem")
@@ -113,3 +115,15 @@ def test_two_managers_on_one_store_share_console_users_and_sessions(
             if manager.proc is not None and manager.proc.poll() is None:
                 manager.proc.kill()
                 manager.proc.wait(10)
+
+
+def _sqlite_users(database: Path) -> list[str]:
+    """Console users in a manager's SQLite file ([] when it has no such table at all)."""
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "console_users" not in tables:
+            return []
+        return [r[0] for r in conn.execute("SELECT name FROM console_users")]
+    finally:
+        conn.close()
