@@ -20,7 +20,8 @@ from trailwarden.agent.spool import Spool
 from trailwarden.common import tls
 from trailwarden.common.errors import NotFoundError, TokenError
 from trailwarden.common.model import SourceMeta
-from trailwarden.manager.agents.registry import Registry, hash_token
+from trailwarden.manager.agents.registry import MIGRATIONS, Registry, hash_token
+from trailwarden.manager.store.sqlite.database import Database
 
 PROD = '[[sources]]\ntype = "cloudtrail"\nname = "prod"\nbucket = "org-trail"\n'
 SOURCE = SourceMeta("trail", "bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")
@@ -267,3 +268,33 @@ def test_used_up_and_expired_tokens_are_pruned_a_week_on_and_listing_is_capped(
     for bad in ("0", "1001"):
         refused = _admin(running_manager, "token", "list", "--limit", bad)
         assert refused.returncode == 2 and "--limit" in refused.stderr, refused.stderr
+
+
+def test_tokens_used_up_before_the_upgrade_count_their_week_from_it(tmp_path: Path) -> None:
+    """A registry at schema 2 (no used-up time) with a long-used-up token: the upgrade dates it
+    from now, so the next token created keeps it a week longer instead of guessing."""
+    database = Database(tmp_path / "manager.db")
+    try:
+        database.migrate("registry", MIGRATIONS[:2])
+        old = int(time.time() * 1000) - 30 * DAY_MS
+        with database.transaction() as tx:
+            # Used up long ago, from a 30-day token that has not expired yet.
+            tx.execute(
+                "INSERT INTO enrollment_tokens (token_hash, created_ms, expires_ms, uses_left,"
+                " uses_total) VALUES ('ab' || hex(randomblob(8)), ?, ?, 0, 1)",
+                (old + 5 * DAY_MS, old + 35 * DAY_MS),
+            )
+            tx.execute(
+                "INSERT INTO enrollment_tokens (token_hash, created_ms, expires_ms, uses_left,"
+                " uses_total) VALUES ('cd' || hex(randomblob(8)), ?, ?, 1, 1)",
+                (old, old + 3_600_000),
+            )
+        registry = Registry(database)  # migrates to the current schema
+        registry.create_token(3600, 1, "", "test")
+        states = sorted(t.state for t in registry.list_tokens(100)[0])
+        # The expired one went (expired 30 days ago); the used-up one waits out its week.
+        assert states == ["usable", "used up"]
+        (entry,) = [e for e in registry.audit_entries() if e.action == "token.prune"]
+        assert entry.detail.startswith("count=1")
+    finally:
+        database.close()
