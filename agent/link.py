@@ -85,6 +85,10 @@ class LinkClient:
         """Answers the manager's certificate renewal offers (None: offers are ignored)."""
         self.renewals = 0
         """Certificates renewed over the link by this client."""
+        self.renewal_failures = 0
+        """Renewals that ended without a usable certificate (refused by the manager, not for
+        this key or identity, or not storable): the old certificate stays, so this counts
+        towards its expiry — an operator alerts on it rather than reading logs."""
         self.on_refused = on_refused or (lambda: None)
         """Called once when the manager refuses this agent for good (the loop then ends)."""
         self.refused = ""
@@ -227,6 +231,7 @@ class LinkClient:
         try:
             identity = self.renewer.install(self.identity, issued)
         except (CredentialsError, OSError) as exc:
+            self.renewal_failures += 1
             log.error("stage=send certificate renewal failed, keeping the current one: %s", exc)
             return
         self.identity = identity

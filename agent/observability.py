@@ -145,6 +145,16 @@ class AgentCollector(Collector):
             "Batches the manager acknowledged.",
             value=self.link.acked_batches,
         )
+        yield CounterMetricFamily(
+            "trailwarden_agent_certificate_renewals",
+            "Certificates renewed over the link and stored.",
+            value=self.link.renewals,
+        )
+        yield CounterMetricFamily(
+            "trailwarden_agent_certificate_renewal_failures",
+            "Certificate renewals that failed; the current certificate was kept.",
+            value=self.link.renewal_failures,
+        )
 
 
 def agent_registry(collector: AgentCollector) -> CollectorRegistry:

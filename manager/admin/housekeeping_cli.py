@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from trailwarden.common.cliargs import int_in
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.agent_view import agent_info_json
 from trailwarden.manager.admin.client import RPC_TIMEOUT_SECONDS, admin_stub, credentials_parent
+from trailwarden.manager.admin.limits import DEFAULT_TOKEN_LIST_LIMIT, MAX_TOKEN_LIST_LIMIT
 from trailwarden.manager.admin.tables import ms_to_text, table, to_dict
 
 
@@ -22,6 +25,14 @@ def register_token_commands(token_sub: argparse._SubParsersAction[argparse.Argum
     common = credentials_parent()
     listing = token_sub.add_parser(
         "list", parents=[common], help="list enrollment tokens (IDs only, never the token)"
+    )
+    listing.add_argument(
+        "--limit",
+        type=int_in(1, MAX_TOKEN_LIST_LIMIT),
+        default=DEFAULT_TOKEN_LIST_LIMIT,
+        metavar="N",
+        help=f"tokens, newest first, 1..{MAX_TOKEN_LIST_LIMIT} "
+        f"(default {DEFAULT_TOKEN_LIST_LIMIT})",
     )
     listing.set_defaults(func=_token_list)
     revoke = token_sub.add_parser(
@@ -79,7 +90,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _token_list(args: argparse.Namespace) -> int:
     with admin_stub(args) as stub:
-        response = stub.ListTokens(admin_pb2.ListTokensRequest(), timeout=RPC_TIMEOUT_SECONDS)
+        response = stub.ListTokens(
+            admin_pb2.ListTokensRequest(limit=args.limit), timeout=RPC_TIMEOUT_SECONDS
+        )
+    if len(response.tokens) < response.total:
+        print(
+            f"showing the newest {len(response.tokens)} of {response.total} tokens (--limit)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps([to_dict(t) for t in response.tokens], indent=2))
         return 0

@@ -18,6 +18,10 @@ MAX_TOKEN_USES = 10_000
 DEFAULT_AUDIT_LIMIT = 100
 MAX_AUDIT_LIMIT = 1000
 """Audit entries per call: 1 .. 1,000."""
+DEFAULT_TOKEN_LIST_LIMIT = 100
+MAX_TOKEN_LIST_LIMIT = 1000
+"""Enrollment tokens per `admin token list`: 1 .. 1,000, newest first (used-up and expired
+tokens are pruned after a week, so more than this is a sign of a script creating them)."""
 DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 100
 """Config revisions per history page: 1 .. 100."""

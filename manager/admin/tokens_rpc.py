@@ -1,8 +1,9 @@
 """Admin API for enrollment tokens after their creation (a mixin of the Admin servicer).
 
-ListTokens shows each stored token by its ID — the first hex digits of its SHA-256, which is
-all the registry keeps — never the token itself; RevokeToken deletes one so nobody can enroll
-with it. Both need an admin certificate; the revocation is audited with the admin's identity.
+ListTokens shows the newest stored tokens (at most MAX_TOKEN_LIST_LIMIT), each by its ID — the
+first hex digits of its SHA-256, which is all the registry keeps — never the token itself;
+RevokeToken deletes one so nobody can enroll with it. Both need an admin certificate; the
+revocation is audited with the admin's identity.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import grpc
 
 from trailwarden.common.wire import admin_pb2
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.admin.limits import (
+    DEFAULT_TOKEN_LIST_LIMIT,
+    MAX_TOKEN_LIST_LIMIT,
+    bounded,
+    present,
+)
 from trailwarden.manager.agents.registry import Registry, TokenRecord
 
 
@@ -38,8 +45,14 @@ class TokensAdmin:
     async def ListTokens(
         self, request: admin_pb2.ListTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> admin_pb2.ListTokensResponse:
-        records = await asyncio.to_thread(self.registry.list_tokens)
-        return admin_pb2.ListTokensResponse(tokens=[token_info(r) for r in records])
+        limit = bounded(
+            "limit (--limit)",
+            present(request, "limit"),
+            DEFAULT_TOKEN_LIST_LIMIT,
+            MAX_TOKEN_LIST_LIMIT,
+        )
+        records, total = await asyncio.to_thread(self.registry.list_tokens, limit)
+        return admin_pb2.ListTokensResponse(tokens=[token_info(r) for r in records], total=total)
 
     @admin_rpc
     async def RevokeToken(

@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import secrets
+import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -60,6 +61,13 @@ MIGRATIONS: Sequence[str] = (
     # 2: a token may be issued for one agent name (the only way to replace a live agent).
     """
     ALTER TABLE enrollment_tokens ADD COLUMN for_agent TEXT NOT NULL DEFAULT ''
+    """,
+    # 3: when a token's last use went, so used-up tokens can be pruned a week later. Tokens
+    # used up before this version count from the upgrade (their last use was not recorded).
+    """
+    ALTER TABLE enrollment_tokens ADD COLUMN used_up_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE enrollment_tokens SET used_up_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+        WHERE uses_left <= 0
     """,
 )
 
@@ -136,6 +144,10 @@ TOKEN_ID_DIGITS = 12
 """A token is named in listings by this many hex digits of its SHA-256 (never the token)."""
 MIN_TOKEN_ID_DIGITS = 8
 """``admin token revoke`` accepts a unique prefix of the token ID this long or longer."""
+TOKEN_PRUNE_AFTER_MS = 7 * 86_400_000
+"""A token used up or expired this long ago is deleted when the next token is created: it can
+never enroll anyone again, and `admin token list` would otherwise grow forever. A week keeps it
+listed long enough to answer "was that token used?"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +208,7 @@ class Registry:
         created = now_ms()
         expires = created + ttl_seconds * 1000
         with self.db.transaction() as tx:
+            self._prune_tokens(tx, created, actor)
             tx.execute(
                 "INSERT INTO enrollment_tokens (token_hash, created_ms, expires_ms, uses_left,"
                 " uses_total, group_name, created_by, for_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -244,8 +257,10 @@ class Registry:
                     f"--for-agent {name})"
                 )
             tx.execute(
-                "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE token_hash = ?",
-                (wanted,),
+                "UPDATE enrollment_tokens SET uses_left = uses_left - 1,"
+                " used_up_ms = CASE WHEN uses_left <= 1 THEN ? ELSE used_up_ms END"
+                " WHERE token_hash = ?",
+                (now_ms(), wanted),
             )
         return TokenGrant(group=str(row[3]), for_agent=for_agent)
 
@@ -260,16 +275,32 @@ class Registry:
         values[0] = str(values[0])[:TOKEN_ID_DIGITS]
         return TokenRecord(*values)  # type: ignore[arg-type]
 
-    def list_tokens(self) -> list[TokenRecord]:
-        """Every token still stored (usable, expired or used up), newest first."""
-        rows = (
-            self.db.connection()
-            .execute(
-                f"SELECT {self._ENROLLMENT_COLUMNS} FROM enrollment_tokens ORDER BY created_ms DESC"
-            )
-            .fetchall()
+    def _prune_tokens(self, tx: sqlite3.Connection, now: int, actor: str) -> int:
+        """Delete tokens used up or expired more than ``TOKEN_PRUNE_AFTER_MS`` ago; audited as
+        ``token.prune`` with the count (nothing is audited when nothing went)."""
+        cutoff = now - TOKEN_PRUNE_AFTER_MS
+        deleted = int(
+            tx.execute(
+                "DELETE FROM enrollment_tokens WHERE expires_ms < ?"
+                " OR (uses_left <= 0 AND used_up_ms < ?)",
+                (cutoff, cutoff),
+            ).rowcount
         )
-        return [self._token(r) for r in rows]
+        if deleted:
+            self._audit(tx, actor, "token.prune", "", f"count={deleted} older_than_days=7")
+        return deleted
+
+    def list_tokens(self, limit: int) -> tuple[list[TokenRecord], int]:
+        """The newest ``limit`` tokens still stored (usable, expired or used up), and how many
+        are stored in all."""
+        conn = self.db.connection()
+        rows = conn.execute(
+            f"SELECT {self._ENROLLMENT_COLUMNS} FROM enrollment_tokens"
+            " ORDER BY created_ms DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        total = int(conn.execute("SELECT COUNT(*) FROM enrollment_tokens").fetchone()[0])
+        return [self._token(r) for r in rows], total
 
     def revoke_token(self, token_id: str, actor: str) -> TokenRecord:
         """Delete the token whose ID starts with ``token_id`` (it can no longer enroll anyone).

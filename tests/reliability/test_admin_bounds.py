@@ -56,11 +56,11 @@ def test_admin_api_refuses_bad_numbers_zero_and_deep_documents_naming_the_field(
     admin: admin_pb2_grpc.AdminStub,
 ) -> None:
     """Against a manager process: QueryAlerts with since = 99999999999d or limit = 0, CreateToken
-    with ttl 0 or uses 0, Audit with limit -1, a central config nested 100,000 deep, a forged
-    page token and 8 MiB strings (search, group name, comment) each answer INVALID_ARGUMENT
-    naming the field (they answered UNKNOWN or a bare RESOURCE_EXHAUSTED, were stored, or read 0
-    as 'unset': an hour-long token, a one-use token, 50 rows); a request that leaves them out
-    gets the documented defaults."""
+    with ttl 0 or uses 0, Audit with limit -1, ListTokens with limit 0 or 1001, a central config
+    nested 100,000 deep, a forged page token and 8 MiB strings (search, group name, comment)
+    each answer INVALID_ARGUMENT naming the field (they answered UNKNOWN or a bare
+    RESOURCE_EXHAUSTED, were stored, or read 0 as 'unset': an hour-long token, a one-use token,
+    50 rows); a request that leaves them out gets the documented defaults."""
     query = admin_pb2.AlertQuery
     _refused(lambda: admin.QueryAlerts(query(since="99999999999d"), timeout=10), "since")
     _refused(lambda: admin.QueryAlerts(query(limit=0), timeout=10), "limit")
@@ -69,6 +69,9 @@ def test_admin_api_refuses_bad_numbers_zero_and_deep_documents_naming_the_field(
     _refused(lambda: admin.CreateToken(token(uses=0), timeout=10), "uses")
     _refused(lambda: admin.CreateToken(token(uses=99_999_999), timeout=10), "uses", "10000")
     _refused(lambda: admin.Audit(admin_pb2.AuditRequest(limit=-1), timeout=10), "limit")
+    tokens = admin_pb2.ListTokensRequest
+    _refused(lambda: admin.ListTokens(tokens(limit=0), timeout=10), "limit", "1000")
+    _refused(lambda: admin.ListTokens(tokens(limit=1001), timeout=10), "limit", "1000")
     deep = "x = " + "[" * 100_000 + "]" * 100_000 + "\n"
     _refused(lambda: _set(admin, deep), "config_toml", "nested")
     shallow_but_deep = "x = " + "[" * 40 + "]" * 40 + "\n"

@@ -1,11 +1,14 @@
-"""Outputs are part of the delivery guarantee: alerts.json on a really full volume."""
+"""Outputs are part of the delivery guarantee: alerts.json on a really full volume, a webhook
+receiver down for a minute across a manager restart."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.system import ManagerHome, ManagerProcess, run_cli
+from tests.manager.outputs.receivers import HttpReceiver
 from tests.reliability.processes import (
     AgentProcess,
     alert_counts,
@@ -58,6 +62,17 @@ def _output_stats(home: ManagerHome) -> dict[str, Any]:
     return outputs["alerts_file"]
 
 
+def _start_both(
+    home: ManagerHome, agent_home: Path, tmp_path: Path
+) -> tuple[ManagerProcess, AgentProcess]:
+    """`manager run` and `agent run` as subprocesses, logging beside the test's files."""
+    manager = ManagerProcess(home, tmp_path / "manager.log")
+    agent = AgentProcess(agent_home, tmp_path / "agent.log")
+    manager.start()
+    agent.start()
+    return manager, agent
+
+
 @pytest.mark.slow
 def test_alerts_file_on_a_full_volume_keeps_acks_going_and_catches_up_exactly_once(
     manager_home: ManagerHome, small_volume: Path, tmp_path: Path
@@ -78,10 +93,7 @@ def test_alerts_file_on_a_full_volume_keeps_acks_going_and_catches_up_exactly_on
         [{"type": "directory", "name": "backfill", "path": str(tmp_path / "trail"), "workers": 2}],
     )
     database = manager_home.path / "manager.db"
-    manager = ManagerProcess(manager_home, tmp_path / "manager.log")
-    agent = AgentProcess(agent_home, tmp_path / "agent.log")
-    manager.start()
-    agent.start()
+    manager, agent = _start_both(manager_home, agent_home, tmp_path)
     try:
         wait_until(lambda: stored_count(database) >= len(expected), 120, "every record stored")
         wait_until(lambda: spool_state(agent_home / "spool.db")[0] == 0, 60, "every batch acked")
@@ -114,3 +126,76 @@ def test_alerts_file_on_a_full_volume_keeps_acks_going_and_catches_up_exactly_on
         conn.close()
     assert [line["id"] for line in lines] == in_store
     assert {line["data"]["aws"]["eventID"] for line in lines} >= expected
+
+
+OUTAGE_SECONDS = 60.0
+"""How long the webhook receiver's port stays closed (the issue: "down for a minute")."""
+
+
+def _stored_alert_ids(home: ManagerHome) -> list[str]:
+    """Every alert id the manager's store holds, through the admin client (`admin alerts`)."""
+    result = run_cli("admin", "alerts", "--all", "--json", "--credentials", str(home.credentials))
+    assert result.returncode == 0, result.stderr
+    return [alert["id"] for alert in json.loads(result.stdout)]
+
+
+@pytest.mark.slow
+def test_a_webhook_receiver_down_for_a_minute_gets_every_alert_once_across_a_restart(
+    manager_home: ManagerHome, tmp_path: Path
+) -> None:
+    """A real `manager run` with a `[[outputs]]` webhook whose receiver's port is closed for
+    60 s: alerts from an agent process are ingested before and after a manager restart inside
+    the outage; once the port opens every stored alert is POSTed exactly once."""
+    receiver = HttpReceiver()  # not opened: connection refused until the outage ends
+    outage_started = time.monotonic()
+    config = manager_home.path / "manager.toml"
+    # The [outputs] table `manager init` writes becomes the array form with a webhook entry.
+    legacy = re.compile(r"^\[outputs\]\n(?:[^\[\n].*\n)*", re.M)
+    hook = (
+        f'[[outputs]]\ntype = "webhook"\nname = "hook"\nurl = "{receiver.url}"\n'
+        "retry_initial_seconds = 0.5\nretry_max_seconds = 5\n\n"
+    )
+    text, replaced = legacy.subn(lambda _: hook, config.read_text())
+    assert replaced == 1, "manager init writes the [outputs] table"
+    config.write_text(text)
+    setup = ManagerProcess(manager_home, tmp_path / "setup.log")
+    setup.start()
+    agent_home = enroll_agent_into(manager_home, tmp_path / "agent", "hook-agent")
+    assert setup.terminate() == 0
+    trail = tmp_path / "trail"
+    before = write_trail_files(trail, files=2, per_file=50)
+    source = {"type": "directory", "name": "backfill", "path": str(trail), "interval": "2s"}
+    write_agent_toml(agent_home, manager_home, [source])
+    database = manager_home.path / "manager.db"
+    manager, agent = _start_both(manager_home, agent_home, tmp_path)
+    try:
+        wait_until(lambda: stored_count(database) >= len(before), 60, "the first records stored")
+        assert receiver.requests == []
+        assert manager.terminate() == 0  # a restart inside the outage: the cursor must hold
+        manager.start()
+        # More alerts, ingested by the restarted manager while the receiver is still down.
+        after = write_trail_files(tmp_path / "late", files=1, per_file=50)
+        (tmp_path / "late" / "trail-0000.json").rename(trail / "late-0000.json")
+        wait_until(
+            lambda: stored_count(database) >= len(before) + len(after), 60, "the later records"
+        )
+        stored = _stored_alert_ids(manager_home)
+        assert len(stored) >= len(before) + len(after)
+        remaining = OUTAGE_SECONDS - (time.monotonic() - outage_started)
+        assert remaining > 10, "the ingest took most of the outage: it no longer tests one"
+        time.sleep(remaining)
+        assert "delivery failed" in manager.log_path.read_text()
+        receiver.open()
+        wait_until(lambda: len(receiver.accepted) >= len(stored), 30, "every alert delivered")
+        time.sleep(2 * 5)  # two retry_max_seconds: a repeat would have come by now
+        assert agent.terminate() == 0
+        assert manager.terminate() == 0
+    finally:
+        receiver.close()
+        stop_quietly(agent, manager)
+    delivered = [request.json()["id"] for request in receiver.accepted]
+    repeats = [alert_id for alert_id, count in Counter(delivered).items() if count > 1]
+    assert repeats == [], f"alerts delivered twice: {repeats[:5]}"
+    assert sorted(delivered) == sorted(stored)
+    events = {request.json()["data"]["aws"]["eventID"] for request in receiver.accepted}
+    assert events >= before | after

@@ -506,8 +506,10 @@ class ReloadRulesResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., rules: _Optional[int] = ..., sigma_rules: _Optional[int] = ..., files: _Optional[_Iterable[str]] = ..., errors: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class ListTokensRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
 
 class TokenInfo(_message.Message):
     __slots__ = ("token_id", "group", "for_agent", "uses_left", "uses_total", "expires_unix_ms", "created_unix_ms", "created_by", "state")
@@ -532,10 +534,12 @@ class TokenInfo(_message.Message):
     def __init__(self, token_id: _Optional[str] = ..., group: _Optional[str] = ..., for_agent: _Optional[str] = ..., uses_left: _Optional[int] = ..., uses_total: _Optional[int] = ..., expires_unix_ms: _Optional[int] = ..., created_unix_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class ListTokensResponse(_message.Message):
-    __slots__ = ("tokens",)
+    __slots__ = ("tokens", "total")
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
     tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
-    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
+    total: int
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
     __slots__ = ("token_id",)

@@ -20,6 +20,8 @@ from trailwarden.agent.spool import Spool
 from trailwarden.common import tls
 from trailwarden.common.errors import NotFoundError, TokenError
 from trailwarden.common.model import SourceMeta
+from trailwarden.manager.agents.registry import MIGRATIONS, Registry, hash_token
+from trailwarden.manager.store.sqlite.database import Database
 
 PROD = '[[sources]]\ntype = "cloudtrail"\nname = "prod"\nbucket = "org-trail"\n'
 SOURCE = SourceMeta("trail", "bucket", "AWSLogs/111122223333/x.json.gz", "111122223333")
@@ -201,3 +203,98 @@ def test_groups_listed_and_removed_only_with_force_while_agents_are_in_them(
     assert [e["target"] for e in entries] == ["empty", "web"]
     assert entries[1]["actor"] == _admin_identity(running_manager)
     assert "force=True" in entries[1]["detail"]
+
+
+DAY_MS = 86_400_000
+
+
+def _age_token(registry: Registry, token_id: str, **columns_ms_ago: int) -> None:
+    """Move a token's times into the past in the real database (no clock to wind forward)."""
+    now = int(time.time() * 1000)
+    with registry.db.transaction() as tx:
+        for column, ago in columns_ms_ago.items():
+            tx.execute(
+                f"UPDATE enrollment_tokens SET {column} = ? WHERE substr(token_hash, 1, 12) = ?",
+                (now - ago, token_id),
+            )
+
+
+def test_used_up_and_expired_tokens_are_pruned_a_week_on_and_listing_is_capped(
+    running_manager: RunningManager, tmp_path: Path
+) -> None:
+    registry = running_manager.server.registry
+    usable = running_manager.token()
+    used_long_ago = running_manager.token()
+    used_yesterday = running_manager.token()
+    for number, token in enumerate((used_long_ago, used_yesterday)):
+        enroll(
+            tmp_path / f"a{number}",
+            running_manager.home.enroll_address,
+            token,
+            running_manager.home.ca_fingerprint,
+            f"a{number}",
+        )
+    expired_long_ago = running_manager.token()
+    expired_yesterday = running_manager.token()
+    ids = {t.token_id: t for t in registry.list_tokens(100)[0]}
+    by_secret = {
+        token: hash_token(token)[:12]
+        for token in (usable, used_long_ago, used_yesterday, expired_long_ago, expired_yesterday)
+    }
+    assert set(by_secret.values()) == set(ids)
+    assert ids[by_secret[used_yesterday]].state == "used up"
+    _age_token(registry, by_secret[used_long_ago], used_up_ms=8 * DAY_MS)
+    _age_token(registry, by_secret[expired_long_ago], expires_ms=8 * DAY_MS)
+    _age_token(registry, by_secret[expired_yesterday], expires_ms=DAY_MS)
+    _age_token(registry, by_secret[usable], created_ms=30 * DAY_MS)  # old but still usable
+
+    # The next token created prunes the two gone for more than a week, and says so.
+    _admin_json(running_manager, "token", "create")
+    listed = _admin_json(running_manager, "token", "list")
+    kept = {t["token_id"] for t in listed}
+    assert by_secret[used_long_ago] not in kept and by_secret[expired_long_ago] not in kept
+    assert {by_secret[used_yesterday], by_secret[expired_yesterday], by_secret[usable]} <= kept
+    assert len(listed) == 4
+    (entry,) = _audit(running_manager, "token.prune")
+    assert entry["actor"] == _admin_identity(running_manager)
+    assert "count=2" in entry["detail"]
+
+    # --limit caps the listing (newest first) and says how many were left out.
+    capped = _admin(running_manager, "token", "list", "--limit", "1", "--json")
+    assert capped.returncode == 0, capped.stderr
+    (newest,) = json.loads(capped.stdout)
+    assert newest["token_id"] == listed[0]["token_id"]
+    assert "showing the newest 1 of 4 tokens" in capped.stderr
+    for bad in ("0", "1001"):
+        refused = _admin(running_manager, "token", "list", "--limit", bad)
+        assert refused.returncode == 2 and "--limit" in refused.stderr, refused.stderr
+
+
+def test_tokens_used_up_before_the_upgrade_count_their_week_from_it(tmp_path: Path) -> None:
+    """A registry at schema 2 (no used-up time) with a long-used-up token: the upgrade dates it
+    from now, so the next token created keeps it a week longer instead of guessing."""
+    database = Database(tmp_path / "manager.db")
+    try:
+        database.migrate("registry", MIGRATIONS[:2])
+        old = int(time.time() * 1000) - 30 * DAY_MS
+        with database.transaction() as tx:
+            # Used up long ago, from a 30-day token that has not expired yet.
+            tx.execute(
+                "INSERT INTO enrollment_tokens (token_hash, created_ms, expires_ms, uses_left,"
+                " uses_total) VALUES ('ab' || hex(randomblob(8)), ?, ?, 0, 1)",
+                (old + 5 * DAY_MS, old + 35 * DAY_MS),
+            )
+            tx.execute(
+                "INSERT INTO enrollment_tokens (token_hash, created_ms, expires_ms, uses_left,"
+                " uses_total) VALUES ('cd' || hex(randomblob(8)), ?, ?, 1, 1)",
+                (old, old + 3_600_000),
+            )
+        registry = Registry(database)  # migrates to the current schema
+        registry.create_token(3600, 1, "", "test")
+        states = sorted(t.state for t in registry.list_tokens(100)[0])
+        # The expired one went (expired 30 days ago); the used-up one waits out its week.
+        assert states == ["usable", "used up"]
+        (entry,) = [e for e in registry.audit_entries() if e.action == "token.prune"]
+        assert entry.detail.startswith("count=1")
+    finally:
+        database.close()
