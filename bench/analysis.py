@@ -38,11 +38,14 @@ import argparse
 import gc
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.synthetic_rules import frequent_apis, synthetic_rules
 from trailwarden.common.errors import RulesetError

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from bench.store import END, generate
 from trailwarden.manager.console.views import overview
 from trailwarden.manager.console.views.params import parse_console_query

@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.store_postgres
+
 from trailwarden.common.model import AgentRef
 from trailwarden.common.timeparse import to_rfc3339
 from trailwarden.manager.analysis.alert import Alert, RuleHit
