@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from trailwarden.common.errors import NotFoundError
-from trailwarden.manager.console.geo import LOCATOR
+from trailwarden.manager.console.geo import MapSpot, map_spot
 from trailwarden.manager.console.views.alerts import mitre_url
 from trailwarden.manager.console.views.common import JSONResponse, ViewContext, blocking
 from trailwarden.manager.console.views.params import ConsoleQuery, parse_console_query
@@ -30,8 +30,6 @@ TOP_KEYS = 10
 """Slices of a pie, bars of a top list; the rest is summed as ``(other)``."""
 SERIES_TOP = 8
 """Stacks of an area chart; the rest is one "other" stack."""
-GEO_ADDRESSES = 500
-"""Source addresses looked up for the map (the busiest); the rest is counted, not placed."""
 OTHER = "(other)"
 IAM_SOURCE = "iam.amazonaws.com"
 
@@ -160,19 +158,25 @@ def _failing_calls(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
 
 
 def _geolocation(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
-    result = ctx.store.stats(cq.stats_query("ip", GEO_ADDRESSES))
+    # Every address of the range, each placed once per process (``map_spot`` remembers it):
+    # countries are exact however many addresses a week holds.
+    result = ctx.store.stats(cq.stats_query("ip", 0))
     countries: Counter[str] = Counter()
     names: dict[str, str] = {}
     not_placed: Counter[str] = Counter()
-    for bucket in result.buckets:
-        place = LOCATOR.locate(bucket.key)
-        if place.kind == "public":
-            countries[place.map_name] += bucket.count
-            names[place.map_name] = place.country_name
+    spots: Counter[MapSpot] = Counter()
+    for spot, count in zip(
+        map(map_spot, [b.key for b in result.buckets]),
+        [b.count for b in result.buckets],
+        strict=True,
+    ):
+        spots[spot] += count
+    for (kind, map_name, country_name), count in spots.items():
+        if kind == "public":
+            countries[map_name] += count
+            names[map_name] = country_name
         else:
-            not_placed[place.kind] += bucket.count
-    if result.other:
-        not_placed[f"beyond the {GEO_ADDRESSES:,} busiest addresses"] += result.other
+            not_placed[kind] += count
     return {
         "countries": [
             {"name": name, "country": names[name], "count": count}

@@ -9,6 +9,7 @@ same mapping, so the two paths are compared row for row by the tests.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Any
 from trailwarden.manager.store.base import AlertFilter, StatsField
 from trailwarden.manager.store.sqlite import rollup
 from trailwarden.manager.store.sqlite.filters import joined, time_column, to_ms, where
+from trailwarden.manager.store.sqlite.piece_cache import PieceCache, PieceValues
 from trailwarden.manager.store.sqlite.schema import split_tags
 
 FAR_END_MS = 10**15 // rollup.DAY_MS * rollup.DAY_MS
@@ -38,9 +40,14 @@ def grouped(
     bucket_ms: int | None,
     *,
     use_rollup: bool = True,
+    cache: PieceCache | None = None,
 ) -> Grouped:
     """Alerts per (time bucket of ``bucket_ms``, value of ``field``); either may be None.
-    MITRE and group values come back as their ``,a,b,`` text (see ``expand``)."""
+    MITRE and group values come back as their ``,a,b,`` text (see ``expand``).
+
+    With ``cache`` (and no time buckets), every whole-hour piece of the range is summed once
+    and reused while its hours stay unchanged (``piece_cache.py``); the minutes at the edges
+    are always read afresh."""
     column = rollup.FIELD_COLUMN[field] if field is not None else None
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
     counts = rollup.route(flt, field) if use_rollup else None
@@ -51,22 +58,67 @@ def grouped(
     lo = to_ms(flt.start) if flt.start is not None else 0
     hi = to_ms(flt.end) if flt.end is not None else FAR_END_MS
     # The minutes at the edges are read from the alerts, with the same filter.
-    edge_clauses, edge_params = where(flt, with_time=False)
+    edge = where(flt, with_time=False)
+    pieces = rollup.plan(lo, hi, rollup.spans_for(field, bucket_ms))
+    if cache is not None and bucket_ms is None:
+        pieces = [part for piece in pieces for part in rollup.whole_hours(piece)]
+    for piece in pieces:
+        if cache is not None and bucket_ms is None and rollup.is_whole_hours(piece):
+            values = cache.values(
+                conn,
+                (counts.code, column, piece, tuple(edge[0]), tuple(edge[1])),
+                rollup.piece_ms(piece),
+                functools.partial(_piece_values, conn, counts, piece, column, edge),
+            )
+            if out:
+                for value_key, n in values.items():
+                    out[value_key] += n
+            else:  # the first piece (often the only one): copied in C
+                out.update(values)
+        else:
+            _add_piece(conn, counts, piece, column, bucket_ms, edge, out)
+    if 0 in out.values():
+        return {key: n for key, n in out.items() if n}
+    return dict(out)
+
+
+def _add_piece(
+    conn: sqlite3.Connection,
+    counts: rollup.Route,
+    piece: rollup.Piece,
+    column: str | None,
+    bucket_ms: int | None,
+    edge: tuple[list[str], list[Any]],
+    out: defaultdict[tuple[int | None, Any], int],
+) -> None:
+    """Add one piece into ``out``: a raw one read from the alerts with the filter's clauses
+    (``edge``), a rollup one from its rows (for a pair, the kept filter values only)."""
+    if piece.span is None:
+        clauses = ["event_time_ms >= ?", "event_time_ms < ?", *edge[0]]
+        params = [piece.lo, piece.hi, *edge[1]]
+        _raw(conn, clauses, params, "event_time_ms", column, bucket_ms, out)
+        return
+    size = rollup.SPANS[piece.span]
     keep = counts.keep
-    for piece in rollup.plan(lo, hi, rollup.spans_for(field, bucket_ms)):
-        if piece.span is None:
-            clauses = ["event_time_ms >= ?", "event_time_ms < ?", *edge_clauses]
-            params = [piece.lo, piece.hi, *edge_params]
-            _raw(conn, clauses, params, "event_time_ms", column, bucket_ms, out)
-            continue
-        size = rollup.SPANS[piece.span]
-        for slot, value, n in rollup.read_counts(conn, counts.code, piece):
-            if keep is not None:
-                first, _, value = str(value).partition(rollup.SEPARATOR)
-                if not keep(first):
-                    continue
-            bucket = slot * size // bucket_ms if bucket_ms else None
-            out[(bucket, value if column else None)] += n
+    for slot, value, n in rollup.read_counts(conn, counts.code, piece):
+        if keep is not None:
+            first, _, value = str(value).partition(rollup.SEPARATOR)
+            if not keep(first):
+                continue
+        bucket = slot * size // bucket_ms if bucket_ms else None
+        out[(bucket, value if column else None)] += n
+
+
+def _piece_values(
+    conn: sqlite3.Connection,
+    counts: rollup.Route,
+    piece: rollup.Piece,
+    column: str | None,
+    edge: tuple[list[str], list[Any]],
+) -> PieceValues:
+    """One piece's counts per value, from the rollup rows or (a raw piece) the alerts."""
+    out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
+    _add_piece(conn, counts, piece, column, None, edge, out)
     return {key: n for key, n in out.items() if n}
 
 
@@ -107,6 +159,11 @@ def expand(counts: Mapping[tuple[int | None, Any], int], field: StatsField | Non
         for value in split_tags(str(text or "")):
             out[(bucket, value)] += n
     return dict(out)
+
+
+def has_labels(field: StatsField | None) -> bool:
+    """True for the fields ``label`` names (rules, agents)."""
+    return field in _LABELS
 
 
 def label(conn: sqlite3.Connection, field: StatsField | None, key: str) -> str:

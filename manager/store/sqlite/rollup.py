@@ -17,6 +17,11 @@ indexes instead (``route``).
 Row key: ``(field, span, slot, value)``: field code (0 = every alert, value ''), span
 (0 hour, 1 day), slot (Unix ms // span), value as stored in the alerts column (for MITRE and
 groups the whole ``,a,b,`` text, split when read).
+
+Besides the counts, one row per hour of event time (``CHANGES_CODE``, span 0, value '') counts
+every alert ever added to or removed from that hour: it only grows, so two reads of it that
+agree mean no alert of that hour changed in between. ``piece_cache.py`` keeps what a range's
+rollup rows summed to and trusts it while those counters stay the same.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ SPANS = (HOUR_MS, DAY_MS)
 """Span codes 0 and 1."""
 
 TOTAL_CODE = 0
+CHANGES_CODE = 99
+"""Field code of the per-hour change counters (alerts added + alerts removed, never less)."""
 ROLLUP_COLUMNS = (
     "event_time_ms",
     "rule_id",
@@ -116,6 +123,7 @@ def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
         columns = list(zip(*hour_rows, strict=True))
         n_rows = len(hour_rows) * sign
         out[(TOTAL_CODE, 0, hour, "")] = n_rows
+        out[(CHANGES_CODE, 0, hour, "")] = len(hour_rows)
         days[(TOTAL_CODE, 1, day, "")] += n_rows
         for code in _CODES:
             hourly = code not in DAY_ONLY_CODES
@@ -223,3 +231,42 @@ def read_counts(conn: sqlite3.Connection, code: int, piece: Piece) -> list[tuple
         "WHERE field = ? AND span = ? AND slot >= ? AND slot < ?",
         (code, piece.span, piece.lo, piece.hi),
     ).fetchall()
+
+
+def changes(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> tuple[tuple[int, int], ...]:
+    """The change counters ``(hour, n)`` of every hour that ``[lo_ms, hi_ms)`` touches: equal
+    on two reads only if no alert of those hours was added or removed in between."""
+    return tuple(
+        conn.execute(
+            "SELECT slot, n FROM alert_counts "
+            "WHERE field = ? AND span = 0 AND slot >= ? AND slot < ?",
+            (CHANGES_CODE, lo_ms // HOUR_MS, -(-hi_ms // HOUR_MS)),
+        ).fetchall()
+    )
+
+
+def whole_hours(piece: Piece) -> list[Piece]:
+    """A raw piece split into the minutes before its first whole hour, its whole hours (still
+    raw, but cacheable: the change counters cover them) and the minutes after."""
+    if piece.span is not None:
+        return [piece]
+    first = -(-piece.lo // HOUR_MS) * HOUR_MS
+    last = piece.hi // HOUR_MS * HOUR_MS
+    if first >= last:
+        return [piece]
+    parts = [Piece(None, piece.lo, first), Piece(None, first, last), Piece(None, last, piece.hi)]
+    return [part for part in parts if part.lo < part.hi]
+
+
+def piece_ms(piece: Piece) -> tuple[int, int]:
+    """The milliseconds ``[lo, hi)`` a piece covers."""
+    if piece.span is None:
+        return piece.lo, piece.hi
+    size = SPANS[piece.span]
+    return piece.lo * size, piece.hi * size
+
+
+def is_whole_hours(piece: Piece) -> bool:
+    """True when the piece starts and ends on the hour (what the change counters can vouch for)."""
+    lo, hi = piece_ms(piece)
+    return lo % HOUR_MS == 0 and hi % HOUR_MS == 0
