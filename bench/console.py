@@ -152,7 +152,7 @@ def measure(server: Any, home: Path, repeat: int) -> int:
     start = END - timedelta(days=7)
     query = urlencode({"range": "custom", "from": start.isoformat(), "to": END.isoformat()})
     cq = parse_console_query({"range": "custom", "from": start.isoformat(), "to": END.isoformat()})
-    rulesets = RulesetCache(server.config)
+    rulesets = RulesetCache(server.config, lambda: server.rule_reloader.current)
     context = _DirectContext(server)
     cases: list[tuple[str, str, Callable[[], Any]]] = []
     for panel in overview.PANELS:
@@ -216,6 +216,7 @@ class _DirectContext:
         self.registry = server.registry
         self.link_sessions = server.sessions
         self.config = server.config
+        self.running_rules = lambda: server.rule_reloader.current
 
 
 if __name__ == "__main__":
