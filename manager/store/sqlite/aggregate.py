@@ -13,9 +13,10 @@ import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from trailwarden.manager.store.base import AlertFilter, StatsField
+from trailwarden.manager.store.base import AlertFilter, StatsField, TimeBasis
 from trailwarden.manager.store.sqlite import rollup
 from trailwarden.manager.store.sqlite.filters import joined, time_column, to_ms, where
 from trailwarden.manager.store.sqlite.piece_cache import PieceCache, PieceValues
@@ -45,46 +46,85 @@ def grouped(
     """Alerts per (time bucket of ``bucket_ms``, value of ``field``); either may be None.
     MITRE and group values come back as their ``,a,b,`` text (see ``expand``).
 
-    With ``cache`` (and no time buckets), every whole-hour piece of the range is summed once
-    and reused while its hours stay unchanged (``piece_cache.py``); the minutes at the edges
-    are always read afresh."""
+    With ``cache``, every whole-hour piece of an event-time range is counted once and reused
+    while its hours stay unchanged (``piece_cache.py``): the rollup rows of a stats question,
+    and the alerts a filter keeps (whole days one by one, so a range that moves on by an hour
+    still reuses them). The minutes at the edges are always read afresh."""
     column = rollup.FIELD_COLUMN[field] if field is not None else None
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
     counts = rollup.route(flt, field) if use_rollup else None
-    if counts is None:
-        clauses, params = where(flt)
-        _raw(conn, clauses, params, time_column(flt.time_basis), column, bucket_ms, out)
-        return dict(out)
-    lo = to_ms(flt.start) if flt.start is not None else 0
-    hi = to_ms(flt.end) if flt.end is not None else FAR_END_MS
-    # The minutes at the edges are read from the alerts, with the same filter.
     edge = where(flt, with_time=False)
-    pieces = rollup.plan(lo, hi, rollup.spans_for(field, bucket_ms))
-    if cache is not None and bucket_ms is None:
-        pieces = [part for piece in pieces for part in rollup.whole_hours(piece)]
-    for piece in pieces:
-        if cache is not None and bucket_ms is None and rollup.is_whole_hours(piece):
-            values = cache.values(
-                conn,
-                (counts.code, column, piece, tuple(edge[0]), tuple(edge[1])),
-                rollup.piece_ms(piece),
-                functools.partial(_piece_values, conn, counts, piece, column, edge),
-            )
-            if out:
-                for value_key, n in values.items():
-                    out[value_key] += n
-            else:  # the first piece (often the only one): copied in C
-                out.update(values)
+    if counts is None:
+        if cache is None or not _scans_by_piece(flt):
+            clauses, params = where(flt)
+            _raw(conn, clauses, params, time_column(flt.time_basis), column, bucket_ms, out)
+            return dict(out)
+        pieces = rollup.scan_pieces(_ms_of(flt.start), _ms_of(flt.end))
+    else:
+        lo = to_ms(flt.start) if flt.start is not None else 0
+        hi = to_ms(flt.end) if flt.end is not None else FAR_END_MS
+        # The minutes at the edges are read from the alerts, with the same filter.
+        pieces = rollup.plan(lo, hi, rollup.spans_for(field, bucket_ms))
+        if cache is None or bucket_ms is not None:
+            cache = None  # series read few rollup rows: nothing worth keeping
         else:
+            pieces = [part for piece in pieces for part in rollup.whole_hours(piece)]
+    kept = [piece for piece in pieces if cache is not None and rollup.is_whole_hours(piece)]
+    if cache is not None and kept:
+        code = counts.code if counts is not None else None
+        prefix = (code, column, bucket_ms, tuple(edge[0]), tuple(edge[1]))
+
+        def one(piece: rollup.Piece) -> PieceValues:
+            compute = functools.partial(_piece_values, conn, counts, piece, column, bucket_ms, edge)
+            return cache.values(conn, (*prefix, piece), rollup.piece_ms(piece), compute)
+
+        if len(kept) == 1:
+            values = one(kept[0])
+        else:
+            # The kept pieces are contiguous (whole hours to whole hours): their sum is kept
+            # too, so a repeated question adds no dictionaries up, only copies one.
+            span = (rollup.piece_ms(kept[0])[0], rollup.piece_ms(kept[-1])[1])
+            values = cache.values(
+                conn, (*prefix, tuple(kept)), span, lambda: _summed([one(p) for p in kept])
+            )
+        out.update(values)  # into an empty mapping: copied in C
+    for piece in pieces:
+        if piece not in kept:
             _add_piece(conn, counts, piece, column, bucket_ms, edge, out)
     if 0 in out.values():
         return {key: n for key, n in out.items() if n}
     return dict(out)
 
 
+def _summed(parts: list[PieceValues]) -> PieceValues:
+    total = dict(parts[0])
+    for part in parts[1:]:
+        for key, n in part.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
+MAX_SCAN_PIECES_DAYS = 400
+"""Filtered ranges longer than this are read in one scan, not kept day by day."""
+
+
+def _scans_by_piece(flt: AlertFilter) -> bool:
+    """True when a filtered scan may be read (and kept) piece by piece: event time (what the
+    change counters follow) and a bounded range (a day's piece each)."""
+    if flt.time_basis is not TimeBasis.EVENT or flt.start is None or flt.end is None:
+        return False
+    return flt.end - flt.start <= timedelta(days=MAX_SCAN_PIECES_DAYS)
+
+
+def _ms_of(value: datetime | None) -> int:
+    if value is None:
+        raise ValueError("a piece-by-piece scan needs both ends of its range")
+    return to_ms(value)
+
+
 def _add_piece(
     conn: sqlite3.Connection,
-    counts: rollup.Route,
+    counts: rollup.Route | None,
     piece: rollup.Piece,
     column: str | None,
     bucket_ms: int | None,
@@ -98,6 +138,8 @@ def _add_piece(
         params = [piece.lo, piece.hi, *edge[1]]
         _raw(conn, clauses, params, "event_time_ms", column, bucket_ms, out)
         return
+    if counts is None:
+        raise ValueError("a rollup piece needs the counts that answer it")
     size = rollup.SPANS[piece.span]
     keep = counts.keep
     for slot, value, n in rollup.read_counts(conn, counts.code, piece):
@@ -111,14 +153,15 @@ def _add_piece(
 
 def _piece_values(
     conn: sqlite3.Connection,
-    counts: rollup.Route,
+    counts: rollup.Route | None,
     piece: rollup.Piece,
     column: str | None,
+    bucket_ms: int | None,
     edge: tuple[list[str], list[Any]],
 ) -> PieceValues:
-    """One piece's counts per value, from the rollup rows or (a raw piece) the alerts."""
+    """One piece's counts per (bucket, value), from the rollup rows or the alerts."""
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
-    _add_piece(conn, counts, piece, column, None, edge, out)
+    _add_piece(conn, counts, piece, column, bucket_ms, edge, out)
     return {key: n for key, n in out.items() if n}
 
 

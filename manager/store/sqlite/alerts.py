@@ -303,7 +303,7 @@ class SqliteAlertStore:
             raise StoreError(f"database {self._db.path}: no alerts table")
 
     def series(self, q: SeriesQuery) -> SeriesResult:
-        return self._read("alert series", lambda conn: alert_series(conn, q))
+        return self._read("alert series", lambda conn: alert_series(conn, q, cache=self._pieces))
 
     def output_cursor(self, name: str) -> int | None:
         return self._cursors.get(name)

@@ -270,3 +270,18 @@ def is_whole_hours(piece: Piece) -> bool:
     """True when the piece starts and ends on the hour (what the change counters can vouch for)."""
     lo, hi = piece_ms(piece)
     return lo % HOUR_MS == 0 and hi % HOUR_MS == 0
+
+
+def scan_pieces(lo_ms: int, hi_ms: int) -> list[Piece]:
+    """``[lo_ms, hi_ms)`` as raw pieces for a filtered scan: the minutes before the first whole
+    hour, the whole hours before the first midnight, each whole day on its own, the whole hours
+    after the last midnight, the minutes after the last whole hour."""
+    out: list[Piece] = []
+    for piece in plan(lo_ms, hi_ms):
+        if piece.span == 1:
+            out.extend(
+                Piece(None, day * DAY_MS, (day + 1) * DAY_MS) for day in range(piece.lo, piece.hi)
+            )
+        else:
+            out.append(Piece(None, *piece_ms(piece)))
+    return out

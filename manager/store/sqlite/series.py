@@ -16,12 +16,18 @@ from trailwarden.manager.store.base import (
 )
 from trailwarden.manager.store.sqlite.aggregate import expand, grouped, label
 from trailwarden.manager.store.sqlite.filters import to_ms
+from trailwarden.manager.store.sqlite.piece_cache import PieceCache
 
 
 def alert_series(
-    conn: sqlite3.Connection, q: SeriesQuery, *, use_rollup: bool = True
+    conn: sqlite3.Connection,
+    q: SeriesQuery,
+    *,
+    use_rollup: bool = True,
+    cache: PieceCache | None = None,
 ) -> SeriesResult:
-    """Counts per bucket of ``q.interval_seconds`` over the range, split by ``q.split``."""
+    """Counts per bucket of ``q.interval_seconds`` over the range, split by ``q.split``
+    (``cache``: see ``aggregate.grouped``)."""
     if q.filter.start is None or q.filter.end is None:
         raise ValueError("a SeriesQuery always has a start and an end (store.query sets them)")
     size = q.interval_seconds * 1000
@@ -29,7 +35,7 @@ def alert_series(
     last = (to_ms(q.filter.end) - 1) // size
     count = max(0, last - first + 1)
     starts = tuple(datetime.fromtimestamp((first + i) * size / 1000, tz=UTC) for i in range(count))
-    raw = grouped(conn, q.filter, q.split, size, use_rollup=use_rollup)
+    raw = grouped(conn, q.filter, q.split, size, use_rollup=use_rollup, cache=cache)
     total = sum(raw.values())
     per_value: defaultdict[str, list[int]] = defaultdict(lambda: [0] * count)
     for (bucket, value), n in expand(raw, q.split).items():

@@ -1,4 +1,5 @@
-"""The kept sums of whole-hour pieces (``sqlite/piece_cache.py``) stay exact.
+"""The kept sums of whole-hour pieces (``sqlite/piece_cache.py``) stay exact, for the rollup
+rows of unfiltered questions and for the alerts a filter keeps.
 
 Every answer given from a kept piece is compared with a scan of the alerts themselves
 (``use_rollup=False``) and with counts made here in Python, after each way the alerts of kept
@@ -9,18 +10,21 @@ batch, retention, and a commit that lands while a piece is being summed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.store.base import StatsField
-from trailwarden.manager.store.query import build_stats_query
+from trailwarden.manager.store.query import build_series_query, build_stats_query
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite import rollup
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.piece_cache import PieceCache
+from trailwarden.manager.store.sqlite.series import alert_series
 from trailwarden.manager.store.sqlite.stats import alert_stats
 
 from .factory import event_for, make_alert
@@ -61,20 +65,38 @@ def python_counts(alerts: list[Alert], by: str) -> Counter[str]:
     return Counter(value(a) for a in alerts if FROM <= datetime.fromisoformat(a.event_time) < TO)
 
 
+FILTERS: dict[str, tuple[dict[str, Any], Callable[[Alert], bool]]] = {
+    "none": ({}, lambda a: True),
+    "account": ({"account": "222222222222"}, lambda a: a.account == "222222222222"),
+    "min level": ({"min_level": 5}, lambda a: a.rule.level >= 5),
+    "user and level": (
+        {"user": "bob", "min_level": 4},
+        lambda a: a.user == "bob" and a.rule.level >= 4,
+    ),
+}
+"""No filter (rollup rows kept) and filters the rollups cannot answer (scans kept by day)."""
+
+
 def check(database: Database, cache: PieceCache, stored: list[Alert]) -> None:
-    """Every field, top 3 and every group: the cached answer is the scan's and Python's."""
+    """Every field, filtered or not, top 3 and every group, and a filtered series: the cached
+    answer is the uncached scan's and Python's."""
     conn = database.connection()
-    for by in FIELDS:
-        for top in (0, 3):
-            q = build_stats_query(
-                by=by, from_time=FROM.isoformat(), to_time=TO.isoformat(), top=top
-            )
-            result = alert_stats(conn, q, cache=cache)
-            assert result == alert_stats(conn, q, use_rollup=False), (by, top)
-            expected = python_counts(stored, by)
-            assert result.total == sum(expected.values())
-            if not top:
-                assert {b.key: b.count for b in result.buckets} == dict(expected), by
+    window = {"from_time": FROM.isoformat(), "to_time": TO.isoformat()}
+    for name, (given, keeps) in FILTERS.items():
+        kept = [a for a in stored if keeps(a)]
+        for by in FIELDS:
+            for top in (0, 3):
+                q = build_stats_query(by=by, top=top, **window, **given)
+                result = alert_stats(conn, q, cache=cache)
+                assert result == alert_stats(conn, q, use_rollup=False), (name, by, top)
+                expected = python_counts(kept, by)
+                assert result.total == sum(expected.values())
+                if not top:
+                    assert {b.key: b.count for b in result.buckets} == dict(expected), by
+        series = build_series_query(interval="1h", split="user", **window, **given)
+        assert alert_series(conn, series, cache=cache) == alert_series(
+            conn, series, use_rollup=False
+        ), name
 
 
 def test_kept_pieces_follow_commits_backfills_and_retention(database: Database) -> None:
