@@ -206,10 +206,17 @@ def measure(server: Any, home: Path, repeat: int) -> int:
         f"console over {server.store.counts()['alerts']:,} alerts, 7-day range by event time, "
         f"{repeat} requests each (HTTPS, kept-alive) against the same store calls in-process"
     )
-    print(f"  {'panel':<36} {'https p50':>9} {'p95':>8} {'direct p50':>10} {'p95':>8} {'ratio':>6}")
+    print(
+        f"  {'panel':<44} {'first':>8} {'https p50':>9} {'p95':>8} {'direct p50':>10} "
+        f"{'p95':>8} {'ratio':>6}"
+    )
     failures = 0
     for title, path, direct in cases:
-        client.request("GET", path)  # warm: the first call pays for cold pages
+        # The first request pays for cold pages and fills the store's kept pieces: shown on
+        # its own ("first"), not in the percentiles.
+        t0 = time.perf_counter()
+        client.request("GET", path)
+        first = (time.perf_counter() - t0) * 1000
         direct()
         over_https: list[float] = []
         in_process: list[float] = []
@@ -224,7 +231,7 @@ def measure(server: Any, home: Path, repeat: int) -> int:
         ok = p95 <= TARGET_MS
         failures += not ok
         print(
-            f"  {title:<36} {statistics.median(over_https):>7.1f}ms {p95:>6.1f}ms "
+            f"  {title:<44} {first:>6.1f}ms {statistics.median(over_https):>7.1f}ms {p95:>6.1f}ms "
             f"{statistics.median(in_process):>8.1f}ms {d95:>6.1f}ms {p95 / max(d95, 0.001):>6.2f}"
             f"  {'ok' if ok else 'SLOW'}"
         )
