@@ -16,11 +16,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from trailwarden.common.errors import NotFoundError
-from trailwarden.manager.console.geo import MapSpot, map_spot
 from trailwarden.manager.console.views.alerts import mitre_url
 from trailwarden.manager.console.views.common import JSONResponse, ViewContext, blocking
 from trailwarden.manager.console.views.params import ConsoleQuery, parse_console_query
 from trailwarden.manager.console.views.ruleset import RulesetCache
+from trailwarden.manager.geo import kind_of_key, map_name_of
 from trailwarden.manager.store.base import SeriesResult, StatsResult
 
 DETECTION_LEVEL = 5
@@ -158,30 +158,21 @@ def _failing_calls(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
 
 
 def _geolocation(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
-    # Every address of the range, each placed once per process (``map_spot`` remembers it):
-    # countries are exact however many addresses a week holds.
-    result = ctx.store.stats(cq.stats_query("ip", 0))
-    countries: Counter[str] = Counter()
-    names: dict[str, str] = {}
+    # The store counts alerts by their address's country (``geo.country_of``, kept in its
+    # rollups): a few hundred groups, however many addresses the range holds.
+    result = ctx.store.stats(cq.stats_query("country", 0))
     not_placed: Counter[str] = Counter()
-    spots: Counter[MapSpot] = Counter()
-    for spot, count in zip(
-        map(map_spot, [b.key for b in result.buckets]),
-        [b.count for b in result.buckets],
-        strict=True,
-    ):
-        spots[spot] += count
-    for (kind, map_name, country_name), count in spots.items():
+    countries = []
+    for bucket in result.buckets:
+        kind = kind_of_key(bucket.key)
         if kind == "public":
-            countries[map_name] += count
-            names[map_name] = country_name
+            countries.append(
+                {"name": map_name_of(bucket.key), "country": bucket.key, "count": bucket.count}
+            )
         else:
-            not_placed[kind] += count
+            not_placed[kind] += bucket.count
     return {
-        "countries": [
-            {"name": name, "country": names[name], "count": count}
-            for name, count in countries.most_common()
-        ],
+        "countries": countries,
         "not_placed": dict(not_placed),
         "total": result.total,
         "attribution": "GeoLite2 data created by MaxMind (CC BY-SA 4.0), via geoip2fast",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,13 +51,15 @@ def grouped(
     and the alerts a filter keeps (whole days one by one, so a range that moves on by an hour
     still reuses them). The minutes at the edges are always read afresh."""
     column = rollup.FIELD_COLUMN[field] if field is not None else None
+    derive = rollup.DERIVED.get(field) if field is not None else None
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
     counts = rollup.route(flt, field) if use_rollup else None
     edge = where(flt, with_time=False)
     if counts is None:
         if cache is None or not _scans_by_piece(flt):
             clauses, params = where(flt)
-            _raw(conn, clauses, params, time_column(flt.time_basis), column, bucket_ms, out)
+            time_col = time_column(flt.time_basis)
+            _raw(conn, clauses, params, time_col, column, bucket_ms, out, derive)
             return dict(out)
         pieces = rollup.scan_pieces(_ms_of(flt.start), _ms_of(flt.end))
     else:
@@ -72,10 +74,12 @@ def grouped(
     kept = [piece for piece in pieces if cache is not None and rollup.is_whole_hours(piece)]
     if cache is not None and kept:
         code = counts.code if counts is not None else None
-        prefix = (code, column, bucket_ms, tuple(edge[0]), tuple(edge[1]))
+        prefix = (code, field, bucket_ms, tuple(edge[0]), tuple(edge[1]))
 
         def one(piece: rollup.Piece) -> PieceValues:
-            compute = functools.partial(_piece_values, conn, counts, piece, column, bucket_ms, edge)
+            compute = functools.partial(
+                _piece_values, conn, counts, piece, (column, derive), bucket_ms, edge
+            )
             return cache.values(conn, (*prefix, piece), rollup.piece_ms(piece), compute)
 
         if len(kept) == 1:
@@ -90,7 +94,7 @@ def grouped(
         out.update(values)  # into an empty mapping: copied in C
     for piece in pieces:
         if piece not in kept:
-            _add_piece(conn, counts, piece, column, bucket_ms, edge, out)
+            _add_piece(conn, counts, piece, (column, derive), bucket_ms, edge, out)
     if 0 in out.values():
         return {key: n for key, n in out.items() if n}
     return dict(out)
@@ -122,21 +126,26 @@ def _ms_of(value: datetime | None) -> int:
     return to_ms(value)
 
 
+Column = tuple[str | None, Callable[[str], str] | None]
+"""The alerts column counted (None: the total) and what derives the field from it, if any."""
+
+
 def _add_piece(
     conn: sqlite3.Connection,
     counts: rollup.Route | None,
     piece: rollup.Piece,
-    column: str | None,
+    counted: Column,
     bucket_ms: int | None,
     edge: tuple[list[str], list[Any]],
     out: defaultdict[tuple[int | None, Any], int],
 ) -> None:
     """Add one piece into ``out``: a raw one read from the alerts with the filter's clauses
     (``edge``), a rollup one from its rows (for a pair, the kept filter values only)."""
+    column, derive = counted
     if piece.span is None:
         clauses = ["event_time_ms >= ?", "event_time_ms < ?", *edge[0]]
         params = [piece.lo, piece.hi, *edge[1]]
-        _raw(conn, clauses, params, "event_time_ms", column, bucket_ms, out)
+        _raw(conn, clauses, params, "event_time_ms", column, bucket_ms, out, derive)
         return
     if counts is None:
         raise ValueError("a rollup piece needs the counts that answer it")
@@ -155,13 +164,13 @@ def _piece_values(
     conn: sqlite3.Connection,
     counts: rollup.Route | None,
     piece: rollup.Piece,
-    column: str | None,
+    counted: Column,
     bucket_ms: int | None,
     edge: tuple[list[str], list[Any]],
 ) -> PieceValues:
     """One piece's counts per (bucket, value), from the rollup rows or the alerts."""
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
-    _add_piece(conn, counts, piece, column, bucket_ms, edge, out)
+    _add_piece(conn, counts, piece, counted, bucket_ms, edge, out)
     return {key: n for key, n in out.items() if n}
 
 
@@ -173,7 +182,9 @@ def _raw(
     column: str | None,
     bucket_ms: int | None,
     out: defaultdict[tuple[int | None, Any], int],
+    derive: Callable[[str], str] | None = None,
 ) -> None:
+    """Count the alerts of the clauses per (bucket, value of ``column``, or ``derive`` of it)."""
     parts = []
     if bucket_ms:
         parts.append(f"{time_col} / {int(bucket_ms)}")
@@ -189,6 +200,8 @@ def _raw(
         bucket = int(row[0]) if bucket_ms else None
         # As text, as the rollup's TEXT column holds it (levels are integers in alerts).
         value = str(row[-2]) if column else None
+        if derive is not None and value is not None:
+            value = derive(value)
         out[(bucket, value)] += int(row[-1])
 
 

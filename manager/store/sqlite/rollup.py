@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailwarden.manager.geo import country_of
 from trailwarden.manager.store.base import AlertFilter, StatsField, TimeBasis
 
 HOUR_MS = 3_600_000
@@ -75,10 +76,23 @@ FIELD_COLUMN: dict[StatsField, str] = {
     StatsField.AGENT: "agent_id",
     StatsField.MITRE: "mitre",
     StatsField.GROUP: "groups",
+    StatsField.COUNTRY: "source_ip",
 }
-"""The alerts column of every value field."""
-FIELD_CODE = {field: ROLLUP_COLUMNS.index(column) for field, column in FIELD_COLUMN.items()}
+"""The alerts column of every value field (``country`` is derived from the address column)."""
+FIELD_CODE: dict[StatsField, int] = {
+    field: ROLLUP_COLUMNS.index(column)
+    for field, column in FIELD_COLUMN.items()
+    if field is not StatsField.COUNTRY
+}
+COUNTRY_CODE = len(ROLLUP_COLUMNS)
+"""Field code of the countries of the source addresses (``geo.country_of``), counted per hour
+and day like any field (a few hundred values at most)."""
+FIELD_CODE[StatsField.COUNTRY] = COUNTRY_CODE
+DERIVED: dict[StatsField, Callable[[str], str]] = {StatsField.COUNTRY: country_of}
+"""Fields whose value is computed from a column's (read from the alerts: that column, then
+this); the rollup holds the computed values."""
 _CODES = range(1, len(ROLLUP_COLUMNS))
+_IP_CODE = ROLLUP_COLUMNS.index("source_ip")
 DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP)
 """Fields counted per day only: they have the most values (thousands of principals and
 addresses an hour on a big estate), so hour rows would cost each commit as many writes as the
@@ -109,8 +123,12 @@ _DROP_EMPTY = (
 Counts = dict[tuple[int, int, int, Any], int]
 
 
-def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
-    """Rollup increments for rows of ``ROLLUP_COLUMNS`` (``sign`` -1 for deleted rows)."""
+def count_rows(
+    rows: Iterable[Sequence[Any]], sign: int = 1, *, columns_only: bool = False
+) -> Counts:
+    """Rollup increments for rows of ``ROLLUP_COLUMNS`` (``sign`` -1 for deleted rows);
+    ``columns_only``: without the derived countries (the version-2 upgrade's fill, whose
+    countries the version-3 backfill counts)."""
     by_hour: defaultdict[int, list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         by_hour[row[0] // HOUR_MS].append(row)
@@ -131,6 +149,10 @@ def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
                 if hourly:
                     out[(code, 0, hour, value)] = n * sign
                 days[(code, 1, day, value)] += n * sign
+        if not columns_only:
+            for value, n in Counter(map(country_of, columns[_IP_CODE])).items():
+                out[(COUNTRY_CODE, 0, hour, value)] = n * sign
+                days[(COUNTRY_CODE, 1, day, value)] += n * sign
         for code, first, second in _PAIR_COLUMNS:
             for (a, b), n in Counter(zip(columns[first], columns[second], strict=True)).items():
                 value = f"{a}{SEPARATOR}{b}"
@@ -138,6 +160,18 @@ def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
                 days[(code, 1, day, value)] += n * sign
     out.update(days)
     return out
+
+
+def count_countries(rows: Iterable[Sequence[Any]]) -> Counts:
+    """Country rollup increments for ``(event_time_ms, source_ip)`` rows (version 3's
+    backfill of alerts stored before it)."""
+    out: defaultdict[tuple[int, int, int, Any], int] = defaultdict(int)
+    for event_ms, address in rows:
+        hour = event_ms // HOUR_MS
+        country = country_of(address)
+        out[(COUNTRY_CODE, 0, hour, country)] += 1
+        out[(COUNTRY_CODE, 1, hour * HOUR_MS // DAY_MS, country)] += 1
+    return dict(out)
 
 
 def add_counts(tx: sqlite3.Connection, counts: Counts) -> None:

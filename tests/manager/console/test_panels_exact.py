@@ -1,9 +1,10 @@
 """The two panels that group by source address give the raw alerts' own answer.
 
-"Top source IPs" and the "Geolocation map" read kept rollup sums (``store/sqlite/piece_cache``)
-and remembered GeoIP lookups (``console/geo.map_spot``); here they are compared with counts made
-in Python from the alerts themselves, each alert's address looked up afresh, on a real store —
-before and after alerts arrive in hours the panels have already summed.
+"Top source IPs" reads kept rollup sums (``store/sqlite/piece_cache``), the "Geolocation map"
+the store's country counts (``geo.country_of``, remembered per address, kept in the rollups);
+here they are compared with counts made in Python from the alerts themselves, each alert's
+address looked up afresh, on a real store — before and after alerts arrive in hours the panels
+have already summed.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import pytest
 
 from tests.manager.store.factory import event_for, make_alert
 from trailwarden.manager.analysis.alert import Alert
-from trailwarden.manager.console.geo import LOCATOR
 from trailwarden.manager.console.views import overview
 from trailwarden.manager.console.views.params import parse_console_query
+from trailwarden.manager.geo import LOCATOR
 from trailwarden.manager.store.base import AlertStore
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 from trailwarden.manager.store.sqlite.database import Database

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from trailwarden.manager.analysis.alert import Alert
+from trailwarden.manager.geo import country_of
 from trailwarden.manager.store.base import OTHER_GROUP, StatsField
 from trailwarden.manager.store.query import (
     build_alert_query,
@@ -83,6 +84,7 @@ def value_of(field: StatsField, alert: Alert) -> list[str]:
         StatsField.AGENT: lambda: [alert.agent.id],
         StatsField.MITRE: lambda: list(alert.rule.mitre_ids),
         StatsField.GROUP: lambda: list(alert.rule.groups),
+        StatsField.COUNTRY: lambda: [country_of(alert.source_ip)],
     }
     return values[field]()
 
