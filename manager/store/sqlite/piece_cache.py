@@ -21,8 +21,10 @@ from typing import Any
 
 from trailwarden.manager.store.sqlite import rollup
 
-MAX_VALUES = 600_000
-"""Values held over every kept piece (~60-100 MB at most); a bigger piece is not kept."""
+MAX_VALUES = 400_000
+"""Values held over every kept piece: ~64 MB at most (measured ~160 bytes a value: the key
+tuple, the address text, the dictionary slot); a bigger piece is not kept. A week of 65,536
+addresses is one piece of 65,536 values (and, filtered, one piece a day plus their sum)."""
 
 PieceValues = dict[tuple[int | None, Any], int]
 """A piece's counts, keyed as ``aggregate.Grouped`` keys them: ``(None, field value or None
