@@ -130,9 +130,9 @@ LOCATOR = GeoLocator()
 
 
 LOOKUP_CACHE = 262_144
-"""Addresses whose country is remembered (~40 MB at most): every alert the store commits is
-counted under its address's country, and a week can hold tens of thousands of addresses; a
-lookup is ~20 us, a remembered one a dictionary read."""
+"""Addresses whose country is remembered (~40 MB at most): counts by country map every address
+of a range, and a week can hold tens of thousands; a lookup is ~15 us, a remembered one a
+dictionary read."""
 
 NOT_PLACED_KEYS: dict[PlaceKind, str] = {
     "private": "(private)",

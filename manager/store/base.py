@@ -91,7 +91,7 @@ class StatsField(Enum):
     COUNTRY = "country"
     """Country of ``sourceIPAddress`` (offline GeoIP, ``manager/geo.country_of``): the
     database's country name, or ``(private)``, ``(service)``, ``(unknown)``. Stats only: no
-    filter names it."""
+    filter names it. A backend may count it from its source-IP counts (SQLite does)."""
     HOUR = "hour"
     DAY = "day"
 

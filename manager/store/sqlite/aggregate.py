@@ -157,6 +157,8 @@ def _add_piece(
             if not keep(first):
                 continue
         bucket = slot * size // bucket_ms if bucket_ms else None
+        if derive is not None:
+            value = derive(str(value))
         out[(bucket, value if column else None)] += n
 
 

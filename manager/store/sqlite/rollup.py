@@ -84,16 +84,14 @@ FIELD_CODE: dict[StatsField, int] = {
     for field, column in FIELD_COLUMN.items()
     if field is not StatsField.COUNTRY
 }
-COUNTRY_CODE = len(ROLLUP_COLUMNS)
-"""Field code of the countries of the source addresses (``geo.country_of``), counted per hour
-and day like any field (a few hundred values at most)."""
-FIELD_CODE[StatsField.COUNTRY] = COUNTRY_CODE
+FIELD_CODE[StatsField.COUNTRY] = FIELD_CODE[StatsField.SOURCE_IP]
 DERIVED: dict[StatsField, Callable[[str], str]] = {StatsField.COUNTRY: country_of}
-"""Fields whose value is computed from a column's (read from the alerts: that column, then
-this); the rollup holds the computed values."""
+"""Fields computed from another field's value when read: a country is its address's
+(``geo.country_of``), counted from the address rows of the rollup or the address column of
+the alerts. Nothing more is written at commit: the sum of a range's pieces by country (a few
+hundred values) is what ``piece_cache`` keeps."""
 _CODES = range(1, len(ROLLUP_COLUMNS))
-_IP_CODE = ROLLUP_COLUMNS.index("source_ip")
-DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP)
+DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP, StatsField.COUNTRY)
 """Fields counted per day only: they have the most values (thousands of principals and
 addresses an hour on a big estate), so hour rows would cost each commit as many writes as the
 alerts themselves while saving a query little; the hours at a range's edges are read from the
@@ -123,12 +121,8 @@ _DROP_EMPTY = (
 Counts = dict[tuple[int, int, int, Any], int]
 
 
-def count_rows(
-    rows: Iterable[Sequence[Any]], sign: int = 1, *, columns_only: bool = False
-) -> Counts:
-    """Rollup increments for rows of ``ROLLUP_COLUMNS`` (``sign`` -1 for deleted rows);
-    ``columns_only``: without the derived countries (the version-2 upgrade's fill, whose
-    countries the version-3 backfill counts)."""
+def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
+    """Rollup increments for rows of ``ROLLUP_COLUMNS`` (``sign`` -1 for deleted rows)."""
     by_hour: defaultdict[int, list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         by_hour[row[0] // HOUR_MS].append(row)
@@ -149,10 +143,6 @@ def count_rows(
                 if hourly:
                     out[(code, 0, hour, value)] = n * sign
                 days[(code, 1, day, value)] += n * sign
-        if not columns_only:
-            for value, n in Counter(map(country_of, columns[_IP_CODE])).items():
-                out[(COUNTRY_CODE, 0, hour, value)] = n * sign
-                days[(COUNTRY_CODE, 1, day, value)] += n * sign
         for code, first, second in _PAIR_COLUMNS:
             for (a, b), n in Counter(zip(columns[first], columns[second], strict=True)).items():
                 value = f"{a}{SEPARATOR}{b}"
@@ -162,32 +152,19 @@ def count_rows(
     return out
 
 
-def count_countries(rows: Iterable[Sequence[Any]]) -> Counts:
-    """Country rollup increments for ``(event_time_ms, source_ip)`` rows (version 3's
-    backfill of alerts stored before it)."""
-    out: defaultdict[tuple[int, int, int, Any], int] = defaultdict(int)
-    for event_ms, address in rows:
-        hour = event_ms // HOUR_MS
-        country = country_of(address)
-        out[(COUNTRY_CODE, 0, hour, country)] += 1
-        out[(COUNTRY_CODE, 1, hour * HOUR_MS // DAY_MS, country)] += 1
-    return dict(out)
-
-
 def add_counts(tx: sqlite3.Connection, counts: Counts) -> None:
     """Apply increments inside the caller's transaction; rows that reach 0 are removed."""
-    changes = sorted(((*key, n) for key, n in counts.items() if n), key=_sort_key)
+    # In key order, so one batch fills each B-tree page once. Values as the TEXT column holds
+    # them (a level is counted as an int), so the rows sort as plain tuples, in C.
+    changes = sorted(
+        (f, span, slot, str(value), n) for (f, span, slot, value), n in counts.items() if n
+    )
     if not changes:
         return
     tx.executemany(_UPSERT, changes)
     negative = [change[:4] for change in changes if change[4] < 0]
     if negative:
         tx.executemany(_DROP_EMPTY, negative)
-
-
-def _sort_key(change: tuple[Any, ...]) -> tuple[int, int, int, str]:
-    # In key order, so one batch fills each B-tree page once; values compare as text.
-    return change[0], change[1], change[2], str(change[3])
 
 
 def spans_for(field: StatsField | None, bucket_ms: int | None) -> list[int]:

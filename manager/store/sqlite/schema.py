@@ -14,10 +14,6 @@ Tables (component ``alerts`` in the manager database):
   there are (see ``rollup.py``), maintained in the same transaction as the alerts.
 - ``seen_events`` (dedupe keys) and ``archive`` (raw events, when enabled).
 
-Version 3 added the countries of the source addresses to ``alert_counts`` (no new column: a
-country is derived from the address); the alerts stored before it are counted by
-``finish_upgrade``, in batches like version 2's fill.
-
 Version 2 added the columns for aws.source, bucket, error code, groups and MITRE, moved the
 per-field indexes from arrival time to event time and added ``alert_counts``. Its SQL only
 adds; the rows of an older database are filled in by ``finish_upgrade`` in batches from the
@@ -37,12 +33,7 @@ import orjson
 from trailwarden.common.timeparse import utc_now
 from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.store.sqlite.database import Database
-from trailwarden.manager.store.sqlite.rollup import (
-    ROLLUP_COLUMNS,
-    add_counts,
-    count_countries,
-    count_rows,
-)
+from trailwarden.manager.store.sqlite.rollup import ROLLUP_COLUMNS, add_counts, count_rows
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +128,6 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE alerts_upgrade (done INTEGER NOT NULL, upto INTEGER NOT NULL);
     INSERT INTO alerts_upgrade SELECT 0, COALESCE(MAX(seq), 0) FROM alerts;
-    """,
-    # 3: rollup counts of the source addresses' countries (StatsField.COUNTRY), for the
-    # console's map; the alerts stored before it are counted by finish_upgrade.
-    """
-    CREATE TABLE alerts_country_upgrade (done INTEGER NOT NULL, upto INTEGER NOT NULL);
-    INSERT INTO alerts_country_upgrade SELECT 0, COALESCE(MAX(seq), 0) FROM alerts;
     """,
 )
 """Versioned schema of the ``alerts`` component. Append, never edit."""
@@ -266,46 +251,7 @@ WHERE seq > ? AND seq <= ? AND json_valid(json)
 
 def finish_upgrade(db: Database) -> int:
     """Fill in the version-2 columns and rollup counts of rows an older version stored, then
-    build the event-time indexes; count the countries of rows stored before version 3.
-    Returns the rows filled in or counted (0 on a current database)."""
-    return _finish_v2(db) + _count_countries(db)
-
-
-def _count_countries(db: Database) -> int:
-    """Version 3: the country rollup rows of the alerts stored before it, in batches (one
-    short transaction each, resumable after a crash)."""
-    conn = db.connection()
-    state = conn.execute("SELECT done, upto FROM alerts_country_upgrade").fetchone()
-    if state is None:
-        return 0
-    done, upto = int(state[0]), int(state[1])
-    if done < upto:
-        log.warning(
-            "stage=store upgrading %s: counting source address countries of alerts %d..%d",
-            db.path,
-            done + 1,
-            upto,
-        )
-    counted = 0
-    while done < upto:
-        stop = min(upto, done + UPGRADE_BATCH)
-        with db.transaction() as tx:
-            rows = tx.execute(
-                "SELECT event_time_ms, source_ip FROM alerts WHERE seq > ? AND seq <= ?",
-                (done, stop),
-            ).fetchall()
-            add_counts(tx, count_countries(rows))
-            tx.execute("UPDATE alerts_country_upgrade SET done = ?", (stop,))
-        counted += len(rows)
-        done = stop
-    with db.transaction() as tx:
-        tx.execute("DELETE FROM alerts_country_upgrade")
-    if counted:
-        log.warning("stage=store upgraded %s: countries of %d alert(s) counted", db.path, counted)
-    return counted
-
-
-def _finish_v2(db: Database) -> int:
+    build the event-time indexes. Returns the rows filled in (0 on a current database)."""
     conn = db.connection()
     state = conn.execute("SELECT done, upto FROM alerts_upgrade").fetchone()
     if state is None:
@@ -328,8 +274,7 @@ def _finish_v2(db: Database) -> int:
                 f"SELECT {', '.join(ROLLUP_COLUMNS)} FROM alerts WHERE seq > ? AND seq <= ?",
                 (done, stop),
             ).fetchall()
-            # Countries not here: version 3's backfill counts them for these rows too.
-            add_counts(tx, count_rows(rows, columns_only=True))
+            add_counts(tx, count_rows(rows))
             tx.execute("UPDATE alerts_upgrade SET done = ?", (stop,))
         filled += len(rows)
         done = stop
@@ -355,4 +300,3 @@ def create_current_schema(conn: sqlite3.Connection) -> None:
     for statement in FINAL_INDEXES:
         conn.execute(statement)
     conn.execute("DELETE FROM alerts_upgrade")
-    conn.execute("DELETE FROM alerts_country_upgrade")

@@ -1,22 +1,18 @@
-"""A manager.db written by an older alert schema (version 1, version 2) opens, is filled in and
-answers queries."""
+"""A manager.db written by the version-1 alert schema opens, is filled in and answers queries."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from trailwarden.manager.geo import country_of
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
-from trailwarden.manager.store.sqlite import rollup, schema
+from trailwarden.manager.store.sqlite import schema
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.stats import alert_stats
 
-from .factory import BASE_TIME, event_for, make_alert
+from .factory import BASE_TIME, make_alert
 
 V1_COLUMNS = (
     "alert_id, ts_ms, event_time_ms, event_time, rule_id, level, description, agent_id, "
@@ -60,9 +56,8 @@ def test_old_database_is_filled_in_batches_and_queries_work(
     version = conn.execute(
         "SELECT MAX(version) FROM schema_migrations WHERE component = 'alerts'"
     ).fetchone()[0]
-    assert version == len(schema.MIGRATIONS) == 3
+    assert version == len(schema.MIGRATIONS) == 2
     assert conn.execute("SELECT COUNT(*) FROM alerts_upgrade").fetchone()[0] == 0
-    assert conn.execute("SELECT COUNT(*) FROM alerts_country_upgrade").fetchone()[0] == 0
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {f"alerts_{c}_et" for c in schema.INDEXED_BY_EVENT_TIME} <= indexes
     assert not any(name.endswith("_ts") and name != "alerts_ts" for name in indexes)
@@ -95,54 +90,3 @@ def test_old_database_is_filled_in_batches_and_queries_work(
     again = Database(path)
     assert schema.finish_upgrade(again) == 0
     again.close()
-
-
-def test_a_version_2_store_gets_its_countries_counted_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "manager.db"
-    db = Database(path)
-    store = SqliteAlertStore(db)
-    addresses = ("8.8.8.8", "1.214.0.1", "10.0.0.5", "ec2.amazonaws.com", "81.2.69.160")
-    alerts = [
-        make_alert(when=BASE_TIME + timedelta(minutes=23 * i), source_ip=addresses[i % 5])
-        for i in range(57)
-    ]
-    store.commit([event_for(a) for a in alerts], alerts)
-    store.close()
-    # As version 2 left it: no country rows, no version 3, no version-3 upgrade table.
-    with db.transaction() as tx:
-        tx.execute("DELETE FROM alert_counts WHERE field = ?", (rollup.COUNTRY_CODE,))
-        tx.execute("DELETE FROM schema_migrations WHERE component = 'alerts' AND version = 3")
-        tx.execute("DROP TABLE alerts_country_upgrade")
-    db.close()
-
-    monkeypatch.setattr(schema, "UPGRADE_BATCH", 10)
-    db = Database(path)
-    store = SqliteAlertStore(db)
-    conn = db.connection()
-    assert conn.execute("SELECT COUNT(*) FROM alerts_country_upgrade").fetchone()[0] == 0
-    expected = Counter(country_of(a.source_ip) for a in alerts)
-    assert set(expected) == {
-        "United States",
-        "South Korea",
-        "(private)",
-        "(service)",
-        "United Kingdom",
-    }
-    for q in (build_stats_query(by="country"), build_stats_query(by="country", **RANGE)):
-        result = alert_stats(conn, q)
-        assert result == alert_stats(conn, q, use_rollup=False)
-    whole = store.stats(build_stats_query(by="country"))
-    assert {b.key: b.count for b in whole.buckets} == dict(expected)
-    store.close()
-    db.close()
-    again = Database(path)
-    assert schema.finish_upgrade(again) == 0  # counted once: reopening adds nothing
-    again.close()
-
-
-RANGE = {
-    "from_time": (BASE_TIME + timedelta(hours=2, minutes=17)).isoformat(),
-    "to_time": (BASE_TIME + timedelta(hours=19, minutes=5)).isoformat(),
-}
