@@ -1,7 +1,8 @@
 """The two panels that group by source address give the raw alerts' own answer.
 
 "Top source IPs" reads kept rollup sums (``store/sqlite/piece_cache``), the "Geolocation map"
-the store's country counts (``geo.country_of``, remembered per address, kept in the rollups);
+the store's counts by country (the address rows mapped through ``geo.country_of``, which
+remembers each address, and kept as per-country sums);
 here they are compared with counts made in Python from the alerts themselves, each alert's
 address looked up afresh, on a real store — before and after alerts arrive in hours the panels
 have already summed.
