@@ -50,8 +50,8 @@ def grouped(
     while its hours stay unchanged (``piece_cache.py``): the rollup rows of a stats question,
     and the alerts a filter keeps (whole days one by one, so a range that moves on by an hour
     still reuses them). The minutes at the edges are always read afresh."""
-    column = rollup.FIELD_COLUMN[field] if field is not None else None
-    derive = rollup.DERIVED.get(field) if field is not None else None
+    source, derive = rollup.DERIVED.get(field, (field, None)) if field else (None, None)
+    column = rollup.FIELD_COLUMN[source] if source is not None else None
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
     counts = rollup.route(flt, field) if use_rollup else None
     edge = where(flt, with_time=False)

@@ -76,20 +76,20 @@ FIELD_COLUMN: dict[StatsField, str] = {
     StatsField.AGENT: "agent_id",
     StatsField.MITRE: "mitre",
     StatsField.GROUP: "groups",
-    StatsField.COUNTRY: "source_ip",
 }
-"""The alerts column of every value field (``country`` is derived from the address column)."""
+"""The alerts column of every value field but the derived ones (``DERIVED``: ``country``)."""
 FIELD_CODE: dict[StatsField, int] = {
-    field: ROLLUP_COLUMNS.index(column)
-    for field, column in FIELD_COLUMN.items()
-    if field is not StatsField.COUNTRY
+    field: ROLLUP_COLUMNS.index(column) for field, column in FIELD_COLUMN.items()
 }
-FIELD_CODE[StatsField.COUNTRY] = FIELD_CODE[StatsField.SOURCE_IP]
-DERIVED: dict[StatsField, Callable[[str], str]] = {StatsField.COUNTRY: country_of}
+DERIVED: dict[StatsField, tuple[StatsField, Callable[[str], str]]] = {
+    StatsField.COUNTRY: (StatsField.SOURCE_IP, country_of)
+}
 """Fields computed from another field's value when read: a country is its address's
 (``geo.country_of``), counted from the address rows of the rollup or the address column of
 the alerts. Nothing more is written at commit: the sum of a range's pieces by country (a few
-hundred values) is what ``piece_cache`` keeps."""
+hundred values) is what ``piece_cache`` keeps. Any backend can count them the same way:
+count the source field, map each value."""
+FIELD_CODE[StatsField.COUNTRY] = FIELD_CODE[StatsField.SOURCE_IP]
 _CODES = range(1, len(ROLLUP_COLUMNS))
 DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP, StatsField.COUNTRY)
 """Fields counted per day only: they have the most values (thousands of principals and
