@@ -61,12 +61,14 @@ def _run(args: argparse.Namespace) -> int:
     from trailwarden.agent.config import load_agent_config
     from trailwarden.agent.identity import AgentIdentity
     from trailwarden.agent.runner import AgentRunner
+    from trailwarden.common.logs import set_log_format
 
     tune_malloc()
     home = args.home.expanduser().resolve()
     config = load_agent_config(home)
     if not args.debug:
         logging.getLogger().setLevel(config.log_level)
+    set_log_format(config.log_format)
     runner = AgentRunner(config, AgentIdentity.load(home))
 
     def stop(signum: int, frame: Any) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.logs import LOG_FORMATS
 from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.schema.sources import SourceConfig, parse_sources
 from trailwarden.common.tomlconfig import Section, load_toml
@@ -19,6 +20,8 @@ CONFIG_FILE = "agent.toml"
 DEFAULT_SPOOL_LIMIT = 1024**3
 """Bytes the spool may hold before fetching pauses (1 GiB)."""
 DEFAULT_HEARTBEAT_SECONDS = 15.0
+DEFAULT_PROGRESS_LOG_SECONDS = 30.0
+MAX_PROGRESS_LOG_SECONDS = 86400.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -38,6 +41,10 @@ class AgentConfig:
     sources: tuple[SourceConfig, ...]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
+    log_format: str = "text"
+    """``text`` (the default) or ``json``: one object a line (common/logs.py)."""
+    progress_log_seconds: float = DEFAULT_PROGRESS_LOG_SECONDS
+    """``agent run``: a progress line per running source this often (0 = never)."""
 
 
 def load_agent_config(home: Path) -> AgentConfig:
@@ -52,7 +59,16 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
     log_level = agent.str("log_level", "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise agent.error("log_level", f"expected one of {', '.join(LOG_LEVELS)}")
+    log_format = agent.str("log_format", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise agent.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}")
     heartbeat = agent.duration("heartbeat", DEFAULT_HEARTBEAT_SECONDS)
+    progress_every = agent.duration("progress_log_seconds", DEFAULT_PROGRESS_LOG_SECONDS)
+    if progress_every != 0 and not 1 <= progress_every <= MAX_PROGRESS_LOG_SECONDS:
+        raise agent.error(
+            "progress_log_seconds",
+            f"expected 0 (never) or 1s..24h, got {progress_every:g}s",
+        )
     agent.done()
     manager = top.section("manager")
     address = manager.str("address", "")
@@ -78,6 +94,8 @@ def parse_agent_config(data: dict[str, Any], home: Path, origin: str) -> AgentCo
         log_level=log_level,
         sources=sources,
         metrics=metrics,
+        log_format=log_format,
+        progress_log_seconds=progress_every,
     )
 
 
@@ -89,7 +107,9 @@ def render_agent_toml(name: str, manager_address: str) -> str:
 [agent]
 name = "{name}"
 log_level = "INFO"
+log_format = "text"             # or "json": one object a line
 heartbeat = "15s"
+progress_log_seconds = 30       # a running pass logs its progress this often; 0 = never
 
 [manager]
 address = "{manager_address}"   # the manager's link (mutual TLS)

@@ -13,7 +13,7 @@ from trailwarden import agent as agent_package
 from trailwarden.agent.config import CONFIG_FILE, render_agent_toml
 from trailwarden.agent.identity import CERT_FILE, AgentIdentity
 from trailwarden.common import channels, tls
-from trailwarden.common.errors import EnrollmentError, TokenError
+from trailwarden.common.errors import EnrollmentError, PkiError, TokenError
 from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def enroll(
         name=name,
         key_pem=tls.key_to_pem(key),
         cert_pem=bytes(response.certificate_pem),
-        ca_pem=ca_pem,
+        ca_pem=_trust_bundle(ca_pem, bytes(response.ca_chain_pem)),
     ).save(home, manager)
     config = home / CONFIG_FILE
     # Reach the link on the host the admin told us to use for enrollment: the manager's own
@@ -99,3 +99,15 @@ def enroll(
         config.write_text(render_agent_toml(name, link_address))
     log.info("stage=enroll agent=%s name=%s manager=%s", response.agent_id, name, manager)
     return EnrollResult(response.agent_id, link_address, tuple(response.groups))
+
+
+def _trust_bundle(pinned_pem: bytes, bundle_pem: bytes) -> bytes:
+    """What the agent trusts: the manager's CA bundle when it holds the pinned CA (during a
+    CA rotation it holds the new CA too, which the manager's server certificate moves to at
+    `ca finish`), else the pinned CA alone. The bundle came over a channel verified with the
+    pinned CA, so trusting it adds nothing the pinned manager did not vouch for."""
+    try:
+        offered = {tls.fingerprint(cert) for cert in tls.load_certs(bundle_pem)}
+    except PkiError:
+        return pinned_pem
+    return bundle_pem if tls.fingerprint(pinned_pem) in offered else pinned_pem

@@ -11,6 +11,7 @@ manager that comes back.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import random
@@ -23,9 +24,10 @@ from typing import Any
 import grpc
 
 from trailwarden.agent.identity import AgentIdentity
+from trailwarden.agent.renewal import CertificateRenewer
 from trailwarden.agent.spool import Spool
 from trailwarden.common import channels
-from trailwarden.common.errors import SpoolError
+from trailwarden.common.errors import CredentialsError, SpoolError
 from trailwarden.common.wire import REFUSAL_METADATA_KEY, link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_to_wire
 
@@ -68,6 +70,7 @@ class LinkClient:
         on_config: ConfigHandler | None = None,
         on_command: Callable[[link_pb2.Command], None] | None = None,
         on_refused: Callable[[], None] | None = None,
+        renewer: CertificateRenewer | None = None,
     ) -> None:
         self.identity = identity
         self.address = address
@@ -78,6 +81,10 @@ class LinkClient:
         self.status = status or (lambda: link_pb2.AgentStatus())
         self.on_config = on_config
         self.on_command = on_command
+        self.renewer = renewer
+        """Answers the manager's certificate renewal offers (None: offers are ignored)."""
+        self.renewals = 0
+        """Certificates renewed over the link by this client."""
         self.on_refused = on_refused or (lambda: None)
         """Called once when the manager refuses this agent for good (the loop then ends)."""
         self.refused = ""
@@ -111,6 +118,7 @@ class LinkClient:
         backoff = BACKOFF_INITIAL_SECONDS
         while not stop.is_set():
             started = time.monotonic()
+            planned = False
             try:
                 self._session(stop)
             except grpc.RpcError as exc:
@@ -128,6 +136,7 @@ class LinkClient:
                     break
             except LinkProtocolError as exc:
                 self.last_error = str(exc)
+                planned = isinstance(exc, RenewedReconnect)
             except SpoolError as exc:
                 # A spool read or ack failed (disk full, I/O error): end this session and retry
                 # like any other failure; unacked batches are resent. Letting it escape would
@@ -140,7 +149,8 @@ class LinkClient:
             if time.monotonic() - started > HEALTHY_SESSION_SECONDS:
                 backoff = BACKOFF_INITIAL_SECONDS
             delay = random.uniform(0, backoff)  # full jitter
-            log.warning(
+            log.log(
+                logging.INFO if planned else logging.WARNING,
                 "stage=send link to %s down (%s); reconnecting in %.1fs",
                 self.address,
                 self.last_error or "closed",
@@ -166,6 +176,7 @@ class LinkClient:
                         hostname=self.hello.hostname,
                         applied_config_revision=revision,
                         applied_config_hash=config_hash,
+                        ca_bundle_sha256=hashlib.sha256(self.identity.ca_pem).hexdigest(),
                     )
                 )
             )
@@ -202,9 +213,28 @@ class LinkClient:
                     self.config_settled.set()
                 elif kind == "command" and self.on_command is not None:
                     self.on_command(message.command)
+                elif kind == "renew" and self.renewer is not None:
+                    outbox.put(self.renewer.request(self.identity, message.renew))
+                elif kind == "certificate" and self.renewer is not None:
+                    self._install(message.certificate, acks)
             acks.put(("closed", None))
         except grpc.RpcError as exc:
             acks.put(("error", exc))
+
+    def _install(self, issued: link_pb2.CertificateIssued, acks: queue.Queue[Any]) -> None:
+        """Store a renewed certificate, then end this session: the next one uses it."""
+        assert self.renewer is not None
+        try:
+            identity = self.renewer.install(self.identity, issued)
+        except (CredentialsError, OSError) as exc:
+            log.error("stage=send certificate renewal failed, keeping the current one: %s", exc)
+            return
+        self.identity = identity
+        self._credentials = channels.client_channel_credentials(
+            identity.ca_pem, identity.cert_pem, identity.key_pem
+        )
+        self.renewals += 1
+        acks.put(("renewed", None))
 
     def _send(
         self,
@@ -277,6 +307,8 @@ class LinkClient:
                 raise value
             elif kind == "closed":
                 raise LinkProtocolError("manager ended the stream")
+            elif kind == "renewed":
+                raise RenewedReconnect("reconnecting with the renewed certificate")
 
 
 def refusal_of(exc: grpc.RpcError) -> str:
@@ -292,6 +324,10 @@ def refusal_of(exc: grpc.RpcError) -> str:
 
 class LinkProtocolError(Exception):
     """The manager did something the protocol does not allow (internal to the reconnect loop)."""
+
+
+class RenewedReconnect(LinkProtocolError):
+    """The session ends on purpose: the next one uses the certificate just renewed."""
 
 
 def _drain(outbox: queue.Queue[Any]) -> Iterator[Any]:

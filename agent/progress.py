@@ -1,7 +1,13 @@
-"""The progress display of ``trailwarden agent run --once``.
+"""Progress: the display of ``trailwarden agent run --once``, and the service's progress log.
 
-On a terminal: one line rewritten in place (objects, records, bytes, rate, spool, acks).
-Otherwise (cron, CI, a pipe): a plain log line every ``LOG_EVERY_S`` seconds, so logs stay readable.
+``--once`` on a terminal: one line rewritten in place (objects, records, bytes, rate, spool,
+acks). Otherwise (cron, CI, a pipe): a plain log line every ``LOG_EVERY_S`` seconds, so logs
+stay readable.
+
+``agent run`` (the service): ``ServiceProgress`` logs, every ``progress_log_seconds``, one line
+per source whose pass is running — objects done of those its listing has found so far, records,
+the rate since the last line, and the lag behind the newest object — so a long backfill shows
+in the journal how far it is and how fast it goes. Idle sources log nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from trailwarden.agent.spool import SpoolStats
-from trailwarden.agent.status import SourceStatus
+from trailwarden.agent.status import PAUSED, RUNNING, SourceStatus
+from trailwarden.common.timeparse import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +116,51 @@ class Progress:
                 self._stream.flush()
             else:
                 log.info("progress: %s", text)
+
+
+def source_progress_line(status: SourceStatus, records_per_second: float) -> str:
+    """One running source's progress, as ``ServiceProgress`` logs it."""
+    return (
+        f"progress: source {status.name}: objects {status.pass_objects_done:,}"
+        f"/{status.pass_objects_known:,} known, records {status.pass_records:,}, "
+        f"{records_per_second:,.0f} records/s, lag {human_duration(status.lag_ms)}"
+        + (" (paused: spool full)" if status.state == PAUSED else "")
+    )
+
+
+class ServiceProgress:
+    """Logs each running source's progress every ``every`` seconds until ``stop``."""
+
+    def __init__(self, sources: Callable[[], Sequence[SourceStatus]], every: float) -> None:
+        self._sources = sources
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+        self._last: dict[str, tuple[float, int]] = {}
+        """Source name -> (monotonic time, records spooled) at the previous line."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def log_once(self) -> None:
+        """One line per running source (the loop's body; tests call it directly too)."""
+        now = time.monotonic()
+        for status in self._sources():
+            then, records = self._last.get(status.name, (now, status.records_spooled))
+            self._last[status.name] = (now, status.records_spooled)
+            if status.state not in (RUNNING, PAUSED):
+                continue
+            rate = (status.records_spooled - records) / (now - then) if now > then else 0.0
+            log.info("%s", source_progress_line(status, rate))
+
+    def _loop(self) -> None:
+        now = time.monotonic()
+        for status in self._sources():  # the first line's rate counts from here
+            self._last[status.name] = (now, status.records_spooled)
+        while not self._stop.wait(self._every):
+            self.log_once()

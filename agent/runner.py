@@ -19,7 +19,8 @@ from trailwarden.agent.config import AgentConfig
 from trailwarden.agent.identity import AgentIdentity
 from trailwarden.agent.link import HelloInfo, LinkClient
 from trailwarden.agent.observability import AgentCollector, agent_readiness, agent_registry
-from trailwarden.agent.progress import Progress
+from trailwarden.agent.progress import Progress, ServiceProgress
+from trailwarden.agent.renewal import CertificateRenewer
 from trailwarden.agent.spool import Spool
 from trailwarden.agent.status import SourceStatus
 from trailwarden.common.errors import AgentRefusedError
@@ -78,12 +79,18 @@ class AgentRunner:
             status=self.status,
             on_config=self.applier.apply,
             on_refused=self._refused,
+            renewer=CertificateRenewer(config.home),
         )
         self.metrics_server: ObservabilityServer | None = None
         if config.metrics.enabled:
             collector = AgentCollector(self.collector.status, self.spool.stats, self.link)
             self.metrics_server = ObservabilityServer(
                 config.metrics, agent_registry(collector), agent_readiness(self.spool, self.link)
+            )
+        self.service_progress: ServiceProgress | None = None
+        if config.progress_log_seconds:
+            self.service_progress = ServiceProgress(
+                self.collector.status, config.progress_log_seconds
             )
         self.stop_event = threading.Event()
         self._link_stop = threading.Event()
@@ -123,7 +130,11 @@ class AgentRunner:
         if self.metrics_server is not None:
             self.metrics_server.start()
         self.collector.start()
+        if self.service_progress is not None:
+            self.service_progress.start()
         self.stop_event.wait()
+        if self.service_progress is not None:
+            self.service_progress.stop()
         self.shutdown()
         self._raise_if_refused()
 

@@ -86,6 +86,28 @@ class SourceStatus:
     """When a pass last finished without failing (metrics; not on the wire)."""
     sqs: SqsStatus | None = None
     """SQS sources only."""
+    lag_ms: int = 0
+    """How far collection is behind the newest object: per stream, the newest object's time
+    seen in the listings minus the newest collected object's time, the largest of the streams
+    (SQS: the age of the oldest message of the last receive). 0 = caught up or not known."""
+    pass_objects_done: int = 0
+    """Objects collected in the pass running now (or the last one); not on the wire."""
+    pass_objects_known: int = 0
+    """Objects the running pass has listed to collect so far (the total grows as it lists)."""
+    pass_records: int = 0
+    """Records spooled in the pass running now (or the last one)."""
+
+
+@dataclass
+class _StreamLag:
+    """Newest object time listed and collected in one stream (Unix ms)."""
+
+    seen_ms: int = 0
+    collected_ms: int = 0
+
+    @property
+    def lag_ms(self) -> int:
+        return max(0, self.seen_ms - self.collected_ms) if self.seen_ms else 0
 
 
 class SqsCounters:
@@ -148,11 +170,17 @@ class SourceTracker:
         self._problems: deque[Problem] = deque(maxlen=MAX_PROBLEMS)
         self.sqs: SqsCounters | None = None
         """Set by an SQS source: its counters join the snapshot."""
+        self._lag: dict[str, _StreamLag] = {}
+        self._pass_base = (0, 0)
+        """Objects done and records at the start of the running pass."""
+        self._pass_known = 0
 
     def set_state(self, state: str) -> None:
         with self._lock:
             if state == RUNNING and self._state != RUNNING:
                 self._pass_started = time.monotonic()
+                self._pass_base = (self._done, self._records)
+                self._pass_known = 0
             self._state = state
 
     @property
@@ -164,12 +192,31 @@ class SourceTracker:
         with self._lock:
             self._paused = paused
 
-    def object_done(self, records: int, discarded: int, size: int) -> None:
+    def object_done(
+        self, records: int, discarded: int, size: int, *, stream: str = "", time_ms: int = 0
+    ) -> None:
+        """One object collected; ``time_ms`` (its time, 0 = not known) in ``stream`` moves
+        the stream's lag."""
         with self._lock:
             self._done += 1
             self._records += records
             self._discarded += discarded
             self._bytes += size
+            if time_ms:
+                lag = self._lag.setdefault(stream, _StreamLag())
+                lag.collected_ms = max(lag.collected_ms, time_ms)
+
+    def object_listed(self, stream: str, time_ms: int, *, taken: bool = False) -> None:
+        """A listing showed an object of ``time_ms`` in ``stream``; ``taken``: collected
+        before (it counts as collected, not as work for this pass)."""
+        with self._lock:
+            if not taken:
+                self._pass_known += 1
+            if time_ms:
+                lag = self._lag.setdefault(stream, _StreamLag())
+                lag.seen_ms = max(lag.seen_ms, time_ms)
+                if taken:
+                    lag.collected_ms = max(lag.collected_ms, time_ms)
 
     def object_failed(self, where: str, reason: str) -> None:
         with self._lock:
@@ -216,6 +263,7 @@ class SourceTracker:
                 self._last_success_ms = self._last_pass_ms
 
     def snapshot(self) -> SourceStatus:
+        sqs = self.sqs.snapshot() if self.sqs is not None else None
         with self._lock:
             state = PAUSED if self._paused and self._state == RUNNING else self._state
             return SourceStatus(
@@ -236,8 +284,15 @@ class SourceTracker:
                 objects_refused_size=self._refused_size,
                 last_pass_seconds=self._last_pass_seconds,
                 last_success_unix_ms=self._last_success_ms,
-                sqs=self.sqs.snapshot() if self.sqs is not None else None,
+                sqs=sqs,
+                lag_ms=sqs.lag_ms if sqs is not None else self._lag_ms(),
+                pass_objects_done=self._done - self._pass_base[0],
+                pass_objects_known=self._pass_known,
+                pass_records=self._records - self._pass_base[1],
             )
+
+    def _lag_ms(self) -> int:
+        return max((lag.lag_ms for lag in self._lag.values()), default=0)
 
 
 def _now_ms() -> int:

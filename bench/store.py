@@ -1,7 +1,11 @@
 """Alert store benchmark: batched inserts against a bare-sqlite3 baseline, then indexed queries.
 
     python bench/store.py [--alerts 1000000] [--batch 1000] [--dir DIR] [--repeat 7]
-                          [--events N]
+                          [--events N] [--store postgresql://postgres@127.0.0.1:5432/postgres
+                          [--text-index]]
+
+With ``--store`` the same alerts and queries run on PostgreSQL instead, against a bare COPY
+(``bench/store_postgres.py``).
 
 Insert: the same alerts go, batch by batch and interleaved (so both feel the same machine
 load), into (a) ``SqliteAlertStore.commit`` — Alert → row conversion (JSON of the full alert),
@@ -152,6 +156,59 @@ def baseline_db(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def query_cases(now: datetime) -> list[tuple[str, Any, bool]]:
+    """``(label, query, indexed)``: the alert queries both backends are timed on."""
+    rule, user = RULES[17], USERS[42]
+    return [
+        ("rule + 24h", build_alert_query(rule_ids=[rule], since="24h", now=now), True),
+        ("user + 7d", build_alert_query(user=user, since="7d", now=now), True),
+        ("rule + 30d", build_alert_query(rule_ids=[rule], since="30d", now=now), True),
+        (
+            "user + from/to",
+            build_alert_query(user=user, from_time="2026-11-10", to_time="2026-11-20"),
+            True,
+        ),
+        ("min-level 12 + 24h", build_alert_query(min_level=12, since="24h", now=now), False),
+        ("search text + 24h", build_alert_query(search="k/99", since="24h", now=now), False),
+    ]
+
+
+def interleaved_inserts(
+    batches: Iterator[list[Alert]],
+    store: Any,
+    baseline: Callable[[list[tuple[Any, ...]]], None],
+    report_every: int,
+) -> tuple[int, float, float]:
+    """Each batch into ``baseline`` (the already-built rows) and then ``store.commit`` (as an
+    analysis worker hands alerts over: rendered, without the event); only those two are timed.
+    Returns ``(alerts, store seconds, baseline seconds)``."""
+    store_s = bare_s = 0.0
+    done = 0
+    for batch in batches:
+        rows = [alert_row(a) for a in batch]
+        for alert in batch:
+            alert.data = {}
+        events = [
+            EventRow(a.event_id, a.recipient_account, a.agent.id, a.event_time, a.location, b"")
+            for a in batch
+        ]
+        t0 = time.perf_counter()
+        baseline(rows)
+        bare_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        stored = store.commit(events, batch)
+        store_s += time.perf_counter() - t0
+        assert stored == len(batch), (stored, len(batch))
+        done += len(batch)
+        if done % report_every == 0:
+            print(
+                f"  {done:>9,} alerts: store {done / store_s:,.0f}/s, "
+                f"baseline {done / bare_s:,.0f}/s",
+                file=sys.stderr,
+            )
+    return done, store_s, bare_s
+
+
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     """Median milliseconds of ``repeat`` runs, and the last result."""
     samples = []
@@ -176,7 +233,29 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="also time N dedupe keys alone (every record pays this)",
     )
+    parser.add_argument(
+        "--store",
+        default="",
+        metavar="URL",
+        help="a PostgreSQL server URL: benchmark the PostgreSQL store in a throwaway database",
+    )
+    parser.add_argument(
+        "--text-index",
+        action="store_true",
+        help="with --store: also keep the trigram index for the text search ([store] text_index)",
+    )
     args = parser.parse_args(argv)
+    if args.store:
+        from bench.store_postgres import run
+
+        cases = query_cases(END)
+        stats = [
+            (f"stats by {by} {since}", build_stats_query(by=by, since=since, now=END), False)
+            for since in ("24h", "7d", "30d")
+            for by in ("rule", "hour")
+        ]
+        batches = generate(args.alerts, args.batch, args.seed)
+        return run(args.store, args, batches, [*cases, *stats])
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-store-") as tmp:
         root = Path(tmp)
@@ -184,33 +263,13 @@ def main(argv: list[str] | None = None) -> int:
         store = SqliteAlertStore(database, retention=RetentionPolicy(max_db_bytes=0))
         bare = baseline_db(root / "baseline.db")
 
-        store_s = bare_s = 0.0
-        done = 0
-        for batch in generate(args.alerts, args.batch, args.seed):
-            rows = [alert_row(a) for a in batch]
-            for alert in batch:
-                # As an analysis worker hands alerts over: rendered, without the event.
-                alert.data = {}
-            events = [
-                EventRow(a.event_id, a.recipient_account, a.agent.id, a.event_time, a.location, b"")
-                for a in batch
-            ]
-            t0 = time.perf_counter()
+        def baseline(rows: list[tuple[Any, ...]]) -> None:
             bare.execute("BEGIN IMMEDIATE")
             bare.executemany(INSERT_ALERT_SQL, rows)
             bare.execute("COMMIT")
-            bare_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            stored = store.commit(events, batch)
-            store_s += time.perf_counter() - t0
-            assert stored == len(batch), (stored, len(batch))
-            done += len(batch)
-            if done % (args.batch * 100) == 0:
-                print(
-                    f"  {done:>9,} alerts: store {done / store_s:,.0f}/s, "
-                    f"baseline {done / bare_s:,.0f}/s",
-                    file=sys.stderr,
-                )
+
+        batches = generate(args.alerts, args.batch, args.seed)
+        done, store_s, bare_s = interleaved_inserts(batches, store, baseline, args.batch * 100)
         bare.close()
         store_rate, bare_rate = done / store_s, done / bare_s
         print(f"insert {done:,} alerts in batches of {args.batch}")
@@ -219,19 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ratio             {store_rate / bare_rate:>10.2f}  (target >= 0.5)")
 
         now = END
-        rule, user = RULES[17], USERS[42]
-        cases: list[tuple[str, Any, bool]] = [
-            ("rule + 24h", build_alert_query(rule_ids=[rule], since="24h", now=now), True),
-            ("user + 7d", build_alert_query(user=user, since="7d", now=now), True),
-            ("rule + 30d", build_alert_query(rule_ids=[rule], since="30d", now=now), True),
-            (
-                "user + from/to",
-                build_alert_query(user=user, from_time="2026-11-10", to_time="2026-11-20"),
-                True,
-            ),
-            ("min-level 12 + 24h", build_alert_query(min_level=12, since="24h", now=now), False),
-            ("search text + 24h", build_alert_query(search="k/99", since="24h", now=now), False),
-        ]
+        cases = query_cases(now)
+        rule = RULES[17]
         print(f"queries over {done:,} alerts (median of {args.repeat}, first page of 50)")
         failures = 0
         for label, q, indexed in cases:

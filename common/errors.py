@@ -172,3 +172,7 @@ class QueryError(TrailWardenError):
 
 class NotFoundError(TrailWardenError):
     """A named thing (agent, group, revision) does not exist."""
+
+
+class InUseError(TrailWardenError):
+    """A thing cannot be removed while others still use it (a group with agents in it)."""

@@ -16,24 +16,29 @@ from trailwarden.common.errors import CredentialsError, InsecureKeyFileError
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Write a secret file that is 0600 from its first byte (no window where others can read)."""
+    _write_replacing(path, data, 0o600)
+
+
+def write_public_file(path: Path, data: bytes) -> None:
+    """Write a certificate or other public file; replaced whole, so a reader (a running
+    manager reloading its certificates) sees the old file or the new one, never half of it."""
+    _write_replacing(path, data, 0o644)
+
+
+def _write_replacing(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def write_public_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
 
 
 def check_private_file(path: Path) -> None:

@@ -76,3 +76,16 @@ def utc_now() -> datetime:
 def to_rfc3339(value: datetime) -> str:
     """``2026-11-26T15:04:05.123Z``: the form stored and printed everywhere."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def human_duration(ms: int) -> str:
+    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: a lag or an age in its two largest units."""
+    seconds = max(0, int(ms) // 1000)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -179,7 +180,10 @@ def _leaf(
 
 
 def issue_server_cert(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, names: list[str]
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    names: list[str],
+    days: int = LEAF_VALIDITY_DAYS,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """The manager's certificate; ``names`` are host names and IP addresses it answers to."""
     import ipaddress
@@ -198,9 +202,55 @@ def issue_server_cert(
         names[0],
         sans,
         ExtendedKeyUsageOID.SERVER_AUTH,
-        LEAF_VALIDITY_DAYS,
+        days,
     )
     return key, cert
+
+
+def server_names(cert: x509.Certificate) -> list[str]:
+    """The DNS names and IP addresses a server certificate answers to, in its SAN's order."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names: list[str] = []
+    for entry in san:
+        if isinstance(entry, x509.DNSName):
+            names.append(entry.value)
+        elif isinstance(entry, x509.IPAddress):
+            names.append(str(entry.value))
+    return names
+
+
+def not_after_ms(cert: x509.Certificate) -> int:
+    """When the certificate expires, in Unix milliseconds."""
+    return int(cert.not_valid_after_utc.timestamp() * 1000)
+
+
+def load_certs(pem: bytes, where: str = "certificate bundle") -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle (a trust bundle holds two CAs during a rotation)."""
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise PkiError(f"{where}: not a PEM certificate bundle: {exc}") from exc
+    return certs
+
+
+def issuer_among(cert: x509.Certificate, cas: list[x509.Certificate]) -> x509.Certificate | None:
+    """The CA of ``cas`` whose key signed ``cert``, or None (checked by signature, not name:
+    during a rotation the two CAs may carry similar names)."""
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return ca
+    return None
+
+
+def public_keys_match(key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
+    """Whether ``cert`` certifies ``key``'s public key (a renewed key and its certificate)."""
+    return bool(key.public_key() == cert.public_key())
 
 
 def identity_uri(role: Role, ident: str) -> str:
@@ -285,6 +335,21 @@ def https_server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
         raise PkiError(
             f"console certificate {cert_path} with key {key_path} cannot be used: {exc}"
         ) from exc
+    return context
+
+
+def https_client_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """A verifying TLS 1.2+ client context (webhooks, SMTP STARTTLS): the system's CAs, or only
+    ``ca_file``'s (a PEM bundle) for a receiver with a private CA. Host names are checked."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ca_file is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise PkiError(f"CA file {ca_file} cannot be used: {exc}") from exc
     return context
 
 

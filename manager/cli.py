@@ -1,4 +1,4 @@
-"""`trailwarden manager init|run`."""
+"""`trailwarden manager init|run` (status: status_cli.py; cert and ca: ca_cli.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_CONSOLE_PORT,
         help="HTTPS port of the web console (default %(default)s)",
     )
+    init.add_argument(
+        "--store",
+        default="",
+        metavar="URL",
+        help="keep alerts, dedupe keys, the archive and console users in this PostgreSQL database "
+        "(postgresql://user@host:5432/db; checked and migrated now); default: SQLite in the home",
+    )
     init.set_defaults(func=_init)
 
     run = sub.add_parser("run", help="serve enrollment, agent links and the Admin API")
@@ -56,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from trailwarden.manager.status_cli import add_status_command
 
     add_status_command(sub)
+
+    from trailwarden.manager.ca_cli import add_certificate_commands
+
+    add_certificate_commands(sub)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -68,12 +79,17 @@ def _init(args: argparse.Namespace) -> int:
         link_port=args.link_port,
         enroll_port=args.enroll_port,
         console_port=args.console_port,
+        store_url=args.store,
     )
     print(f"manager home:      {result.home}")
     print(f"admin credentials: {result.credentials}  (export TRAILWARDEN_CREDENTIALS=...)")
     print(f"agent link:        {result.link_address}")
     print(f"enrollment:        {result.enroll_address}")
     print(f"CA SHA-256:        {result.ca_fingerprint}")
+    if args.store:
+        from trailwarden.manager.store.postgres.url import mask_url
+
+        print(f"alert store:       {mask_url(args.store)}")
     print(f"web console:       {result.console_url}  (add a login: trailwarden admin user add)")
     print(f"start it with:     trailwarden manager run --home {result.home}")
     return 0

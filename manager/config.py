@@ -6,14 +6,23 @@ Paths are relative to the manager home unless absolute.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trailwarden.common.logs import LOG_FORMATS
 from trailwarden.common.observability.config import MetricsConfig, parse_metrics_section
 from trailwarden.common.tomlconfig import Section, load_toml
+from trailwarden.manager.outputs.config import (
+    AlertsFileOutput,
+    ArchivesConfig,
+    OutputConfig,
+    parse_archives,
+    parse_outputs,
+)
 
 DEFAULT_LINK_PORT = 4750
 """Mutual-TLS port for agent links and the Admin API."""
@@ -94,12 +103,19 @@ class ManagerConfig:
     alerts_file_max_bytes: int = DEFAULT_ALERTS_FILE_MAX_BYTES
     """Rotate alerts/alerts.json before it grows past this size (it also rotates daily)."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``text`` (the default) or ``json``: one object a line (common/logs.py)."""
     analysis_workers: int = 0
     """Analysis worker processes; 0 = one per core, 1 = analyse in the manager process."""
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     """``[metrics]``: /metrics, /healthz and /readyz over HTTP (off unless ``listen`` is set)."""
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     """`[console]`: the web console."""
+    outputs: tuple[OutputConfig, ...] = (AlertsFileOutput(),)
+    """Every enabled output (``[outputs]`` table or ``[[outputs]]`` entries, manager/outputs/
+    config.py); the ``alerts_file*`` fields above mirror the alerts file's entry."""
+    archives: ArchivesConfig = field(default_factory=ArchivesConfig)
+    """`[archives]`: every analysed event to alerts/archives.json."""
 
     @property
     def database_path(self) -> Path:
@@ -126,6 +142,9 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     ack_window = manager.int("ack_window", DEFAULT_ACK_WINDOW, minimum=1, maximum=1024)
     max_connections = manager.int("max_connections", DEFAULT_MAX_CONNECTIONS, minimum=1)
     log_level = manager.str("log_level", "INFO").upper()
+    log_format = manager.str("log_format", "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise manager.error("log_format", f"expected one of {', '.join(LOG_FORMATS)}")
     analysis_workers = manager.int("analysis_workers", 0, minimum=0, maximum=256)
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise manager.error("log_level", "expected DEBUG, INFO, WARNING or ERROR")
@@ -142,13 +161,9 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
     store = top.raw("store", {})
     if not isinstance(store, Mapping):
         raise top.error("store", "expected a table")
-    outputs = top.section("outputs")
-    alerts_file = outputs.bool("alerts_file", True)
-    alerts_file_min_level = outputs.int("alerts_file_min_level", 0, minimum=0, maximum=16)
-    alerts_file_max_bytes = outputs.size("alerts_file_max_size", DEFAULT_ALERTS_FILE_MAX_BYTES)
-    if alerts_file_max_bytes < 1:
-        raise outputs.error("alerts_file_max_size", "must be at least 1 byte")
-    outputs.done()
+    outputs = parse_outputs(top)
+    archives = parse_archives(top)
+    alerts_file = next((o for o in outputs if isinstance(o, AlertsFileOutput)), None)
     metrics = parse_metrics_section(top)
     console = _console(top.section("console"))
     top.done()
@@ -161,13 +176,18 @@ def parse_manager_config(data: Mapping[str, Any], home: Path, origin: str) -> Ma
         max_connections=max_connections,
         analysis=analysis,
         store=dict(store),
-        alerts_file=alerts_file,
-        alerts_file_min_level=alerts_file_min_level,
-        alerts_file_max_bytes=alerts_file_max_bytes,
+        alerts_file=alerts_file is not None,
+        alerts_file_min_level=alerts_file.min_level if alerts_file else 0,
+        alerts_file_max_bytes=(
+            alerts_file.max_bytes if alerts_file else DEFAULT_ALERTS_FILE_MAX_BYTES
+        ),
         log_level=log_level,
+        log_format=log_format,
         analysis_workers=analysis_workers,
         metrics=metrics,
         console=console,
+        outputs=outputs,
+        archives=archives,
     )
 
 
@@ -218,9 +238,18 @@ def _listen(section: Section, default_port: int) -> ListenConfig:
 
 
 def render_manager_toml(
-    name: str, link: ListenConfig, enrollment: ListenConfig, console_listen: str = ""
+    name: str,
+    link: ListenConfig,
+    enrollment: ListenConfig,
+    console_listen: str = "",
+    store_url: str = "",
 ) -> str:
-    """The commented manager.toml that `manager init` writes."""
+    """The commented manager.toml that `manager init` writes (``store_url``: `--store`)."""
+    store_line = (
+        f"url = {json.dumps(store_url)}   # alerts, dedupe keys, archive in PostgreSQL"
+        if store_url
+        else '# url = "postgresql://trailwarden@db.example.org:5432/trailwarden"  # else SQLite'
+    )
     return f"""\
 # TrailWarden manager configuration. Paths are relative to this folder.
 # Every key is documented in docs/CONFIGURATION.md; unknown keys are refused at start.
@@ -230,6 +259,7 @@ name = "{name}"              # shown as manager.name in alerts
 ack_window = {DEFAULT_ACK_WINDOW}               # unacknowledged batches per agent in flight
 max_connections = {DEFAULT_MAX_CONNECTIONS}        # concurrent agent streams
 log_level = "INFO"
+log_format = "text"           # or "json": one object a line
 analysis_workers = 0          # analysis processes: 0 = one per core, 1 = in-process
 
 [link]                        # agents and admins, mutual TLS
@@ -250,6 +280,9 @@ alerts_file = true            # alerts/alerts.json, Wazuh alerts.json shape, JSO
 alerts_file_min_level = 0     # only alerts at this level or above go to the file
 alerts_file_max_size = "256MiB"  # rotate the live file at this size (and daily)
 
+[archives]                    # every analysed event, alert or not (Wazuh's logall_json)
+enabled = false               # alerts/archives.json, rotated like alerts.json, gzipped
+
 [console]                     # the web console, HTTPS (users: trailwarden admin user add)
 enabled = true
 listen = "{console_listen or f"0.0.0.0:{DEFAULT_CONSOLE_PORT}"}"
@@ -260,4 +293,5 @@ idle_timeout = "1h"           # and ends when unused this long
 
 [store]
 # retention and raw-event archive; see docs/CONFIGURATION.md
+{store_line}
 """

@@ -1,9 +1,8 @@
 """The manager home folder: created by `manager init`, read by `manager run`.
 
 <home>/manager.toml        configuration
-<home>/manager.db          SQLite (registry, config, audit, alerts)
-<home>/pki/ca.pem, ca.key  the CA that signs agent and admin certificates (ca.key 0600)
-<home>/pki/server.pem, server.key
+<home>/manager.db          SQLite (registry, config, audit; alerts, users unless [store] url)
+<home>/pki/                the CA, the server certificate, a CA rotation (manager/pki/material.py)
 <home>/admin.credentials   admin bundle: address, CA, admin cert and key (0600)
 <home>/alerts/             alerts.json (Wazuh shape)
 """
@@ -30,7 +29,16 @@ from trailwarden.manager.config import (
     ManagerConfig,
     render_manager_toml,
 )
+from trailwarden.manager.pki.material import ServerMaterial, load_material
 from trailwarden.manager.store.sqlite.database import Database
+
+__all__ = [
+    "InitResult",
+    "ServerMaterial",
+    "init_home",
+    "load_server_material",
+    "write_admin_bundle",
+]
 
 ADMIN_NAME = "admin"
 
@@ -54,10 +62,15 @@ def init_home(
     enroll_port: int = DEFAULT_ENROLL_PORT,
     advertise_host: str = "",
     console_port: int = DEFAULT_CONSOLE_PORT,
+    store_url: str = "",
 ) -> InitResult:
+    """``store_url``: a PostgreSQL URL for the alert store (`--store`), checked and migrated
+    before anything is written; '' keeps the embedded SQLite store."""
     home = home.expanduser().resolve()
     if (home / CONFIG_FILE).exists():
         raise ConfigError(f"{home / CONFIG_FILE}: already initialised; refusing to overwrite")
+    if store_url:
+        prepare_store(store_url, "manager init --store")
     hostname = socket.gethostname()
     names = list(dict.fromkeys([*(server_names or [hostname]), "localhost", "127.0.0.1"]))
     advertise = advertise_host or names[0]
@@ -73,8 +86,12 @@ def init_home(
     link = ListenConfig(f"{listen_host}:{link_port}", f"{advertise}:{link_port}")
     enrollment = ListenConfig(f"{listen_host}:{enroll_port}", f"{advertise}:{enroll_port}")
     (home / CONFIG_FILE).write_text(
-        render_manager_toml(hostname, link, enrollment, f"{listen_host}:{console_port}")
+        render_manager_toml(
+            hostname, link, enrollment, f"{listen_host}:{console_port}", store_url=store_url
+        )
     )
+    if store_url:
+        (home / CONFIG_FILE).chmod(0o600)  # the URL may carry the database password
     (home / "alerts").mkdir(exist_ok=True)
     database = Database(home / "manager.db")
     Registry(database)
@@ -91,50 +108,44 @@ def init_home(
     )
 
 
+def prepare_store(url: str, origin: str) -> None:
+    """Check a PostgreSQL store URL, connect and apply the migrations (ConfigError or
+    StoreError, the password masked, before `manager init` writes anything)."""
+    from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
+    from trailwarden.manager.store.postgres.url import check_store_url
+    from trailwarden.manager.users.postgres import migrate_user_tables
+
+    # text_index=None: a database some manager already uses keeps its text index as it is.
+    store = PostgresAlertStore.from_url(check_store_url(url, origin), pool_max=1, text_index=None)
+    try:
+        migrate_user_tables(store.database)
+    finally:
+        store.close()
+
+
 def write_admin_bundle(
     path: Path,
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
     address: str,
     admin_name: str,
+    *,
+    trust_pem: bytes | None = None,
+    server_name: str = "",
 ) -> None:
+    """A new admin certificate from ``ca``; the bundle trusts ``trust_pem`` (default: the CA)."""
     key = tls.new_private_key()
     cert = tls.issue_client_cert(
         ca_key, ca_cert, key.public_key(), tls.Role.ADMIN, admin_name, f"admin {admin_name}"
     )
     tls.AdminBundle(
         address=address,
-        server_name="",
-        ca_pem=tls.cert_to_pem(ca_cert),
+        server_name=server_name,
+        ca_pem=trust_pem or tls.cert_to_pem(ca_cert),
         cert_pem=tls.cert_to_pem(cert),
         key_pem=tls.key_to_pem(key),
     ).save(path)
 
 
-@dataclass(frozen=True)
-class ServerMaterial:
-    """The PKI a running manager needs; key files are permission-checked when read."""
-
-    ca_pem: bytes
-    ca_key: ec.EllipticCurvePrivateKey
-    ca_cert: x509.Certificate
-    server_pem: bytes
-    server_key_pem: bytes
-
-    @property
-    def ca_fingerprint(self) -> str:
-        return tls.fingerprint(self.ca_cert)
-
-
 def load_server_material(config: ManagerConfig) -> ServerMaterial:
-    pki = config.pki_dir
-    ca_pem = (pki / "ca.pem").read_bytes()
-    ca_key_pem = keyfiles.read_private_file(pki / "ca.key")
-    server_key_pem = keyfiles.read_private_file(pki / "server.key")
-    return ServerMaterial(
-        ca_pem=ca_pem,
-        ca_key=tls.load_private_key(ca_key_pem, str(pki / "ca.key")),
-        ca_cert=tls.load_cert(ca_pem, str(pki / "ca.pem")),
-        server_pem=(pki / "server.pem").read_bytes(),
-        server_key_pem=server_key_pem,
-    )
+    return load_material(config.pki_dir)

@@ -7,7 +7,8 @@ Correlation state is kept across the events of one run, so a burst of failed log
 shows the frequency rule firing on the right event. ``--json`` prints one JSON object per
 record for machines; ``--rules``/``--lists-root`` test another ruleset.
 
-``rules check PATH...`` loads a ruleset and reports every problem with file:line.
+``rules check PATH...`` loads a ruleset and reports every problem with file:line; ``rules doc``
+writes the default ruleset's tables into docs/RULES.md (``manager/ruleset/document.py``).
 
 Exit codes: 0 fine; 1 input unreadable or ruleset refused (problems on stderr); 2 usage.
 """
@@ -25,8 +26,10 @@ from trailwarden.common.errors import DecodeError, ObjectError, RulesetError
 from trailwarden.common.logfile import ParsedObject, parse_object, read_file
 from trailwarden.common.model import AgentRef, SourceMeta
 from trailwarden.manager.analysis.pipeline import Analyzer, Outcome
+from trailwarden.manager.analysis.policy import policy_facts
 from trailwarden.manager.analysis.rules import Ruleset, default_ruleset_paths
 from trailwarden.manager.analysis.ruleset import load_rules
+from trailwarden.manager.ruleset.document import write_or_check
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -62,6 +65,12 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--json", action="store_true", help="machine-readable result")
     check.set_defaults(func=run_rules_check)
+    doc = actions.add_parser(
+        "doc", help="write the default ruleset's tables into docs/RULES.md (between its markers)"
+    )
+    doc.add_argument("path", nargs="?", type=Path, default=Path("docs/RULES.md"))
+    doc.add_argument("--check", action="store_true", help="exit 1 if PATH is out of date")
+    doc.set_defaults(func=run_rules_doc)
 
 
 def _ruleset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,6 +189,7 @@ def outcome_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
         "index": index,
         "error": outcome.error or None,
         "event": outcome.event,
+        "policy_facts": _policy_facts(outcome),
         "trace": [
             {"rule": s.rule_id, "depth": s.depth, "matched": s.matched, "note": s.note}
             for s in outcome.trace
@@ -197,6 +207,13 @@ def outcome_json(where: str, index: int, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def _policy_facts(outcome: Outcome) -> dict[str, str] | None:
+    """The ``trailwarden.policy.*`` fields rules can test on this event, if it has a policy."""
+    facts = policy_facts(outcome.event) if outcome.event else {}
+    known = {name: value for name, value in facts.items() if value is not None}
+    return known or None
+
+
 def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
     out.write(f"** Record {index} of {where}\n")
     if outcome.error:
@@ -205,6 +222,8 @@ def _print_text(out: TextIO, where: str, index: int, outcome: Outcome) -> None:
     out.write("**Phase 1: Completed decoding.\n")
     for key, value in flatten(outcome.event):
         out.write(f"\t{key}: {json.dumps(value, ensure_ascii=False)}\n")
+    for key, value in (_policy_facts(outcome) or {}).items():
+        out.write(f"\t{key}: {json.dumps(value)}  (computed from the request's policy)\n")
     out.write("\n**Phase 2: Rules tried.\n")
     for step in outcome.trace:
         mark = "match" if step.matched else "no"
@@ -284,6 +303,11 @@ def run_rules_check(
     else:
         out.write(f"OK: {len(ruleset.rules)} rules from {len(ruleset.sources)} file(s)\n")
     return EXIT_OK
+
+
+def run_rules_doc(args: argparse.Namespace) -> int:
+    """Handler of ``trailwarden rules doc``."""
+    return write_or_check(args.path, check=args.check)
 
 
 # -- standalone entry point -----------------------------------------------------------------------

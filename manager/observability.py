@@ -41,6 +41,50 @@ def _bound(value: float) -> str:
     return str(int(value)) if value == int(value) and value >= 1 else repr(value)
 
 
+OUTPUT_METRICS = (
+    (
+        GaugeMetricFamily,
+        "output_backlog_alerts",
+        "backlog",
+        "Alerts stored after an output's delivered-cursor (waiting for it).",
+    ),
+    (
+        CounterMetricFamily,
+        "output_failures",
+        "failures",
+        "Failed delivery attempts of an output (each retried from the store).",
+    ),
+    (
+        CounterMetricFamily,
+        "output_delivered_alerts",
+        "sent",
+        "Alerts (archived events for archives) an output delivered: the receiver took them.",
+    ),
+    (
+        CounterMetricFamily,
+        "output_retries",
+        "retries",
+        "Delivery attempts made after a failed one (with a doubling wait).",
+    ),
+    (
+        CounterMetricFamily,
+        "output_refused_alerts",
+        "refused",
+        "Alerts a receiver refused for good (webhook 4xx, SMTP 5xx): logged and passed.",
+    ),
+)
+"""Per-output families: class, name after ``trailwarden_``, key in ``Delivery.snapshot()``,
+help."""
+
+
+def _output_families(outputs: dict[str, dict[str, Any]]) -> Iterator[Any]:
+    for kind, name, key, documentation in OUTPUT_METRICS:
+        family = kind(f"trailwarden_{name}", documentation, labels=["output"])
+        for output, state in sorted(outputs.items()):
+            family.add_metric([output], state[key])
+        yield family
+
+
 class ManagerCollector(Collector):
     def __init__(
         self,
@@ -48,11 +92,13 @@ class ManagerCollector(Collector):
         sessions: Sessions,
         config_store: ConfigStore | None = None,
         ready: Callable[[], tuple[bool, str]] | None = None,
+        renewals: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.counters = counters
         self.sessions = sessions
         self.config_store = config_store
         self.ready = ready
+        self.renewals = renewals
 
     def _config_states(self) -> Counter[str] | None:
         if self.config_store is None:
@@ -113,21 +159,7 @@ class ManagerCollector(Collector):
             "Batches submitted to the analysis workers and not finished.",
             value=in_analysis,
         )
-        backlog = GaugeMetricFamily(
-            "trailwarden_output_backlog_alerts",
-            "Alerts stored after an output's delivered-cursor (waiting for it).",
-            labels=["output"],
-        )
-        failures = CounterMetricFamily(
-            "trailwarden_output_failures",
-            "Failed delivery attempts of an output (each retried from the store).",
-            labels=["output"],
-        )
-        for name, state in sorted(outputs.items()):
-            backlog.add_metric([name], state["backlog"])
-            failures.add_metric([name], state["failures"])
-        yield backlog
-        yield failures
+        yield from _output_families(outputs)
         yield GaugeMetricFamily(
             "trailwarden_agents_connected", "Agents with a live link.", value=len(self.sessions)
         )
@@ -141,6 +173,15 @@ class ManagerCollector(Collector):
             for state in CONFIG_STATES:
                 gauge.add_metric([state], states.get(state, 0))
             yield gauge
+        if self.renewals is not None:
+            renewals = CounterMetricFamily(
+                "trailwarden_certificate_renewals",
+                "Agent certificate renewals over the link: offered, issued, refused requests.",
+                labels=["outcome"],
+            )
+            for outcome, count in self.renewals().items():
+                renewals.add_metric([outcome], count)
+            yield renewals
         if self.ready is not None:
             ready, _ = self.ready()
             yield GaugeMetricFamily(

@@ -18,17 +18,20 @@ from typing import Any
 import grpc
 
 from trailwarden.common import channels
+from trailwarden.common.logs import set_log_format
 from trailwarden.common.observability.http import ObservabilityServer
 from trailwarden.common.wire import admin_pb2_grpc, enrollment_pb2_grpc, link_pb2_grpc
+from trailwarden.manager.admin.certificates_view import CertificateView
 from trailwarden.manager.admin.servicer import AdminService
 from trailwarden.manager.agents import enrollment
+from trailwarden.manager.agents.certificates import AgentCertificates
 from trailwarden.manager.agents.registry import Registry
 from trailwarden.manager.central.distributor import ConfigDistributor
 from trailwarden.manager.central.store import ConfigStore
 from trailwarden.manager.config import ManagerConfig, load_manager_config
 from trailwarden.manager.console.context import ConsoleContext
 from trailwarden.manager.console.serving import ConsoleServer
-from trailwarden.manager.home import load_server_material
+from trailwarden.manager.link.renewal import CertificateRenewal
 from trailwarden.manager.link.service import LinkService
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.observability import (
@@ -41,11 +44,13 @@ from trailwarden.manager.pipeline.analyzer import load_configured_rules
 from trailwarden.manager.pipeline.ingest import Ingest, PipelineCounters
 from trailwarden.manager.pipeline.reload import RuleReloader
 from trailwarden.manager.pipeline.setup import build_analysis, build_outputs, build_store
+from trailwarden.manager.pki.live import LivePki
+from trailwarden.manager.pki.material import ServerMaterial
 from trailwarden.manager.store.retention import retention_loop
 from trailwarden.manager.store.sqlite.checkpoint import WalCheckpointer
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.users.accounts import Accounts
-from trailwarden.manager.users.sqlite import SqliteUserStore
+from trailwarden.manager.users.setup import build_user_store
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +60,11 @@ DRAIN_SECONDS = 15.0
 class ManagerServer:
     def __init__(self, config: ManagerConfig) -> None:
         self.config = config
-        self.material = load_server_material(config)  # refuses loose key permissions
+        # Refuses loose key permissions; follows pki/ (cert renew, ca rotate) while running.
+        self.pki = LivePki(config.pki_dir)
         self.database = Database(config.database_path)
         self.registry = Registry(self.database)
+        self.renewal = CertificateRenewal(AgentCertificates(self.database), self.pki)
         self.sessions = Sessions()
         self.config_store = ConfigStore(self.database, self.registry)
         self.distributor = ConfigDistributor(self.config_store, self.sessions)
@@ -79,7 +86,7 @@ class ManagerServer:
         self.health = HealthReporter(self.readiness)
         self.metrics_server: ObservabilityServer | None = None
         self.metrics_port = 0
-        self.accounts = Accounts(SqliteUserStore(self.database))
+        self.accounts = Accounts(build_user_store(self.store, self.database, self.registry))
         self.console: ConsoleServer | None = None
         self.link_port = 0
         self.enroll_port = 0
@@ -89,6 +96,17 @@ class ManagerServer:
         self._stopped = asyncio.Event()
         self._retention: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
+        self._renewal_task: asyncio.Task[None] | None = None
+
+    @property
+    def material(self) -> ServerMaterial:
+        """The PKI in force now (re-read when the files in pki/ change)."""
+        return self.pki.material
+
+    def _certificates_changed(self, material: ServerMaterial) -> None:
+        self.admin_service.ca_fingerprint = material.ca_fingerprint
+        if self.console is not None:
+            self.console.reload_certificate()
 
     def _outputs_wake(self) -> None:
         for delivery in self.outputs:
@@ -106,6 +124,7 @@ class ManagerServer:
             max_connections=self.config.max_connections,
             on_hello=self.distributor.on_hello,
             on_config_status=self.distributor.on_config_status,
+            renewal=self.renewal,
         )
         link_pb2_grpc.add_AgentLinkServicer_to_server(self.link_service, link_server)
         self.admin_service = AdminService(
@@ -120,13 +139,14 @@ class ManagerServer:
             accounts=self.accounts,
         )
         self.admin_service.rule_reloader = self.rule_reloader
+        self.admin_service.certificate_view = CertificateView(self.renewal.certificates, self.pki)
+        # The pin printed with a new token follows the server certificate's issuer.
+        self.pki.on_change(self._certificates_changed)
         admin_pb2_grpc.add_AdminServicer_to_server(self.admin_service, link_server)
         from grpc_health.v1 import health_pb2_grpc
 
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, link_server)
-        mtls = channels.server_credentials(
-            material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=True
-        )
+        mtls = self.pki.server_credentials(require_client_auth=True)
         self.link_port = link_server.add_secure_port(self.config.link.listen, mtls)
 
         enroll_server = grpc.aio.server(
@@ -134,12 +154,10 @@ class ManagerServer:
             maximum_concurrent_rpcs=enrollment.MAX_CONCURRENT_CALLS,
         )
         enrollment_pb2_grpc.add_EnrollmentServicer_to_server(
-            enrollment.EnrollmentService(self.registry, material, self.config.link.advertise),
+            enrollment.EnrollmentService(self.registry, self.pki, self.config.link.advertise),
             enroll_server,
         )
-        server_tls = channels.server_credentials(
-            material.server_key_pem, material.server_pem, material.ca_pem, require_client_auth=False
-        )
+        server_tls = self.pki.server_credentials(require_client_auth=False)
         self.enroll_port = enroll_server.add_secure_port(self.config.enrollment.listen, server_tls)
         self._servers = [link_server, enroll_server]
         if self.config.console.enabled:
@@ -164,9 +182,14 @@ class ManagerServer:
         )
         self.checkpointer.start()
         self._health_task = asyncio.create_task(self.health.run())
+        self._renewal_task = asyncio.create_task(self.renewal.run(self.sessions))
         if self.config.metrics.enabled:
             collector = ManagerCollector(
-                self.counters, self.sessions, self.config_store, self.readiness
+                self.counters,
+                self.sessions,
+                self.config_store,
+                self.readiness,
+                renewals=self.renewal.outcomes,
             )
             self.metrics_server = ObservabilityServer(
                 self.config.metrics, manager_registry(collector), self.readiness
@@ -194,6 +217,8 @@ class ManagerServer:
             self._retention.cancel()
         if self._health_task is not None:
             self._health_task.cancel()
+        if self._renewal_task is not None:
+            self._renewal_task.cancel()
         await self.health.shutdown()  # NOT_SERVING: balancers stop sending new agents here
         if self.console is not None:
             await asyncio.to_thread(self.console.stop)
@@ -230,6 +255,7 @@ async def serve(home: Path, *, debug: bool = False) -> None:
     config = load_manager_config(home)
     if not debug:  # --debug on the command line wins over manager.toml, as for the agent
         logging.getLogger().setLevel(config.log_level)
+    set_log_format(config.log_format)
     server = ManagerServer(config)
     await server.start()
     loop = asyncio.get_running_loop()

@@ -21,7 +21,7 @@ from trailwarden.common.observability.probe import (
     readiness_line,
     readiness_section,
 )
-from trailwarden.manager.config import CREDENTIALS_FILE, load_manager_config
+from trailwarden.manager.config import CREDENTIALS_FILE, ManagerConfig, load_manager_config
 
 HEALTH_TIMEOUT_SECONDS = 5.0
 
@@ -56,6 +56,23 @@ def _link_health(home: Path, listen: str) -> tuple[str, str]:
     return name.lower().replace("_", " "), address
 
 
+def _server_certificate(config: ManagerConfig) -> dict[str, Any]:
+    """The server certificate in the home (the one the manager serves: it follows the file)."""
+    import time
+
+    from trailwarden.common import tls
+
+    path = config.pki_dir / "server.pem"
+    cert = tls.load_cert(path.read_bytes(), str(path))
+    not_after = tls.not_after_ms(cert)
+    return {
+        "path": str(path),
+        "names": tls.server_names(cert),
+        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "days_left": int((not_after - time.time() * 1000) // 86_400_000),
+    }
+
+
 def _status(args: argparse.Namespace) -> int:
     config = load_manager_config(args.home)
     link_state, link_detail = _link_health(args.home, config.link.listen)
@@ -63,6 +80,7 @@ def _status(args: argparse.Namespace) -> int:
         "manager": config.name,
         "link": {"state": link_state, "detail": link_detail},
     }
+    report["server_certificate"] = certificate = _server_certificate(config)
     readiness = readiness_section(config.metrics)
     if readiness is not None:
         report["readiness"] = readiness
@@ -72,5 +90,10 @@ def _status(args: argparse.Namespace) -> int:
     else:
         print(f"manager {config.name}: {'ok' if healthy else 'NOT OK'}")
         print(f"  link (gRPC health): {link_state} ({link_detail})")
+        days_left = certificate["days_left"]
+        soon = " — renew it: trailwarden manager cert renew" if days_left < 30 else ""
+        print(
+            f"  server certificate: expires {certificate['not_after']} (in {days_left} days){soon}"
+        )
         print(readiness_line(readiness, 20))
     return 0 if healthy else 1

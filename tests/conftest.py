@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.aws",
     "tests.fixtures.faults",
     "tests.fixtures.pki",
+    "tests.fixtures.postgres",
     "tests.fixtures.system",
     "tests.fixtures.console",  # after system: it builds on running_manager
 ]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 LOG_SUFFIXES = (".json.gz", ".json")
 _DAY = re.compile(r"^(\d{4})/(\d{2})/(\d{2})/([^/]+)$")
+_FILE_TIME = re.compile(r"_(\d{8}T\d{4})Z_[^/]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,16 @@ def key_day(prefix: str, key: str) -> date | None:
         return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     except ValueError:
         return None
+
+
+def key_time_ms(key: str) -> int:
+    """The delivery time in a log file's name (``..._20261120T1000Z_...``), as Unix ms; 0 when
+    the name carries none (the time is CloudTrail's, so no clock of ours is involved)."""
+    match = _FILE_TIME.search(key)
+    if not match:
+        return 0
+    try:
+        when = datetime.strptime(match.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC)
+    except ValueError:
+        return 0
+    return int(when.timestamp() * 1000)

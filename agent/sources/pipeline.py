@@ -60,6 +60,10 @@ class WorkItem:
     """Told the spool sequences of the object's batches (none for a failed or empty object)
     once its outcome is committed: a source that acts on the manager's acks (SQS deletes)
     watches those."""
+    stream: str = ""
+    """The part of the source it belongs to (an S3 account/region prefix), for its lag."""
+    time_ms: int = 0
+    """The object's time (from a CloudTrail file name), 0 when not known: moves the lag."""
 
 
 class SourceRun(Protocol):
@@ -166,7 +170,13 @@ def commit(prepared: Prepared, run: SourceRun, spool: Spool, stop: threading.Eve
         item.spooled(sequences)
     if not prepared.ok:
         return run.skip_on_error
-    run.tracker.object_done(len(prepared.records), prepared.discarded, prepared.read_bytes)
+    run.tracker.object_done(
+        len(prepared.records),
+        prepared.discarded,
+        prepared.read_bytes,
+        stream=item.stream,
+        time_ms=item.time_ms,
+    )
     if item.after_spooled is not None:
         try:
             item.after_spooled()

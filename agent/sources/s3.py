@@ -332,7 +332,11 @@ class CloudTrailRun:
                 if info.key >= start_after:
                     self.tracker.skipped()  # counted once, by the usual listing's range
                 continue
-            if (only is not None and day < only) or info.key in taken:
+            if only is not None and day < only:
+                continue
+            time_ms = layout.key_time_ms(info.key)
+            if info.key in taken:
+                self.tracker.object_listed(prefix, time_ms, taken=True)
                 continue
             if info.key < start_after:  # behind the late window: only a reconcile gets here
                 if behind is None or behind[0] != day:
@@ -341,8 +345,9 @@ class CloudTrailRun:
                 if info.key in behind[1]:
                     continue
                 self._report_late(info.key, day, newest)
+            self.tracker.object_listed(prefix, time_ms)
             mark.dispatch(info.key)
-            yield self._item(bucket, stream, info.key, info.size, mark)
+            yield self._item(bucket, stream, info.key, info.size, mark, time_ms)
         part.listed = True
 
     def _newest_day(self, prefix: str) -> date | None:
@@ -363,7 +368,13 @@ class CloudTrailRun:
         )
 
     def _item(
-        self, bucket: S3Bucket, stream: layout.Stream, key: str, size: int, mark: Watermark
+        self,
+        bucket: S3Bucket,
+        stream: layout.Stream,
+        key: str,
+        size: int,
+        mark: Watermark,
+        time_ms: int,
     ) -> WorkItem:
         config = self.config
 
@@ -397,4 +408,6 @@ class CloudTrailRun:
             finish=finish,
             completed=lambda: mark.complete(key),
             after_spooled=(lambda: bucket.delete(key)) if config.remove_from_bucket else None,
+            stream=stream.prefix,
+            time_ms=time_ms,
         )

@@ -13,8 +13,9 @@ from google.protobuf import json_format
 
 from trailwarden.common.cliargs import duration_in, int_in
 from trailwarden.common.wire import admin_pb2
-from trailwarden.manager.admin import alerts_cli, config_cli, users_cli
+from trailwarden.manager.admin import alerts_cli, config_cli, housekeeping_cli, users_cli
 from trailwarden.manager.admin.agent_view import agent_info_json
+from trailwarden.manager.admin.certificates_cli import certificate_warnings
 from trailwarden.manager.admin.client import (
     RPC_TIMEOUT_SECONDS,
     admin_stub,
@@ -26,6 +27,7 @@ from trailwarden.manager.admin.limits import (
     MAX_TOKEN_TTL_SECONDS,
     MAX_TOKEN_USES,
 )
+from trailwarden.manager.admin.source_view import source_line
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "of that name (agent enroll --force)",
     )
     create.set_defaults(func=_token_create)
+    housekeeping_cli.register_token_commands(token_sub)
 
     audit = sub.add_parser("audit", parents=[common], help="who changed what, when")
     audit.add_argument(
@@ -86,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     alerts_cli.register(sub)
     config_cli.register(sub)
     users_cli.register(sub)
+    housekeeping_cli.register(sub)
 
 
 def _ms_to_text(ms: int) -> str:
@@ -134,15 +138,19 @@ def _agents(args: argparse.Namespace) -> int:
     )
     for agent in response.agents:
         _print_source_problems(agent)
+    for line in certificate_warnings(response):
+        print(line)
     return 0
 
 
 def _print_source_problems(agent: admin_pb2.AgentInfo) -> None:
-    """Under the table: what each agent could not collect, so an admin sees it without --json."""
+    """Under the table: each source's progress and what it could not collect, so an admin
+    sees it without --json."""
     if not agent.status_json:
         return
     status = json.loads(agent.status_json)
     for source in status.get("sources", []):
+        print(source_line(agent.name, source))
         name, state = source.get("name"), source.get("state", "")
         failed = int(source.get("objects_failed", 0))
         if source.get("last_error"):

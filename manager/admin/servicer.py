@@ -1,4 +1,5 @@
-"""The Admin API servicer: agents, tokens, revocation, audit (+ alerts and config mixins).
+"""The Admin API servicer: agents, tokens, revocation, audit (+ alerts, config, users, rules,
+tokens, agents and groups mixins).
 
 Every method is admin-only (``@admin_rpc``: the caller's admin certificate, never a message
 field) and every change is written to the audit log with the caller's identity.
@@ -14,9 +15,12 @@ import grpc
 from trailwarden.common.errors import ConfigError, EnrollmentError
 from trailwarden.common.wire import admin_pb2, admin_pb2_grpc
 from trailwarden.manager.admin.agent_view import agent_info
+from trailwarden.manager.admin.agents_rpc import AgentsAdmin
 from trailwarden.manager.admin.alerts_rpc import AlertsAdmin
 from trailwarden.manager.admin.auth import admin_rpc, calling_admin
+from trailwarden.manager.admin.certificates_view import CertificateView
 from trailwarden.manager.admin.config_rpc import ConfigAdmin
+from trailwarden.manager.admin.groups_rpc import GroupsAdmin
 from trailwarden.manager.admin.limits import (
     DEFAULT_AUDIT_LIMIT,
     DEFAULT_TOKEN_TTL_SECONDS,
@@ -29,6 +33,7 @@ from trailwarden.manager.admin.limits import (
     present,
 )
 from trailwarden.manager.admin.rules_rpc import RulesAdmin
+from trailwarden.manager.admin.tokens_rpc import TokensAdmin
 from trailwarden.manager.admin.users_rpc import UsersAdmin
 from trailwarden.manager.agents.registry import Registry, check_agent_name
 from trailwarden.manager.agents.revocation import revoke_agent
@@ -40,7 +45,19 @@ from trailwarden.manager.store.base import AlertStore
 from trailwarden.manager.users.accounts import Accounts
 
 
-class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, RulesAdmin, admin_pb2_grpc.AdminServicer):
+class AdminService(
+    AlertsAdmin,
+    ConfigAdmin,
+    UsersAdmin,
+    RulesAdmin,
+    TokensAdmin,
+    AgentsAdmin,
+    GroupsAdmin,
+    admin_pb2_grpc.AdminServicer,
+):
+    certificate_view: CertificateView | None = None
+    """Agents' certificate expiry and CA rotation state in `admin agents` (set by the server)."""
+
     def __init__(
         self,
         *,
@@ -79,6 +96,8 @@ class AdminService(AlertsAdmin, ConfigAdmin, UsersAdmin, RulesAdmin, admin_pb2_g
             if size > RESPONSE_BUDGET_BYTES:  # keep every agent; drop the bulky status detail
                 info.status_json = '{"omitted": "admin agents response size budget"}'
             response.agents.append(info)
+        if self.certificate_view is not None:
+            await asyncio.to_thread(self.certificate_view.annotate, response)
         return response
 
     @admin_rpc

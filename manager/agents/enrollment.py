@@ -26,8 +26,9 @@ import grpc
 from trailwarden.common import channels, tls
 from trailwarden.common.errors import EnrollmentError, PkiError, TokenError
 from trailwarden.common.wire import enrollment_pb2, enrollment_pb2_grpc
+from trailwarden.manager.agents.certificates import AgentCertificates, CertificateInfo
 from trailwarden.manager.agents.registry import Registry, check_agent_name
-from trailwarden.manager.home import ServerMaterial
+from trailwarden.manager.pki.live import LivePki
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,14 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
     def __init__(
         self,
         registry: Registry,
-        material: ServerMaterial,
+        pki: LivePki,
         link_address: str,
         limiter: FailureLimiter | None = None,
     ) -> None:
         self.registry = registry
-        self.material = material
+        self.pki = pki
+        """Read at each enrollment: a renewal or CA rotation applies without a restart."""
+        self.certificates = AgentCertificates(registry.db)
         self.link_address = link_address
         self.limiter = limiter or FailureLimiter()
         self.attempts = FailureLimiter(ATTEMPTS_ALLOWED, FAILURE_WINDOW_SECONDS)
@@ -172,9 +175,10 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
                 )
             raise
         agent_id = self.registry.new_agent_id()
+        material = self.pki.material
         cert = tls.issue_client_cert(
-            self.material.ca_key,
-            self.material.ca_cert,
+            material.ca_key,
+            material.ca_cert,
             csr.public_key(),
             tls.Role.AGENT,
             agent_id,
@@ -189,10 +193,18 @@ class EnrollmentService(enrollment_pb2_grpc.EnrollmentServicer):
             version=request.agent_version[:64],
             replace=existing.id if existing else None,
         )
+        self.certificates.record(
+            agent_id,
+            CertificateInfo(
+                tls.fingerprint(cert), tls.not_after_ms(cert), tls.fingerprint(material.ca_cert)
+            ),
+        )
         return enrollment_pb2.EnrollResponse(
             agent_id=agent_id,
             certificate_pem=tls.cert_to_pem(cert),
-            ca_chain_pem=self.material.ca_pem,
+            # Every CA the manager trusts: during a rotation the server certificate still
+            # comes from the retiring CA while this certificate comes from the new one.
+            ca_chain_pem=material.trust_pem,
             link_address=self.link_address,
             groups=[group] if group else [],
         )

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trailwarden.common.errors import EnrollmentError, NotFoundError, TokenError
+from trailwarden.common.errors import ConfigError, EnrollmentError, NotFoundError, TokenError
 from trailwarden.manager.store.sqlite.database import Database
 
 MIGRATIONS: Sequence[str] = (
@@ -132,6 +132,32 @@ class TokenGrant:
     for_agent: str
 
 
+TOKEN_ID_DIGITS = 12
+"""A token is named in listings by this many hex digits of its SHA-256 (never the token)."""
+MIN_TOKEN_ID_DIGITS = 8
+"""``admin token revoke`` accepts a unique prefix of the token ID this long or longer."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """An enrollment token as listed: its ID (a hash prefix), never the token itself."""
+
+    token_id: str
+    created_ms: int
+    expires_ms: int
+    uses_left: int
+    uses_total: int
+    group: str
+    created_by: str
+    for_agent: str
+
+    @property
+    def state(self) -> str:
+        if self.uses_left <= 0:
+            return "used up"
+        return "expired" if self.expires_ms <= now_ms() else "usable"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     time_ms: int
@@ -223,6 +249,62 @@ class Registry:
             )
         return TokenGrant(group=str(row[3]), for_agent=for_agent)
 
+    _ENROLLMENT_COLUMNS = (
+        "token_hash, created_ms, expires_ms, uses_left, uses_total, group_name, created_by,"
+        " for_agent"
+    )
+
+    @staticmethod
+    def _token(row: Sequence[object]) -> TokenRecord:
+        values = list(row)
+        values[0] = str(values[0])[:TOKEN_ID_DIGITS]
+        return TokenRecord(*values)  # type: ignore[arg-type]
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token still stored (usable, expired or used up), newest first."""
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {self._ENROLLMENT_COLUMNS} FROM enrollment_tokens ORDER BY created_ms DESC"
+            )
+            .fetchall()
+        )
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, actor: str) -> TokenRecord:
+        """Delete the token whose ID starts with ``token_id`` (it can no longer enroll anyone).
+
+        The ID is a prefix of the stored hash, so it must be hex, at least
+        ``MIN_TOKEN_ID_DIGITS`` long and match exactly one token."""
+        wanted = token_id.strip().lower()
+        if not re.fullmatch(rf"[0-9a-f]{{{MIN_TOKEN_ID_DIGITS},64}}", wanted):
+            # Never echo the value: an admin may paste the token itself here.
+            given = "an enrollment token" if wanted.startswith(TOKEN_PREFIX) else "not a token ID"
+            raise ConfigError(
+                f"token_id: {given} ({len(wanted)} characters); expected the ID `admin token "
+                f"list` shows ({MIN_TOKEN_ID_DIGITS} to 64 hex digits)"
+            )
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT {self._ENROLLMENT_COLUMNS} FROM enrollment_tokens"
+                " WHERE substr(token_hash, 1, ?) = ?",
+                (len(wanted), wanted),
+            ).fetchall()
+            if not rows:
+                raise NotFoundError(f"no enrollment token with ID {wanted!r}")
+            if len(rows) > 1:
+                raise ConfigError(f"token ID {wanted!r} matches {len(rows)} tokens; give more")
+            tx.execute("DELETE FROM enrollment_tokens WHERE token_hash = ?", (rows[0][0],))
+            record = self._token(rows[0])
+            self._audit(
+                tx,
+                actor,
+                "token.revoke",
+                record.token_id,
+                f"group={record.group} for_agent={record.for_agent} uses_left={record.uses_left}",
+            )
+        return record
+
     # ---- agents ------------------------------------------------------------------------------
 
     def new_agent_id(self) -> str:
@@ -311,6 +393,47 @@ class Registry:
                 raise NotFoundError(f"no agent with ID {agent_id!r}")
             self._audit(tx, actor, "agent.revoke", agent_id, detail)
         return self.get(agent_id)
+
+    def remove_agent(self, agent_id: str, actor: str) -> AgentRecord:
+        """Delete a (revoked) agent from the registry; its alerts stay in the alert store.
+
+        Callers revoke a live agent first (``revocation.revoke_agent``) so its link is cut; an
+        unknown ID on a later link is refused like a revoked one."""
+        record = self.get(agent_id)
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+            self._audit(
+                tx,
+                actor,
+                "agent.remove",
+                agent_id,
+                f"name={record.name} state={record.state} groups={','.join(record.groups)}",
+            )
+        return record
+
+    def rename_agent(self, agent_id: str, new_name: str, actor: str) -> tuple[AgentRecord, str]:
+        """Give an agent a new name (unique among live agents); its ID, the certificate's CN,
+        stays. Returns the renamed agent and its old name."""
+        try:
+            check_agent_name(new_name)
+        except EnrollmentError as exc:
+            raise ConfigError(f"new_name: {exc}") from exc
+        with self.db.transaction() as tx:
+            row = tx.execute("SELECT name, state FROM agents WHERE id = ?", (agent_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no agent with ID {agent_id!r}")
+            old_name = str(row[0])
+            if row[1] == "revoked":
+                raise ConfigError(f"agent {agent_id} ({old_name}) is revoked; it cannot be renamed")
+            taken = tx.execute(
+                "SELECT id FROM agents WHERE name = ? AND state = 'active' AND id != ?",
+                (new_name, agent_id),
+            ).fetchone()
+            if taken is not None:
+                raise ConfigError(f"new_name {new_name!r} is already the name of agent {taken[0]}")
+            tx.execute("UPDATE agents SET name = ? WHERE id = ?", (new_name, agent_id))
+            self._audit(tx, actor, "agent.rename", agent_id, f"{old_name} -> {new_name}")
+        return self.get(agent_id), old_name
 
     def set_groups(self, agent_id: str, groups: Sequence[str], actor: str) -> AgentRecord:
         with self.db.transaction() as tx:

@@ -24,11 +24,13 @@ _IM = "Impact"
 _LM = "Lateral Movement"
 _PE = "Privilege Escalation"
 _PS = "Persistence"
+_RD = "Resource Development"
 
 TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1021": ("Remote Services", (_LM,)),
     "T1021.004": ("SSH", (_LM,)),
     "T1021.007": ("Cloud Services", (_LM,)),
+    "T1040": ("Network Sniffing", (_CA, _DI)),
     "T1059": ("Command and Scripting Interpreter", (_EX,)),
     "T1059.009": ("Cloud API", (_EX,)),
     "T1069": ("Permission Groups Discovery", (_DI,)),
@@ -46,13 +48,17 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1110.001": ("Password Guessing", (_CA,)),
     "T1110.003": ("Password Spraying", (_CA,)),
     "T1119": ("Automated Collection", (_CO,)),
+    "T1133": ("External Remote Services", (_PS, _IA)),
     "T1136": ("Create Account", (_PS,)),
     "T1136.003": ("Cloud Account", (_PS,)),
     "T1190": ("Exploit Public-Facing Application", (_IA,)),
+    "T1484": ("Domain or Tenant Policy Modification", (_DE, _PE)),
+    "T1484.002": ("Trust Modification", (_DE, _PE)),
     "T1485": ("Data Destruction", (_IM,)),
     "T1486": ("Data Encrypted for Impact", (_IM,)),
     "T1490": ("Inhibit System Recovery", (_IM,)),
     "T1496": ("Resource Hijacking", (_IM,)),
+    "T1496.004": ("Cloud Service Hijacking", (_IM,)),
     "T1498": ("Network Denial of Service", (_IM,)),
     "T1526": ("Cloud Service Discovery", (_DI,)),
     "T1528": ("Steal Application Access Token", (_CA,)),
@@ -79,6 +85,8 @@ TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
     "T1578.003": ("Delete Cloud Instance", (_DE,)),
     "T1578.005": ("Modify Cloud Compute Configurations", (_DE,)),
     "T1580": ("Cloud Infrastructure Discovery", (_DI,)),
+    "T1599": ("Network Boundary Bridging", (_DE,)),
+    "T1584.001": ("Domains", (_RD,)),
     "T1606": ("Forge Web Credentials", (_CA,)),
     "T1619": ("Cloud Storage Object Discovery", (_DI,)),
     "T1621": ("Multi-Factor Authentication Request Generation", (_CA,)),

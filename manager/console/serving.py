@@ -88,12 +88,34 @@ class ConsoleServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._ssl_context: ssl.SSLContext | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def reload_certificate(self) -> None:
+        """Serve the certificate files as they are now to new connections (after `manager
+        cert renew`); a pair that does not load is logged and the old one kept. Done on the
+        console's own loop: its TLS handshakes run there, and an SSLContext must not change
+        under a handshake running on another thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._reload_certificate_now)
+
+    def _reload_certificate_now(self) -> None:
+        if self._ssl_context is None:
+            return
+        cert, key = certificate_files(self.context.config)
+        try:
+            self._ssl_context.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            log.warning("stage=console certificate %s not reloaded: %s", cert, exc)
+            return
+        log.info("stage=console certificate %s reloaded", cert)
 
     def start(self) -> int:
         """Bind, start serving, return the port (blocks until uvicorn is accepting)."""
         config = self.context.config
         cert, key = certificate_files(config)
-        ssl_context = tls.https_server_context(cert, key)
+        ssl_context = self._ssl_context = tls.https_server_context(cert, key)
         sock = bind(config.console.listen)
         self.port = int(sock.getsockname()[1])
 
@@ -116,9 +138,13 @@ class ConsoleServer:
         server = uvicorn.Server(server_config)
         self._server = server
 
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
         def run() -> None:
             try:
-                asyncio.run(server.serve(sockets=[sock]))
+                asyncio.run(serve())
             except BaseException as exc:  # reported by start() or stop()
                 self._failure = exc
                 log.exception("stage=console server stopped with an error")

@@ -36,6 +36,12 @@ def peer_identity(context: Any) -> PeerIdentity | None:
     return PeerIdentity(kind=kind, id=ident, fingerprint=fp, address=_address(context.peer()))
 
 
+def peer_certificate_pem(context: Any) -> bytes:
+    """The verified client certificate (PEM) of the call, or b''."""
+    pems = context.auth_context().get("x509_pem_cert") or []
+    return bytes(pems[0]) if pems else b""
+
+
 @functools.lru_cache(maxsize=4096)
 def _identity_from_pem(pem: bytes) -> tuple[PeerKind, str, str] | None:
     try:
@@ -56,4 +62,4 @@ def _address(peer: str) -> str:
     return peer
 
 
-__all__ = ["PeerIdentity", "PeerKind", "peer_identity"]
+__all__ = ["PeerIdentity", "PeerKind", "peer_certificate_pem", "peer_identity"]

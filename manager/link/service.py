@@ -20,12 +20,13 @@ from typing import Any
 
 import grpc
 
-from trailwarden.common.errors import NotFoundError, PipelineError, StoreError
+from trailwarden.common.errors import NotFoundError, PipelineError, PkiError, StoreError
 from trailwarden.common.model import AgentRef, RecordBatch
 from trailwarden.common.wire import REFUSAL_METADATA_KEY, link_pb2, link_pb2_grpc
 from trailwarden.common.wire.convert import batch_from_wire
 from trailwarden.manager.agents.registry import Registry
-from trailwarden.manager.link.peer import PeerKind, peer_identity
+from trailwarden.manager.link.peer import PeerKind, peer_certificate_pem, peer_identity
+from trailwarden.manager.link.renewal import CertificateRenewal
 from trailwarden.manager.link.sessions import Session, Sessions
 from trailwarden.manager.pipeline.batch_analysis import BatchAnalysis
 from trailwarden.manager.pipeline.ingest import Ingest
@@ -83,6 +84,7 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
         on_hello: Callable[[Session, link_pb2.Hello], Awaitable[link_pb2.ManagerMessage | None]]
         | None = None,
         on_config_status: Callable[[Session, link_pb2.ConfigStatus], None] | None = None,
+        renewal: CertificateRenewal | None = None,
     ) -> None:
         self.registry = registry
         self.sessions = sessions
@@ -92,6 +94,7 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
         self.max_connections = max_connections
         self.on_hello = on_hello
         self.on_config_status = on_config_status
+        self.renewal = renewal
 
     async def Connect(
         self,
@@ -110,7 +113,14 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             record = self.registry.get(identity.id)
         except NotFoundError:
             record = None
-        if record is None or record.revoked or record.cert_fingerprint != identity.fingerprint:
+        if (
+            record is None
+            or record.revoked
+            or (
+                record.cert_fingerprint != identity.fingerprint
+                and not self._renewed(record.id, identity.fingerprint)
+            )
+        ):
             reason = (
                 "unknown agent"
                 if record is None
@@ -140,7 +150,9 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             record.name,
             identity.address,
         )
-        reader = asyncio.create_task(self._read(request_iterator, session))
+        reader = asyncio.create_task(
+            self._read(request_iterator, session, peer_certificate_pem(context))
+        )
         try:
             while True:
                 message = await session.outbox.get()
@@ -167,7 +179,25 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
             )
             await self._bookkeeping(self.registry.record_seen, record.id)
 
-    async def _read(self, requests: AsyncIterator[link_pb2.AgentMessage], session: Session) -> None:
+    def _renewed(self, agent_id: str, fingerprint: str) -> bool:
+        """The agent presents the certificate it was issued over the link, not yet used."""
+        return self.renewal is not None and self.renewal.certificates.is_pending(
+            agent_id, fingerprint
+        )
+
+    async def _certificate_seen(self, session: Session, peer_pem: bytes, bundle: str) -> None:
+        if self.renewal is None:
+            return
+        try:
+            await asyncio.to_thread(self.renewal.connected, session, peer_pem, bundle)
+        except (StoreError, PkiError) as exc:
+            log.warning("stage=link agent=%s certificate not recorded: %s", session.agent.id, exc)
+            return
+        self.renewal.offer_if_due(session)
+
+    async def _read(
+        self, requests: AsyncIterator[link_pb2.AgentMessage], session: Session, peer_pem: bytes
+    ) -> None:
         agent = session.agent
         pending: asyncio.Queue[RecordBatch | None] = asyncio.Queue(maxsize=self.ack_window)
         worker = asyncio.create_task(self._process(pending, session))
@@ -185,6 +215,7 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                 applied_hash=first.hello.applied_config_hash,
             )
             await self._welcome(session, first.hello)
+            await self._certificate_seen(session, peer_pem, first.hello.ca_bundle_sha256)
             async for message in requests:
                 kind = message.WhichOneof("body")
                 if kind == "batch":
@@ -204,6 +235,9 @@ class LinkService(link_pb2_grpc.AgentLinkServicer):
                     )
                 elif kind == "config_status" and self.on_config_status is not None:
                     self.on_config_status(session, message.config_status)
+                elif kind == "cert_request" and self.renewal is not None:
+                    csr = bytes(message.cert_request.csr_pem)
+                    session.send(await asyncio.to_thread(self.renewal.sign, session, csr))
             await pending.put(None)
             await worker
             session.close("agent closed the stream")

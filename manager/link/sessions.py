@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trailwarden.common.model import AgentRef
+from trailwarden.manager.agents.certificates import CertificateInfo
 
 
 @dataclass(eq=False)
@@ -29,6 +30,12 @@ class Session:
     """A batch is being committed right now."""
     queued: int = 0
     """Batches received and not yet committed."""
+    certificate: CertificateInfo | None = None
+    """The certificate this stream was opened with (manager/link/renewal.py)."""
+    trusted_bundle_sha256: str = ""
+    """SHA-256 of the CA bundle the agent said it trusts in its hello ('' = not said)."""
+    renewal_offered_at: float = 0.0
+    """time.monotonic() of the last renewal offered on this stream (0 = none)."""
 
     def send(self, message: Any) -> None:
         self.outbox.put_nowait(message)

@@ -17,6 +17,9 @@ So one day's alerts, in order, are ``alerts-26-001.json``, ``alerts-26-002.json`
 ``alerts-26.json``. A line is never split across files. The file is opened for append; a manager
 restart continues it (and rotates it first if it was last written on an earlier day).
 
+The same code writes ``archives.json`` (``archives.py``: the ``archives`` stem, rotated files
+gzipped to ``archives-<DD>[-NNN].json.gz`` after the rename).
+
 The file is an ``Output`` of the delivery loop (``delivery.py``), which feeds it from the store
 after the commit: each ``deliver`` appends whole lines and fsyncs before the loop moves the
 cursor. A write that fails (disk full) is cut back to the last whole line at once; ``recover``
@@ -26,9 +29,11 @@ the file holds, so the loop never writes that alert, or any before it, twice.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -91,15 +96,40 @@ class AlertsFileConfig:
         return cls(**values)
 
 
-def rotated_path(directory: Path, day: date, part: int = 0) -> Path:
+def rotated_path(directory: Path, day: date, part: int = 0, stem: str = "alerts") -> Path:
     """Where a rotated file of ``day`` goes: part 0 is the day's last file, 1.. size rotations."""
     suffix = f"-{part:03d}" if part else ""
     return (
         directory
         / f"{day.year:04d}"
         / _MONTHS[day.month - 1]
-        / f"alerts-{day.day:02d}{suffix}.json"
+        / f"{stem}-{day.day:02d}{suffix}.json"
     )
+
+
+def _taken(target: Path) -> bool:
+    return target.exists() or target.with_name(target.name + ".gz").exists()
+
+
+def compress_rotated(path: Path) -> Path:
+    """gzip a rotated file beside itself (``.json.gz``) and remove it; on failure the file
+    stays as it is (logged), so nothing is lost. Written under a temporary name first, so a
+    crash never leaves a truncated ``.gz`` under the final name."""
+    target = path.with_name(path.name + ".gz")
+    partial = path.with_name(path.name + ".gz.partial")
+    try:
+        with path.open("rb") as source, gzip.open(partial, "wb") as sink:
+            shutil.copyfileobj(source, sink, 1024 * 1024)
+        with partial.open("rb") as written:
+            os.fsync(written.fileno())
+        os.chmod(partial, FILE_MODE)
+        os.replace(partial, target)
+        path.unlink()
+    except OSError as exc:
+        log.warning("stage=output cannot compress %s (left uncompressed): %s", path, exc)
+        partial.unlink(missing_ok=True)
+        return path
+    return target
 
 
 class AlertsFile:
@@ -117,9 +147,15 @@ class AlertsFile:
         config: AlertsFileConfig | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
+        stem: str = "alerts",
+        compress: bool = False,
     ) -> None:
+        """``stem`` names the live file (``<stem>.json``) and its rotations; ``compress`` gzips
+        each rotated file (the archives file uses both: ``archives.json``, ``.json.gz``)."""
         self.directory = Path(directory)
         self.config = config or AlertsFileConfig()
+        self.stem = stem
+        self.compress = compress
         self._clock = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -129,7 +165,7 @@ class AlertsFile:
     @property
     def path(self) -> Path:
         """The live file."""
-        return self.directory / LIVE_NAME
+        return self.directory / f"{self.stem}.json"
 
     @property
     def min_level(self) -> int:
@@ -150,23 +186,23 @@ class AlertsFile:
     def deliver(self, batch: Sequence[StoredAlert]) -> None:
         """Append the stored alerts at or above ``min_level`` and fsync (Output protocol)."""
         if self.config.enabled:
-            self._append([a.json for a in batch if a.level >= self.config.min_level])
+            self.append_lines([a.json for a in batch if a.level >= self.config.min_level])
 
     def write(self, alerts: Sequence[Alert]) -> int:
         """Append the alerts at or above ``min_level``; returns how many lines were written."""
         if not self.config.enabled:
             return 0
         lines = [a.document() for a in alerts if a.rule.level >= self.config.min_level]
-        self._append(lines)
+        self.append_lines(lines)
         return len(lines)
 
     def close(self) -> None:
         with self._lock:
             self._close_fd()
 
-    # ---- internals (called with the lock held) ---------------------------------------------
-
-    def _append(self, lines: Sequence[str]) -> None:
+    def append_lines(self, lines: Sequence[str]) -> None:
+        """Append whole JSON lines, rotating first when due, and fsync; OutputError on failure
+        (after cutting the file back to its last whole line)."""
         if not lines:
             return
         data = ("\n".join(lines) + "\n").encode()
@@ -187,7 +223,9 @@ class AlertsFile:
                 self._size += len(data)
             except OSError as exc:
                 self._cut_back(before)
-                raise OutputError(f"alerts file {self.path}: write failed: {exc}") from exc
+                raise OutputError(f"{self.stem} file {self.path}: write failed: {exc}") from exc
+
+    # ---- internals (called with the lock held) ---------------------------------------------
 
     def _cut_back(self, size: int | None) -> None:
         """After a failed append: drop what part of it reached the file (a torn line on a full
@@ -241,14 +279,19 @@ class AlertsFile:
     def _rotate(self, day: date, *, daily: bool) -> int:
         self._close_fd()
         part = 0 if daily else 1
-        target = rotated_path(self.directory, day, part)
-        while target.exists():  # a restarted day, or the day file already taken: number on
+        target = rotated_path(self.directory, day, part, self.stem)
+        while _taken(target):  # a restarted day, or the day file already taken: number on
             part += 1
-            target = rotated_path(self.directory, day, part)
+            target = rotated_path(self.directory, day, part, self.stem)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.path, target)
+        if self.compress:
+            target = compress_rotated(target)
         log.info(
-            "stage=output alerts file rotated (%s) to %s", "daily" if daily else "size", target
+            "stage=output %s file rotated (%s) to %s",
+            self.stem,
+            "daily" if daily else "size",
+            target,
         )
         return self._open()
 

@@ -40,6 +40,14 @@ def build_analyzer(config: ManagerConfig) -> Analyzer:
 
 
 def build_seen_lookup(config: ManagerConfig) -> SeenLookup:
-    """For a worker process: read-only dedupe lookups on the manager's database."""
+    """For a worker process: read-only dedupe lookups on the manager's alert store (the
+    PostgreSQL database ``[store] url`` names, else the manager's SQLite file)."""
+    if "url" in config.store:
+        from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
+        from trailwarden.manager.store.postgres.url import check_store_url
+
+        url = check_store_url(config.store["url"], "manager.toml [store].url")
+        # The manager migrated before it started the workers: they only read.
+        return PostgresAlertStore.from_url(url, pool_max=2, migrate=False).seen_events
     database = Database(config.database_path)
     return SqliteAlertStore(database).seen_events

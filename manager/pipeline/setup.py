@@ -6,12 +6,20 @@ tools (logtest, benchmarks) can build the same pipeline the manager runs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from trailwarden.common.errors import ConfigError
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.outputs.alerts_file import AlertsFile, AlertsFileConfig
-from trailwarden.manager.outputs.delivery import Delivery
+from trailwarden.manager.outputs.archives import ArchivesFile, archive_feed
+from trailwarden.manager.outputs.config import AlertsFileOutput, SlackOutput, WebhookOutput
+from trailwarden.manager.outputs.delivery import PAGE, POLL_SECONDS, Delivery
+from trailwarden.manager.outputs.slack import Slack
+from trailwarden.manager.outputs.smtp import EmailDigest
+from trailwarden.manager.outputs.webhook import Webhook
 from trailwarden.manager.pipeline.analyzer import build_analyzer
 from trailwarden.manager.pipeline.workers import (
     Analysis,
@@ -19,15 +27,22 @@ from trailwarden.manager.pipeline.workers import (
     ProcessAnalysis,
     worker_count,
 )
+from trailwarden.manager.store.postgres.alerts import PostgresAlertStore
+from trailwarden.manager.store.postgres.url import check_store_url, password_of
 from trailwarden.manager.store.retention import RetentionPolicy
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
 from trailwarden.manager.store.sqlite.checkpoint import SAFETY_NET_PAGES
 from trailwarden.manager.store.sqlite.database import Database
 
-_STORE_KEYS = {"archive", "retention"}
+log = logging.getLogger(__name__)
+
+_STORE_KEYS = {"archive", "retention", "text_index", "url"}
+
+ManagerStore = SqliteAlertStore | PostgresAlertStore
+"""The stores a manager may run on: SQLite (embedded default) or PostgreSQL (``[store] url``)."""
 
 
-def build_analysis(config: ManagerConfig, store: SqliteAlertStore) -> Analysis:
+def build_analysis(config: ManagerConfig, store: ManagerStore) -> Analysis:
     """Analysis in the ingest thread (one worker) or in worker processes (several)."""
     count = worker_count(config.analysis_workers)
     if count == 1:
@@ -39,7 +54,9 @@ def build_analysis(config: ManagerConfig, store: SqliteAlertStore) -> Analysis:
     return pool
 
 
-def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
+def build_store(config: ManagerConfig, database: Database) -> ManagerStore:
+    """The alert store ``[store]`` names: PostgreSQL when it gives a ``url``, else the alerts
+    tables of the manager's SQLite ``database`` (which keeps the registry either way)."""
     origin = f"{config.home / 'manager.toml'} [store]"
     unknown = sorted(set(config.store) - _STORE_KEYS)
     if unknown:
@@ -47,9 +64,25 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
     archive = config.store.get("archive", False)
     if not isinstance(archive, bool):
         raise ConfigError(f"{origin}.archive: expected true or false")
+    # archives.json is fed from the store's event archive (manager/outputs/archives.py).
+    archive = archive or config.archives.enabled
     retention = RetentionPolicy.from_mapping(
         config.store.get("retention", {}), f"{origin}.retention"
     )
+    text_index = config.store.get("text_index", False)
+    if not isinstance(text_index, bool):
+        raise ConfigError(f"{origin}.text_index: expected true or false")
+    if "url" in config.store:
+        url = check_store_url(config.store["url"], f"{origin}.url")
+        warn_if_exposed(url, config.home / "manager.toml")
+        return PostgresAlertStore.from_url(
+            url, archive=archive, retention=retention, text_index=text_index
+        )
+    if text_index:
+        raise ConfigError(
+            f"{origin}.text_index: only the PostgreSQL store (url) has a text index; "
+            "leave it out for SQLite"
+        )
     return SqliteAlertStore(
         database,
         archive=archive,
@@ -60,13 +93,52 @@ def build_store(config: ManagerConfig, database: Database) -> SqliteAlertStore:
     )
 
 
-def build_outputs(config: ManagerConfig, store: SqliteAlertStore) -> Sequence[Delivery]:
+def warn_if_exposed(url: str, toml: Path) -> None:
+    """A password in the URL is a secret in manager.toml: say so if others may read the file
+    (a ~/.pgpass of the manager's user, mode 0600, keeps it out of the config altogether)."""
+    try:
+        exposed = bool(password_of(url)) and bool(toml.stat().st_mode & 0o077)
+    except OSError:
+        return
+    if exposed:
+        log.warning(
+            "stage=store %s holds the PostgreSQL password in [store] url and is readable by "
+            "other users: chmod 600 it, or move the password to the manager user's ~/.pgpass",
+            toml,
+        )
+
+
+def build_outputs(config: ManagerConfig, store: ManagerStore) -> Sequence[Delivery[Any]]:
     """One delivery loop per enabled output, each fed from the store by its own cursor."""
-    if not config.alerts_file:
-        return ()
-    file_config = AlertsFileConfig(
-        enabled=True,
-        max_bytes=config.alerts_file_max_bytes,
-        min_level=config.alerts_file_min_level,
-    )
-    return (Delivery(store, AlertsFile(config.home / "alerts", file_config)),)
+    home = config.home
+    deliveries: list[Delivery[Any]] = []
+    for output in config.outputs:
+        if isinstance(output, AlertsFileOutput):
+            file_config = AlertsFileConfig(
+                enabled=True, max_bytes=output.max_bytes, min_level=output.min_level
+            )
+            deliveries.append(Delivery(store, AlertsFile(home / "alerts", file_config)))
+            continue
+        remote: Webhook | Slack | EmailDigest
+        gather = 0.0
+        if isinstance(output, WebhookOutput):
+            remote = Webhook(output, home)
+        elif isinstance(output, SlackOutput):
+            remote = Slack(output, home)
+        else:
+            remote = EmailDigest(output, home)
+            gather = output.digest_seconds
+        deliveries.append(
+            Delivery(
+                store,
+                remote,
+                retry_seconds=output.retry.initial_seconds,
+                max_retry_seconds=output.retry.max_seconds,
+                gather_seconds=gather,
+                poll_seconds=max(POLL_SECONDS, gather),
+            )
+        )
+    if config.archives.enabled:
+        archives = ArchivesFile(home / "alerts", config.archives, config.name)
+        deliveries.append(Delivery(store, archives, feed=archive_feed(store, PAGE)))
+    return tuple(deliveries)

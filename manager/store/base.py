@@ -57,6 +57,26 @@ class EventRow:
     """The record's exact bytes; archived only when the archive is on."""
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedEvent:
+    """A received record as the store's event archive holds it (``[store] archive`` on)."""
+
+    cursor: int
+    """Store-assigned, increasing in insertion order; what ``follow_archive`` continues from."""
+    timestamp: str
+    """RFC 3339 UTC, when the manager committed it."""
+    agent_id: str
+    event_time: str
+    """CloudTrail eventTime as RFC 3339 UTC ('' if missing)."""
+    location: str
+    raw: bytes
+
+    @property
+    def id(self) -> str:
+        """Unique among archived events: the cursor, as text (the archives file's ``id``)."""
+        return str(self.cursor)
+
+
 class TimeBasis(Enum):
     """Which clock a query's time range (and time buckets) follow."""
 
@@ -91,7 +111,7 @@ class StatsField(Enum):
     COUNTRY = "country"
     """Country of ``sourceIPAddress`` (offline GeoIP, ``manager/geo.country_of``): the
     database's country name, or ``(private)``, ``(service)``, ``(unknown)``. Stats only: no
-    filter names it. A backend may count it from its source-IP counts (SQLite does)."""
+    filter names it. Both backends count it from their source-IP counts (``rollup.DERIVED``)."""
     HOUR = "hour"
     DAY = "day"
 
@@ -384,6 +404,14 @@ class AlertStore(Protocol):
 
     def ping(self) -> None:
         """StoreError unless the store can be reached now (a fresh connection answers)."""
+        ...
+
+    def follow_archive(
+        self, after_cursor: int | None, limit: int
+    ) -> tuple[list[ArchivedEvent], int]:
+        """Archived events after ``after_cursor``, oldest first (at most ``limit``), and the
+        cursor to pass next time; ``None`` returns none and the archive's current end. Feeds
+        archives.json (``manager/outputs/archives.py``) as ``follow`` feeds the alert outputs."""
         ...
 
     def output_cursor(self, name: str) -> int | None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,42 @@ class RetentionPolicy:
             return now - timedelta(days=days) if days else None
 
         return cut(self.alerts_days), cut(self.archive_days), cut(self.dedupe_days)
+
+
+def enforce_size_cap(
+    cap: int,
+    bytes_in_use: Callable[[], int],
+    counts: Callable[[], dict[str, int]],
+    delete_oldest: Callable[[str, int], int],
+) -> tuple[dict[str, int], list[str]]:
+    """Delete the oldest alerts and archived events until ``bytes_in_use()`` fits ``cap``
+    (0 = no cap): ``(removed per table, notes)``. Each pass removes the share of rows the
+    excess is (plus ``SIZE_CAP_HEADROOM``), from both tables; a few passes converge."""
+    removed = {"alerts": 0, "archive": 0}
+    notes: list[str] = []
+    if not cap:
+        return removed, notes
+    for _ in range(8):
+        used = bytes_in_use()
+        if used <= cap:
+            break
+        share = min(1.0, (used - cap) / used + SIZE_CAP_HEADROOM)
+        rows = counts()
+        if not rows["alerts"] and not rows["archive"]:
+            notes.append(f"size cap {cap} bytes exceeded ({used}) by non-alert data")
+            break
+        for table in ("alerts", "archive"):
+            removed[table] += delete_oldest(table, math.ceil(rows[table] * share))
+    if removed["alerts"] or removed["archive"]:
+        notes.append(f"size cap {cap} bytes reached: oldest rows removed")
+        log.warning(
+            "stage=store store over its size cap (%d bytes): removed the oldest "
+            "%d alert(s) and %d archived event(s)",
+            cap,
+            removed["alerts"],
+            removed["archive"],
+        )
+    return removed, notes
 
 
 def parse_size(value: Any, where: str) -> int:

@@ -69,6 +69,13 @@ def test_bash_completes_subcommands_flags_and_choices(bash_script: Path, tmp_pat
     assert offered == [str(tmp_path / "home-folder")]
 
 
+def test_bash_completes_the_housekeeping_commands(bash_script: Path) -> None:
+    assert complete(bash_script, "admin", "token", "") == ["create", "list", "revoke"]
+    assert complete(bash_script, "admin", "agent", "") == ["remove", "rename"]
+    assert complete(bash_script, "admin", "group", "") == ["list", "remove"]
+    assert "--force" in complete(bash_script, "admin", "group", "remove", "--")
+
+
 def test_zsh_script_wraps_the_bash_function() -> None:
     result = run_cli("completion", "zsh")
     assert result.returncode == 0

@@ -319,9 +319,16 @@ def test_whole_trail_raises_every_expected_rule_and_noise_stays_quiet() -> None:
     records = trail(events=3000)
     fired = fired_rules(records)
     assert expected_rules(SCENARIOS) <= set(fired)
-    assert set(fired) == expected_rules(SCENARIOS)
+    # The background traffic makes GetCallerIdentity and account-wide inventory calls, which
+    # end at their own informational rules (level 3, like 80202) that feed 0352's discovery
+    # correlations; no burst of them is reached.
+    assert set(fired) == expected_rules(SCENARIOS) | INFORMATIONAL
     noise_alerts = fired_rules(trail(events=1500, scenarios="none"))
-    assert set(noise_alerts) == {"80202"}
+    assert set(noise_alerts) == {"80202", *INFORMATIONAL}
+
+
+INFORMATIONAL = {"80721", "80723"}
+"""GetCallerIdentity (80721) and inventory calls (80723)."""
 
 
 def test_generated_bucket_is_collected_by_the_agent_and_decoded_without_errors(

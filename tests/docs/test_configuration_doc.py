@@ -197,6 +197,14 @@ DIRECTORY_BASE: dict[str, Any] = {"type": "directory", "path": "/srv/cloudtrail-
 SQS_QUEUE = "https://sqs.us-east-1.amazonaws.com/111122223333/trail-notifications"
 SQS_BASE: dict[str, Any] = {"type": "cloudtrail-sqs", "queue_url": SQS_QUEUE}
 DISCARD_BASE: dict[str, Any] = {"field": "eventName", "regex": "^Describe"}
+WEBHOOK_BASE: dict[str, Any] = {"type": "webhook", "url": "https://soc.example.org/hook"}
+SLACK_BASE: dict[str, Any] = {"type": "slack", "url": "https://hooks.slack.com/services/T/B/X"}
+EMAIL_BASE: dict[str, Any] = {
+    "type": "email",
+    "host": "smtp.example.org",
+    "from": "trailwarden@example.org",
+    "to": ["soc@example.org"],
+}
 
 
 def parse_manager(document: Mapping[str, Any], home: Path, database: Database) -> Any:
@@ -204,6 +212,7 @@ def parse_manager(document: Mapping[str, Any], home: Path, database: Database) -
     config = parse_manager_config(document, home, "manager.toml")
     store_table = document.get("store", {})
     store = build_store(dataclasses.replace(config, store=store_table), database)
+    store.close()  # a PostgreSQL store holds a pool of connections
     return dataclasses.replace(config, store={}), store.archive, store.retention
 
 
@@ -238,6 +247,13 @@ def targets(home: Path, database: Database) -> dict[str, Target]:
     def source(base: dict[str, Any]) -> Target:
         return Target({"sources": [base]}, lambda d: d["sources"][0], _parse_sources)
 
+    def output(base: dict[str, Any]) -> Target:
+        return Target(
+            {"outputs": [base]},
+            lambda d: d["outputs"][0],
+            lambda d: parse_manager(d, home, database),
+        )
+
     central_base = {"sources": [CLOUDTRAIL_BASE]}
     return {
         "manager [manager]": manager(("manager",)),
@@ -245,6 +261,11 @@ def targets(home: Path, database: Database) -> dict[str, Target]:
         "manager [enrollment]": manager(("enrollment",)),
         "manager [analysis]": manager(("analysis",)),
         "manager [outputs]": manager(("outputs",)),
+        "manager [archives]": manager(("archives",)),
+        "output alerts_file": output({"type": "alerts_file"}),
+        "output webhook": output(WEBHOOK_BASE),
+        "output slack": output(SLACK_BASE),
+        "output email": output(EMAIL_BASE),
         "manager [metrics]": manager(("metrics",)),
         "manager [console]": manager(("console",)),
         "manager [store]": manager(("store",)),
@@ -292,6 +313,18 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ("source cloudtrail-sqs", "region"): "us-east-1",
     ("source discard", "field"): "userIdentity.type",
     ("source discard", "regex"): "^AWSService$",
+    ("output alerts_file", "type"): "alerts_file",
+    ("output webhook", "type"): "webhook",
+    ("output webhook", "name"): "soc-hook",
+    ("output webhook", "url"): "http://127.0.0.1:8080/hook",
+    ("output slack", "type"): "slack",
+    ("output slack", "name"): "secops",
+    ("output slack", "url"): "https://hooks.slack.com/services/T/B/Y",
+    ("output email", "type"): "email",
+    ("output email", "name"): "oncall",
+    ("output email", "host"): "mail.example.org",
+    ("output email", "from"): "tw@example.org",
+    ("output email", "to"): ["oncall@example.org"],
     ("central top", "log_level"): "DEBUG",
     ("central top", "limits"): {"max_workers": 2},
     ("central top", "sources"): [{**CLOUDTRAIL_BASE, "name": "other"}],
@@ -382,13 +415,17 @@ def _with(target: Target, key: str, value: Any) -> dict[str, Any]:
     return document
 
 
-def test_every_documented_key_is_accepted(tmp_path: Path, database: Database) -> None:
+def test_every_documented_key_is_accepted(
+    tmp_path: Path, database: Database, postgres_url: str
+) -> None:
+    """``[store] url`` is tried on the test run's real PostgreSQL database."""
+    samples = {**SAMPLES, ("manager [store]", "url"): postgres_url}
     checked = 0
     for anchor, target in targets(tmp_path, database).items():
         for row in TABLES[anchor]:
             literal, value = row.literal_default()
-            if (anchor, row.key) in SAMPLES:
-                value = SAMPLES[(anchor, row.key)]
+            if (anchor, row.key) in samples:
+                value = samples[(anchor, row.key)]
             else:
                 assert literal, (
                     f"{anchor} {row.key}: give a TOML literal default in the doc or a sample here"

@@ -75,6 +75,9 @@ def test_metrics_count_exactly_the_records_an_agent_sends(
     before = scrape(port)
     assert before[("trailwarden_records_received_total", ())] == 0
     assert before[("trailwarden_agents_connected", ())] == 0
+    for outcome in ("offered", "issued", "refused"):
+        key = ("trailwarden_certificate_renewals_total", (("outcome", outcome),))
+        assert before[key] == 0
 
     token = server.registry.create_token(3600, 1, "", "test").token
     agent_home = tmp_path / "agent"

@@ -12,7 +12,7 @@ class ListAgentsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AgentInfo(_message.Message):
-    __slots__ = ("agent_id", "name", "status", "last_seen_unix_ms", "address", "agent_version", "groups", "applied_config_revision", "hostname", "enrolled_unix_ms", "status_json")
+    __slots__ = ("agent_id", "name", "status", "last_seen_unix_ms", "address", "agent_version", "groups", "applied_config_revision", "hostname", "enrolled_unix_ms", "status_json", "cert_not_after_unix_ms", "cert_ca_sha256", "cert_on_retiring_ca")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,9 @@ class AgentInfo(_message.Message):
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     STATUS_JSON_FIELD_NUMBER: _ClassVar[int]
+    CERT_NOT_AFTER_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CERT_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CERT_ON_RETIRING_CA_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     name: str
     status: str
@@ -35,13 +38,18 @@ class AgentInfo(_message.Message):
     hostname: str
     enrolled_unix_ms: int
     status_json: str
-    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., last_seen_unix_ms: _Optional[int] = ..., address: _Optional[str] = ..., agent_version: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., applied_config_revision: _Optional[int] = ..., hostname: _Optional[str] = ..., enrolled_unix_ms: _Optional[int] = ..., status_json: _Optional[str] = ...) -> None: ...
+    cert_not_after_unix_ms: int
+    cert_ca_sha256: str
+    cert_on_retiring_ca: bool
+    def __init__(self, agent_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., last_seen_unix_ms: _Optional[int] = ..., address: _Optional[str] = ..., agent_version: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., applied_config_revision: _Optional[int] = ..., hostname: _Optional[str] = ..., enrolled_unix_ms: _Optional[int] = ..., status_json: _Optional[str] = ..., cert_not_after_unix_ms: _Optional[int] = ..., cert_ca_sha256: _Optional[str] = ..., cert_on_retiring_ca: _Optional[bool] = ...) -> None: ...
 
 class ListAgentsResponse(_message.Message):
-    __slots__ = ("agents",)
+    __slots__ = ("agents", "ca_rotation")
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    CA_ROTATION_FIELD_NUMBER: _ClassVar[int]
     agents: _containers.RepeatedCompositeFieldContainer[AgentInfo]
-    def __init__(self, agents: _Optional[_Iterable[_Union[AgentInfo, _Mapping]]] = ...) -> None: ...
+    ca_rotation: CaRotationState
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentInfo, _Mapping]]] = ..., ca_rotation: _Optional[_Union[CaRotationState, _Mapping]] = ...) -> None: ...
 
 class RevokeAgentRequest(_message.Message):
     __slots__ = ("agent_id",)
@@ -496,3 +504,129 @@ class ReloadRulesResponse(_message.Message):
     errors: _containers.RepeatedScalarFieldContainer[str]
     summary: str
     def __init__(self, ok: _Optional[bool] = ..., rules: _Optional[int] = ..., sigma_rules: _Optional[int] = ..., files: _Optional[_Iterable[str]] = ..., errors: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("token_id", "group", "for_agent", "uses_left", "uses_total", "expires_unix_ms", "created_unix_ms", "created_by", "state")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FOR_AGENT_FIELD_NUMBER: _ClassVar[int]
+    USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    USES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    group: str
+    for_agent: str
+    uses_left: int
+    uses_total: int
+    expires_unix_ms: int
+    created_unix_ms: int
+    created_by: str
+    state: str
+    def __init__(self, token_id: _Optional[str] = ..., group: _Optional[str] = ..., for_agent: _Optional[str] = ..., uses_left: _Optional[int] = ..., uses_total: _Optional[int] = ..., expires_unix_ms: _Optional[int] = ..., created_unix_ms: _Optional[int] = ..., created_by: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    def __init__(self, token_id: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: TokenInfo
+    def __init__(self, token: _Optional[_Union[TokenInfo, _Mapping]] = ...) -> None: ...
+
+class RemoveAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class RemoveAgentResponse(_message.Message):
+    __slots__ = ("agent", "revoked")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentInfo
+    revoked: bool
+    def __init__(self, agent: _Optional[_Union[AgentInfo, _Mapping]] = ..., revoked: _Optional[bool] = ...) -> None: ...
+
+class RenameAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "new_name")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    new_name: str
+    def __init__(self, agent_id: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...
+
+class RenameAgentResponse(_message.Message):
+    __slots__ = ("agent", "old_name")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    OLD_NAME_FIELD_NUMBER: _ClassVar[int]
+    agent: AgentInfo
+    old_name: str
+    def __init__(self, agent: _Optional[_Union[AgentInfo, _Mapping]] = ..., old_name: _Optional[str] = ...) -> None: ...
+
+class ListGroupsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GroupInfo(_message.Message):
+    __slots__ = ("name", "agents", "config_revision", "config_updated_unix_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_UPDATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    agents: int
+    config_revision: int
+    config_updated_unix_ms: int
+    def __init__(self, name: _Optional[str] = ..., agents: _Optional[int] = ..., config_revision: _Optional[int] = ..., config_updated_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ListGroupsResponse(_message.Message):
+    __slots__ = ("groups",)
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[GroupInfo]
+    def __init__(self, groups: _Optional[_Iterable[_Union[GroupInfo, _Mapping]]] = ...) -> None: ...
+
+class RemoveGroupRequest(_message.Message):
+    __slots__ = ("name", "force")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class RemoveGroupResponse(_message.Message):
+    __slots__ = ("name", "agents_moved", "revisions_removed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_MOVED_FIELD_NUMBER: _ClassVar[int]
+    REVISIONS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    agents_moved: _containers.RepeatedScalarFieldContainer[str]
+    revisions_removed: int
+    def __init__(self, name: _Optional[str] = ..., agents_moved: _Optional[_Iterable[str]] = ..., revisions_removed: _Optional[int] = ...) -> None: ...
+
+class CaRotationState(_message.Message):
+    __slots__ = ("started_unix_ms", "overlap_ends_unix_ms", "retiring_ca_sha256", "new_ca_sha256")
+    STARTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_ENDS_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    RETIRING_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    NEW_CA_SHA256_FIELD_NUMBER: _ClassVar[int]
+    started_unix_ms: int
+    overlap_ends_unix_ms: int
+    retiring_ca_sha256: str
+    new_ca_sha256: str
+    def __init__(self, started_unix_ms: _Optional[int] = ..., overlap_ends_unix_ms: _Optional[int] = ..., retiring_ca_sha256: _Optional[str] = ..., new_ca_sha256: _Optional[str] = ...) -> None: ...

@@ -135,6 +135,36 @@ class AdminStub:
                 request_serializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesRequest.SerializeToString,
                 response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesResponse.FromString,
                 _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/trailwarden.v1.Admin/ListTokens',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/trailwarden.v1.Admin/RevokeToken',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.RemoveAgent = channel.unary_unary(
+                '/trailwarden.v1.Admin/RemoveAgent',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.RemoveAgentRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.RemoveAgentResponse.FromString,
+                _registered_method=True)
+        self.RenameAgent = channel.unary_unary(
+                '/trailwarden.v1.Admin/RenameAgent',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.RenameAgentRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.RenameAgentResponse.FromString,
+                _registered_method=True)
+        self.ListGroups = channel.unary_unary(
+                '/trailwarden.v1.Admin/ListGroups',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.ListGroupsRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.ListGroupsResponse.FromString,
+                _registered_method=True)
+        self.RemoveGroup = channel.unary_unary(
+                '/trailwarden.v1.Admin/RemoveGroup',
+                request_serializer=trailwarden_dot_v1_dot_admin__pb2.RemoveGroupRequest.SerializeToString,
+                response_deserializer=trailwarden_dot_v1_dot_admin__pb2.RemoveGroupResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -263,6 +293,43 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTokens(self, request, context):
+        """Housekeeping: enrollment tokens, agents, groups (trailwarden admin token|agent|group ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenameAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -365,6 +432,36 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ReloadRules,
                     request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesRequest.FromString,
                     response_serializer=trailwarden_dot_v1_dot_admin__pb2.ReloadRulesResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'RemoveAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveAgent,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.RemoveAgentRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.RemoveAgentResponse.SerializeToString,
+            ),
+            'RenameAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameAgent,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.RenameAgentRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.RenameAgentResponse.SerializeToString,
+            ),
+            'ListGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroups,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.ListGroupsRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.ListGroupsResponse.SerializeToString,
+            ),
+            'RemoveGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveGroup,
+                    request_deserializer=trailwarden_dot_v1_dot_admin__pb2.RemoveGroupRequest.FromString,
+                    response_serializer=trailwarden_dot_v1_dot_admin__pb2.RemoveGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -907,6 +1004,168 @@ class Admin:
             '/trailwarden.v1.Admin/ReloadRules',
             trailwarden_dot_v1_dot_admin__pb2.ReloadRulesRequest.SerializeToString,
             trailwarden_dot_v1_dot_admin__pb2.ReloadRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/ListTokens',
+            trailwarden_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/RevokeToken',
+            trailwarden_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/RemoveAgent',
+            trailwarden_dot_v1_dot_admin__pb2.RemoveAgentRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.RemoveAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/RenameAgent',
+            trailwarden_dot_v1_dot_admin__pb2.RenameAgentRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.RenameAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/ListGroups',
+            trailwarden_dot_v1_dot_admin__pb2.ListGroupsRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.ListGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trailwarden.v1.Admin/RemoveGroup',
+            trailwarden_dot_v1_dot_admin__pb2.RemoveGroupRequest.SerializeToString,
+            trailwarden_dot_v1_dot_admin__pb2.RemoveGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,28 +8,32 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "batch", "heartbeat", "config_status")
+    __slots__ = ("hello", "batch", "heartbeat", "config_status", "cert_request")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     CONFIG_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CERT_REQUEST_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     batch: EventBatch
     heartbeat: Heartbeat
     config_status: ConfigStatus
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., config_status: _Optional[_Union[ConfigStatus, _Mapping]] = ...) -> None: ...
+    cert_request: CertificateRequest
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., config_status: _Optional[_Union[ConfigStatus, _Mapping]] = ..., cert_request: _Optional[_Union[CertificateRequest, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("agent_version", "hostname", "applied_config_revision", "applied_config_hash")
+    __slots__ = ("agent_version", "hostname", "applied_config_revision", "applied_config_hash", "ca_bundle_sha256")
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     APPLIED_CONFIG_REVISION_FIELD_NUMBER: _ClassVar[int]
     APPLIED_CONFIG_HASH_FIELD_NUMBER: _ClassVar[int]
+    CA_BUNDLE_SHA256_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     hostname: str
     applied_config_revision: int
     applied_config_hash: str
-    def __init__(self, agent_version: _Optional[str] = ..., hostname: _Optional[str] = ..., applied_config_revision: _Optional[int] = ..., applied_config_hash: _Optional[str] = ...) -> None: ...
+    ca_bundle_sha256: str
+    def __init__(self, agent_version: _Optional[str] = ..., hostname: _Optional[str] = ..., applied_config_revision: _Optional[int] = ..., applied_config_hash: _Optional[str] = ..., ca_bundle_sha256: _Optional[str] = ...) -> None: ...
 
 class SourceMeta(_message.Message):
     __slots__ = ("source", "bucket", "key", "account_id", "region", "account_alias")
@@ -80,7 +84,7 @@ class AgentStatus(_message.Message):
     def __init__(self, spool_bytes: _Optional[int] = ..., spool_batches: _Optional[int] = ..., spool_limit_bytes: _Optional[int] = ..., fetching_paused: _Optional[bool] = ..., sources: _Optional[_Iterable[_Union[SourceStatus, _Mapping]]] = ...) -> None: ...
 
 class SourceStatus(_message.Message):
-    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size", "sqs")
+    __slots__ = ("name", "type", "state", "objects_done", "objects_failed", "objects_skipped", "records_spooled", "bytes_read", "last_error", "last_pass_unix_ms", "problems", "records_refused", "objects_late", "objects_refused_size", "sqs", "lag_ms")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +100,7 @@ class SourceStatus(_message.Message):
     OBJECTS_LATE_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_REFUSED_SIZE_FIELD_NUMBER: _ClassVar[int]
     SQS_FIELD_NUMBER: _ClassVar[int]
+    LAG_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     state: str
@@ -111,7 +116,8 @@ class SourceStatus(_message.Message):
     objects_late: int
     objects_refused_size: int
     sqs: SqsStatus
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ..., sqs: _Optional[_Union[SqsStatus, _Mapping]] = ...) -> None: ...
+    lag_ms: int
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., objects_done: _Optional[int] = ..., objects_failed: _Optional[int] = ..., objects_skipped: _Optional[int] = ..., records_spooled: _Optional[int] = ..., bytes_read: _Optional[int] = ..., last_error: _Optional[str] = ..., last_pass_unix_ms: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[Problem, _Mapping]]] = ..., records_refused: _Optional[int] = ..., objects_late: _Optional[int] = ..., objects_refused_size: _Optional[int] = ..., sqs: _Optional[_Union[SqsStatus, _Mapping]] = ..., lag_ms: _Optional[int] = ...) -> None: ...
 
 class SqsStatus(_message.Message):
     __slots__ = ("messages_received", "messages_deleted", "messages_returned", "messages_poison", "messages_ignored", "messages_held", "visibility_extensions", "lag_ms")
@@ -156,16 +162,20 @@ class ConfigStatus(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., hash: _Optional[str] = ..., state: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ManagerMessage(_message.Message):
-    __slots__ = ("welcome", "ack", "config", "command")
+    __slots__ = ("welcome", "ack", "config", "command", "renew", "certificate")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    RENEW_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     ack: Ack
     config: ConfigUpdate
     command: Command
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., config: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    renew: RenewCertificate
+    certificate: CertificateIssued
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., config: _Optional[_Union[ConfigUpdate, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., renew: _Optional[_Union[RenewCertificate, _Mapping]] = ..., certificate: _Optional[_Union[CertificateIssued, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("agent_id", "ack_window", "config_follows")
@@ -207,3 +217,27 @@ class Command(_message.Message):
     name: str
     args: _containers.ScalarMap[str, str]
     def __init__(self, name: _Optional[str] = ..., args: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class RenewCertificate(_message.Message):
+    __slots__ = ("ca_bundle_pem", "reason")
+    CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ca_bundle_pem: bytes
+    reason: str
+    def __init__(self, ca_bundle_pem: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CertificateRequest(_message.Message):
+    __slots__ = ("csr_pem",)
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    csr_pem: bytes
+    def __init__(self, csr_pem: _Optional[bytes] = ...) -> None: ...
+
+class CertificateIssued(_message.Message):
+    __slots__ = ("certificate_pem", "ca_bundle_pem", "error")
+    CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_BUNDLE_PEM_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    certificate_pem: bytes
+    ca_bundle_pem: bytes
+    error: str
+    def __init__(self, certificate_pem: _Optional[bytes] = ..., ca_bundle_pem: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from trailwarden.common.errors import RuleError, RulesetError
+from trailwarden.manager.analysis.policy import FIELDS as POLICY_FIELDS
+from trailwarden.manager.analysis.policy import PREFIX as POLICY_PREFIX
 from trailwarden.manager.analysis.rules.lists import ListCache
 from trailwarden.manager.analysis.rules.model import (
     LOOKUPS,
@@ -386,6 +388,11 @@ class _Loader:
         name = node.attrs.get("name", "")
         if not name:
             self.error("<field> without a name", file, node.line)
+            return None
+        if name.startswith(POLICY_PREFIX) and name not in POLICY_FIELDS:
+            # A misspelt fact would be a test that never matches: refuse it instead.
+            known = ", ".join(POLICY_FIELDS)
+            self.error(f"<field> {name!r} is not a policy fact (known: {known})", file, node.line)
             return None
         pattern = self._pattern(node, text, "osregex", file, {"name", "type", "negate"})
         if pattern is None:

@@ -13,9 +13,9 @@ per-match limit: a match stopped there fails its test and is noted on the event
 (``EventView.rule_errors``, with the rule's file:line) for the pipeline to count and report.
 
 Speed: field values are looked up once per event and cached (``EventView``), literal patterns
-run on the cached lower-cased value, and each parent indexes the children whose first test is
-an exact-value literal (``^StopLogging$|^DeleteTrail$``) by that value, so an event only meets
-the children that can match it.
+run on the cached lower-cased value, and each parent indexes its children by the values their
+exact-value tests require (``^StopLogging$|^DeleteTrail$``; ``ChildIndex``), so an event only
+meets the children that can match it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from trailwarden.manager.analysis.policy import FIELDS as POLICY_FIELDS
+from trailwarden.manager.analysis.policy import policy_facts
 from trailwarden.manager.analysis.rules.model import Rule, Ruleset, try_order
 from trailwarden.manager.analysis.rules.regex import MatchLimitError
 
@@ -36,7 +38,17 @@ _MISSING: Any = object()
 class EventView:
     """A decoded event plus the raw record, with per-event caches of field values."""
 
-    __slots__ = ("_lowered", "_values", "agent_id", "event", "raw", "rule_errors", "text", "when")
+    __slots__ = (
+        "_lowered",
+        "_values",
+        "agent_id",
+        "event",
+        "lowered_text",
+        "raw",
+        "rule_errors",
+        "text",
+        "when",
+    )
 
     def __init__(
         self, event: dict[str, Any], raw: bytes, agent_id: str = "", *, decoded: bool = False
@@ -46,6 +58,7 @@ class EventView:
         self.raw = raw
         self.agent_id = agent_id
         self.text: str | None = None
+        self.lowered_text: str | None = None
         self.when: float | None = None
         """The event's time in epoch seconds, once someone needed it (correlation)."""
         self.rule_errors: list[str] = []
@@ -61,10 +74,23 @@ class EventView:
         found = self._values.get(name, _MISSING)
         if found is _MISSING:
             path = _PATHS.get(name) or _path(name)
-            top = self.event.get(path[0]) if len(path) == 2 else None
-            # The common aws.<field> is two plain lookups; anything else walks the path.
-            node = top.get(path[1]) if type(top) is dict else _lookup(self.event, path)
+            depth = len(path)
+            # The common aws.<field> and aws.<object>.<field> are plain lookups; anything else
+            # (deeper, or a key that itself holds dots) walks the path.
+            top = self.event.get(path[0]) if depth <= 3 else None
+            if type(top) is not dict:
+                node = _lookup(self.event, path)
+            elif depth == 2:
+                node = top.get(path[1])
+            else:
+                mid = top.get(path[1])
+                node = mid.get(path[2]) if type(mid) is dict else _lookup(self.event, path)
             found = node if type(node) is str else _stringify(node)
+            if found is None and name in POLICY_FIELDS:
+                # Computed from the record, not read from it (policy.py): all facts at once.
+                # Tested only when the record has no such field, so reads cost nothing more.
+                self._values.update(policy_facts(self.event))
+                found = self._values[name]
             self._values[name] = found
         return found  # type: ignore[no-any-return]
 
@@ -81,6 +107,13 @@ class EventView:
         if self.text is None:
             self.text = self.raw.decode("utf-8", "replace")
         return self.text
+
+    def full_log_lowered(self) -> str:
+        """``full_log()`` lower-cased, once per event: what literal ``<match>`` tests compare
+        (every detection's ``"errorCode"`` test would otherwise lower the record again)."""
+        if self.lowered_text is None:
+            self.lowered_text = self.full_log().lower()
+        return self.lowered_text
 
 
 _PATHS: dict[str, tuple[str, ...]] = {}
@@ -148,14 +181,17 @@ def compile_check(rule: Rule) -> RuleCheck:
     )
     regexes = tuple((t.name, t.pattern.test) for t in rule.fields if t.pattern.lowered is None)
     lists = rule.lists
-    logs = tuple(t.pattern.test for t in rule.log_tests)
+    log_literals = tuple(t.pattern.lowered for t in rule.log_tests if t.pattern.lowered is not None)
+    logs = tuple(t.pattern.test for t in rule.log_tests if t.pattern.lowered is None)
     maxsize = rule.maxsize
 
-    if len(literals) == 1 and not (regexes or lists or logs or maxsize):
+    if len(literals) == 1 and not (regexes or lists or log_literals or logs or maxsize):
         ((only_name, only_test),) = literals
 
         def one_literal(view: EventView) -> bool:
-            low = view.lowered(only_name)
+            low = view._lowered.get(only_name, _MISSING)
+            if low is _MISSING:
+                low = view.lowered(only_name)
             return low is not None and only_test(low)
 
         return one_literal
@@ -163,9 +199,13 @@ def compile_check(rule: Rule) -> RuleCheck:
     def check(view: EventView) -> bool:
         if maxsize and len(view.raw) <= maxsize:
             return False
-        lowered = view.lowered
+        # The cache read inline: most fields a rule tests were read for the event already (by
+        # the index or a sibling), and a method call per test costs more than the lookup.
+        cache = view._lowered
         for name, test in literals:
-            low = lowered(name)
+            low = cache.get(name, _MISSING)
+            if low is _MISSING:
+                low = view.lowered(name)
             if low is None or not test(low):
                 return False
         value_of = view.value
@@ -177,6 +217,11 @@ def compile_check(rule: Rule) -> RuleCheck:
             value = value_of(list_test.name)
             if value is None or not list_test.test(value):
                 return False
+        if log_literals:
+            low_text = view.full_log_lowered()
+            for literal_test in log_literals:
+                if not literal_test(low_text):
+                    return False
         if logs:
             text = view.full_log()
             for test in logs:
@@ -237,63 +282,135 @@ CorrelationCheck = Callable[[Rule, EventView], "tuple[bool, str]"]
 """Asks the correlator whether a rule's frequency is reached (and it is not being ignored)."""
 
 
+SPLIT_AT = 4
+"""A value filing more children than this is split again on another exact-value field."""
+
+
 class ChildIndex:
-    """Per-parent dispatch on an exact-value first test; keeps Wazuh's try order."""
+    """Per-parent dispatch on exact-value tests; keeps Wazuh's try order.
 
-    __slots__ = ("always", "by_value", "path")
+    The children are filed under the values of the field most of them test with exact literals
+    (``^StopLogging$|^DeleteTrail$``), wherever that test stands among their tests: tests are
+    ANDed, so a rule that needs eventName StopLogging can only match such an event. A value
+    whose children are still many is split again on the next such field (eventSource). The
+    children no value files (80203's errorCode, root rules testing userIdentity.type) are
+    filed the same way on a field of their own (``rest``) when two or more test one; only
+    those with no exact test at all are tried for every event. An event's candidates are its
+    value's children and the unfiled ones that can match, merged in try order (each pair of
+    lists merged once, then kept), so a parent with hundreds of children gives an event only
+    the few that can match it.
+    """
 
-    def __init__(self, children: list[Rule], candidates: dict[str, Candidate]) -> None:
+    __slots__ = ("_merged", "always", "by_value", "nested", "path", "rest")
+
+    def __init__(
+        self,
+        children: list[Rule],
+        candidates: dict[str, Candidate],
+        used: tuple[str, ...] = (),
+        minimum: int = 2,
+    ) -> None:
+        """``minimum``: how many children must test a field exactly for it to be indexed."""
         self.path: str | None = None
         self.by_value: dict[str, list[Candidate]] = {}
-        self.always: list[Candidate] = [candidates[child.id] for child in children]
-        path = _common_exact_path(children)
+        self.nested: dict[str, ChildIndex] = {}
+        self.rest: ChildIndex | None = None
+        self._merged: dict[
+            tuple[int, int], tuple[list[Candidate], list[Candidate], list[Candidate]]
+        ]
+        self._merged = {}
+        ordered = sorted(children, key=try_order)
+        self.always: list[Candidate] = [candidates[child.id] for child in ordered]
+        path = _common_exact_path(ordered, used, minimum)
         if path is None:
             return
         self.path = path
-        self.always = []
         hits: dict[str, list[Rule]] = {}
-        always: list[Rule] = []
-        for child in children:
+        unfiled: list[Rule] = []
+        for child in ordered:
             exact = _exact_values(child, path)
             if exact is None:
-                always.append(child)
+                unfiled.append(child)
             else:
                 for value in exact:
                     hits.setdefault(value, []).append(child)
-        self.always = [candidates[rule.id] for rule in always]
-        # Each value's candidates, merged with the always-tried children in try order, once.
+        self.always = [candidates[rule.id] for rule in unfiled]
+        # Even one unfiled rule is worth filing: otherwise every event pays its check.
+        rest = ChildIndex(unfiled, candidates, (*used, path), minimum=1) if unfiled else None
+        self.rest = rest if rest is not None and rest.path is not None else None
         for value, rules in hits.items():
-            merged = sorted((*rules, *always), key=try_order)
-            self.by_value[value] = [candidates[rule.id] for rule in merged]
+            if len(rules) > SPLIT_AT:
+                split = ChildIndex(rules, candidates, (*used, path))
+                if split.path is not None:
+                    self.nested[value] = split
+                    continue
+            self.by_value[value] = [candidates[rule.id] for rule in rules]
 
     def candidates(self, view: EventView) -> list[Candidate]:
         if self.path is None:
             return self.always
+        rest = self.rest.candidates(view) if self.rest is not None else self.always
         low = view.lowered(self.path)
         if low is None:
-            return self.always
-        return self.by_value.get(low, self.always)
+            return rest
+        found = self.by_value.get(low)
+        if found is None:
+            split = self.nested.get(low) if self.nested else None
+            if split is None:
+                return rest
+            found = split.candidates(view)
+        if not rest:
+            return found
+        if not found:
+            return rest
+        # Every list here is held by an index (by_value, always, or a merge kept below), so
+        # the pair of ids names it; the entry keeps both lists and is checked by identity.
+        key = (id(found), id(rest))
+        entry = self._merged.get(key)
+        if entry is not None and entry[0] is found and entry[1] is rest:
+            return entry[2]
+        merged = sorted((*found, *rest), key=_candidate_order)
+        self._merged[key] = (found, rest, merged)
+        return merged
+
+    def largest(self) -> int:
+        """The most candidates any event can get here (for tests and the benchmark)."""
+        filed = [len(c) for c in self.by_value.values()]
+        filed += [split.largest() for split in self.nested.values()]
+        rest = self.rest.largest() if self.rest is not None else len(self.always)
+        return max(filed, default=0) + rest
+
+
+def _candidate_order(candidate: Candidate) -> tuple[int, int]:
+    return try_order(candidate.rule)
 
 
 def _exact_values(rule: Rule, name: str) -> frozenset[str] | None:
-    if rule.is_correlation or not rule.fields:
+    """The values ``rule`` requires of field ``name`` (an exact, not negated test), if any."""
+    if rule.is_correlation:
         return None
-    first = rule.fields[0]
-    if first.name != name or first.pattern.exact is None:
-        return None
-    return first.pattern.exact
+    for test in rule.fields:
+        if test.name == name and test.pattern.exact is not None:
+            return test.pattern.exact
+    return None
 
 
-def _common_exact_path(children: list[Rule]) -> str | None:
-    """The field most children test first with exact literals (worth indexing), if any."""
+def _common_exact_path(
+    children: list[Rule], used: tuple[str, ...] = (), minimum: int = 2
+) -> str | None:
+    """The field most children test with exact literals (worth indexing), if any."""
     counts: dict[str, int] = {}
     for child in children:
-        if child.fields and child.fields[0].pattern.exact is not None:
-            counts[child.fields[0].name] = counts.get(child.fields[0].name, 0) + 1
+        if child.is_correlation:
+            continue
+        for name in dict.fromkeys(t.name for t in child.fields if t.pattern.exact is not None):
+            if name not in used:
+                counts[name] = counts.get(name, 0) + 1
     if not counts:
         return None
+    # Most children first; on a tie the field met first (rule order, then test order).
     path, count = max(counts.items(), key=lambda item: item[1])
-    return path if count >= 2 else None
+    return path if count >= minimum else None
 
 
 class RuleTree:
@@ -307,6 +424,14 @@ class RuleTree:
         self.roots = ChildIndex(ruleset.roots, candidates)
         self.listeners = {rule.id: ruleset.listeners_for(rule) for rule in ruleset.rules.values()}
         """Rule ID -> correlation rules that count events ending at that rule."""
+        self.candidates = candidates
+        """Rule ID -> the rule as the walk meets it (its compiled check, its children)."""
+
+    def candidates_below(self, rule_id: str) -> ChildIndex:
+        """The index of ``rule_id``'s children (KeyError if no such rule)."""
+        index = self.candidates[rule_id].children
+        assert index is not None  # every candidate gets its index in __init__
+        return index
 
     def walk(
         self,

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import re2
 import regex
 
+from trailwarden.manager.analysis.rules.needles import needles
+
 BACKTRACK_LIMIT_SECONDS = 0.1
 """Longest one backtracking (non-RE2) match may run before it is stopped and reported.
 
@@ -83,6 +85,8 @@ class Pattern:
     """For ``^a$|^b$`` literals: the lower-cased values it matches exactly (for indexing)."""
     backtracking: bool = False
     """Runs on the backtracking engine: ``test`` may raise ``MatchLimitError``."""
+    negated: bool = False
+    """``negate="yes"``: ``test`` says the source does not match (for documentation)."""
 
     @property
     def literal(self) -> bool:
@@ -108,6 +112,7 @@ def compile_pattern(source: str, kind: PatternKind, negate: bool = False) -> Pat
             lambda value: not inner(value),
             (lambda value: not low(value)) if low is not None else None,
             backtracking=pattern.backtracking,
+            negated=True,
         )
     return pattern
 
@@ -262,7 +267,26 @@ def _compile_pcre2(source: str) -> Pattern:
         linear = _re2(source, case_sensitive=True)
     except PatternError as re2_refusal:
         return _compile_backtracking(source, re2_refusal)
-    return Pattern(source, "pcre2", lambda value: linear.search(value) is not None)
+    return Pattern(source, "pcre2", _gated(source, lambda value: linear.search(value) is not None))
+
+
+def _gated(source: str, test: Callable[[str], bool]) -> Callable[[str], bool]:
+    """``test``, run only on values that contain a text every match needs (``needles.py``)."""
+    required = needles(source)
+    if required is None:
+        return test
+    if len(required) == 1:
+        (needle,) = required
+
+        def gated_one(value: str) -> bool:
+            return needle in value and test(value)
+
+        return gated_one
+
+    def gated(value: str) -> bool:
+        return any(needle in value for needle in required) and test(value)
+
+    return gated
 
 
 def _compile_backtracking(source: str, re2_refusal: PatternError) -> Pattern:
@@ -279,7 +303,7 @@ def _compile_backtracking(source: str, re2_refusal: PatternError) -> Pattern:
         except TimeoutError as exc:
             raise MatchLimitError(source, limit) from exc
 
-    return Pattern(source, "pcre2", test, backtracking=True)
+    return Pattern(source, "pcre2", _gated(source, test), backtracking=True)
 
 
 def _re2(source: str, case_sensitive: bool) -> re2._Regexp:

@@ -89,6 +89,10 @@ def load_sigma(files: Sequence[Path], first_order: int = 0) -> SigmaRules:
             continue
         texts[str(file)] = text
         try:
+            shape = _not_mappings(text)
+            if shape is not None:
+                out.errors.append(RuleError(f"not a Sigma rule file: {shape}", file=str(file)))
+                continue
             collection = SigmaCollection.from_yaml(
                 text, collect_errors=True, source=SigmaRuleLocation(file)
             )
@@ -114,6 +118,16 @@ def load_sigma(files: Sequence[Path], first_order: int = 0) -> SigmaRules:
         if isinstance(rule, SigmaCorrelationRule):
             builder.correlation(rule)
     return out
+
+
+def _not_mappings(text: str) -> str | None:
+    """What is wrong when a YAML document of ``text`` is not a mapping (pySigma assumes each
+    is one and fails with an AttributeError on a list or a plain string), else None."""
+    for number, document in enumerate(yaml.safe_load_all(text), start=1):
+        if document is not None and not isinstance(document, dict):
+            kind = "a list" if isinstance(document, list) else f"a {type(document).__name__}"
+            return f"YAML document {number} is {kind}, not a rule (a mapping of title, id ...)"
+    return None
 
 
 def _placeholders(rule: SigmaRule) -> list[str]:

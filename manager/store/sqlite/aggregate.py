@@ -12,26 +12,20 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from trailwarden.manager.store.base import AlertFilter, StatsField, TimeBasis
+from trailwarden.manager.store.grouping import LABEL_COLUMNS, Grouped, expand
 from trailwarden.manager.store.sqlite import rollup
 from trailwarden.manager.store.sqlite.filters import joined, time_column, to_ms, where
 from trailwarden.manager.store.sqlite.piece_cache import PieceCache, PieceValues
-from trailwarden.manager.store.sqlite.schema import split_tags
 
 FAR_END_MS = 10**15 // rollup.DAY_MS * rollup.DAY_MS
 """Stands for "no end" (year ~33,000), a whole day, so an open range needs no raw tail."""
 
-Grouped = dict[tuple[int | None, Any], int]
-"""``(bucket index or None, value or None) → alerts``."""
-
-_LABELS = {
-    StatsField.RULE: ("rule_id", "description"),
-    StatsField.AGENT: ("agent_id", "agent_name"),
-}
+__all__ = ["FAR_END_MS", "Grouped", "expand", "grouped", "label"]
 
 
 def grouped(
@@ -50,7 +44,7 @@ def grouped(
     while its hours stay unchanged (``piece_cache.py``): the rollup rows of a stats question,
     and the alerts a filter keeps (whole days one by one, so a range that moves on by an hour
     still reuses them). The minutes at the edges are always read afresh."""
-    source, derive = rollup.DERIVED.get(field, (field, None)) if field else (None, None)
+    source, derive = rollup.counted_as(field)
     column = rollup.FIELD_COLUMN[source] if source is not None else None
     out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
     counts = rollup.route(flt, field) if use_rollup else None
@@ -207,28 +201,11 @@ def _raw(
         out[(bucket, value)] += int(row[-1])
 
 
-def expand(counts: Mapping[tuple[int | None, Any], int], field: StatsField | None) -> Grouped:
-    """For MITRE and groups: one entry per value inside each ``,a,b,`` text (an alert with two
-    techniques counts under both; one with none under neither). Other fields: unchanged."""
-    if field is None or not field.multi_valued:
-        return dict(counts)
-    out: defaultdict[tuple[int | None, Any], int] = defaultdict(int)
-    for (bucket, text), n in counts.items():
-        for value in split_tags(str(text or "")):
-            out[(bucket, value)] += n
-    return dict(out)
-
-
-def has_labels(field: StatsField | None) -> bool:
-    """True for the fields ``label`` names (rules, agents)."""
-    return field in _LABELS
-
-
 def label(conn: sqlite3.Connection, field: StatsField | None, key: str) -> str:
     """A readable name beside a key: the newest description of a rule, name of an agent."""
-    if field not in _LABELS:
+    if field not in LABEL_COLUMNS:
         return ""
-    column, label_column = _LABELS[field]
+    column, label_column = LABEL_COLUMNS[field]
     row = conn.execute(
         f"SELECT {label_column} FROM alerts WHERE {column} = ? ORDER BY event_time_ms DESC LIMIT 1",
         (key,),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import operator
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ from trailwarden.manager.store.base import (
     AlertPage,
     AlertQuery,
     AlertStore,
+    ArchivedEvent,
     EventRow,
     PruneResult,
     SeriesQuery,
@@ -40,7 +40,7 @@ from trailwarden.manager.store.base import (
     StoredAlert,
 )
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
-from trailwarden.manager.store.retention import SIZE_CAP_HEADROOM, RetentionPolicy
+from trailwarden.manager.store.retention import RetentionPolicy, enforce_size_cap
 from trailwarden.manager.store.sqlite import filters
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.output_cursors import OutputCursors
@@ -279,6 +279,23 @@ class SqliteAlertStore:
 
         return self._read("alert follow", work)
 
+    def follow_archive(
+        self, after_cursor: int | None, limit: int
+    ) -> tuple[list[ArchivedEvent], int]:
+        def work(conn: sqlite3.Connection) -> tuple[list[ArchivedEvent], int]:
+            top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM archive").fetchone()[0])
+            if after_cursor is None or after_cursor >= top:
+                return [], top if after_cursor is None else after_cursor
+            rows = conn.execute(
+                "SELECT seq, received_ms, agent_id, event_time_ms, location, raw FROM archive "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after_cursor, top, limit),
+            ).fetchall()
+            cursor = rows[-1][0] if len(rows) >= limit else top
+            return [_archived(row) for row in rows], cursor
+
+        return self._read("archive follow", work)
+
     def stats(self, q: StatsQuery) -> StatsResult:
         return self._read("alert stats", lambda conn: alert_stats(conn, q, cache=self._pieces))
 
@@ -381,32 +398,9 @@ class SqliteAlertStore:
         return self._read("size check", work)
 
     def _enforce_size_cap(self) -> tuple[dict[str, int], list[str]]:
-        removed = {"alerts": 0, "archive": 0}
-        notes: list[str] = []
-        cap = self.retention.max_db_bytes
-        if not cap:
-            return removed, notes
-        for _ in range(8):  # each pass frees a proportional share; a few passes converge
-            used = self.bytes_in_use()
-            if used <= cap:
-                break
-            share = min(1.0, (used - cap) / used + SIZE_CAP_HEADROOM)
-            counts = self.counts()
-            if not counts["alerts"] and not counts["archive"]:
-                notes.append(f"size cap {cap} bytes exceeded ({used}) by non-alert data")
-                break
-            for table in ("alerts", "archive"):
-                removed[table] += self._delete_oldest(table, math.ceil(counts[table] * share))
-        if removed["alerts"] or removed["archive"]:
-            notes.append(f"size cap {cap} bytes reached: oldest rows removed")
-            log.warning(
-                "stage=store database over its size cap (%d bytes): removed the oldest "
-                "%d alert(s) and %d archived event(s)",
-                cap,
-                removed["alerts"],
-                removed["archive"],
-            )
-        return removed, notes
+        return enforce_size_cap(
+            self.retention.max_db_bytes, self.bytes_in_use, self.counts, self._delete_oldest
+        )
 
     def _delete_oldest(self, table: str, count: int) -> int:
         removed = 0
@@ -439,6 +433,21 @@ def _delete(tx: sqlite3.Connection, table: str, sql: str, params: tuple[Any, ...
     rows = tx.execute(sql + _RETURNING, params).fetchall()
     add_counts(tx, count_rows(rows, sign=-1))
     return len(rows)
+
+
+def _rfc3339_ms(ms: int | None) -> str:
+    return "" if ms is None else to_rfc3339(datetime.fromtimestamp(ms / 1000, tz=UTC))
+
+
+def _archived(row: Sequence[Any]) -> ArchivedEvent:
+    return ArchivedEvent(
+        cursor=row[0],
+        timestamp=_rfc3339_ms(row[1]),
+        agent_id=row[2],
+        event_time=_rfc3339_ms(row[3]),
+        location=row[4],
+        raw=bytes(row[5]),
+    )
 
 
 def _stored(row: Sequence[Any]) -> StoredAlert:

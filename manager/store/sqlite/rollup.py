@@ -88,7 +88,18 @@ DERIVED: dict[StatsField, tuple[StatsField, Callable[[str], str]]] = {
 (``geo.country_of``), counted from the address rows of the rollup or the address column of
 the alerts. Nothing more is written at commit: the sum of a range's pieces by country (a few
 hundred values) is what ``piece_cache`` keeps. Any backend can count them the same way:
-count the source field, map each value."""
+count the source field, map each value (``counted_as``)."""
+
+
+def counted_as(field: StatsField | None) -> tuple[StatsField | None, Callable[[str], str] | None]:
+    """The field whose values are counted for ``field`` (itself unless derived), and what maps
+    each counted value to one of ``field`` (None: none needed). For every backend's count."""
+    if field is None:
+        return None, None
+    source, derive = DERIVED.get(field, (field, None))
+    return source, derive
+
+
 FIELD_CODE[StatsField.COUNTRY] = FIELD_CODE[StatsField.SOURCE_IP]
 _CODES = range(1, len(ROLLUP_COLUMNS))
 DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP, StatsField.COUNTRY)

@@ -48,7 +48,8 @@ def _alerts(analyzer: Analyzer, name: str) -> list[str | None]:
         ("cloudtrail-stop-logging.json", "80500", 12),
         ("cloudtrail-delete-trail.json", "80500", 12),
         ("cloudtrail-put-event-selectors.json", "80501", 10),
-        ("iam-root-create-access-key.json", "80502", 10),
+        # root creating its own access key: 0351's 80600 (level 12) is tried before 80502.
+        ("iam-root-create-access-key.json", "80600", 12),
         ("signin-console-login-no-mfa.json", "80503", 6),
         ("signin-root-console-login.json", "80504", 12),
         ("iam-create-access-key-other-user.json", "80505", 8),
@@ -76,7 +77,7 @@ def test_documented_and_added_alerts(
     assert outcome.alert is not None
     assert outcome.alert.rule.id == rule_id
     assert outcome.alert.rule.level == level
-    if rule_id.startswith("805"):
+    if rule_id.startswith(("805", "806")):
         assert outcome.alert.rule.mitre_ids
 
 
@@ -174,7 +175,9 @@ def test_every_cloudtrail_event_reaches_80202(analyzer: Analyzer) -> None:
         assert fired(run(analyzer, record(eventName=name, eventSource="bedrock.amazonaws.com")))
 
 
-def test_root_use_by_aws_services_is_not_flagged(analyzer: Analyzer) -> None:
+def test_root_use_through_a_service_is_left_to_80605(analyzer: Analyzer) -> None:
+    # A call an AWS service made for root (userIdentity.invokedBy) is 0351's 80605; 80502 is
+    # root's direct use. Only userIdentity's invokedBy counts: the word in a request does not.
     root = {
         "type": "Root",
         "principalId": "123456789012",
@@ -182,9 +185,20 @@ def test_root_use_by_aws_services_is_not_flagged(analyzer: Analyzer) -> None:
         "accountId": "123456789012",
         "invokedBy": "support.amazonaws.com",
     }
-    assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80202"
+    rec = record(
+        userIdentity=root, eventSource="cloudtrail.amazonaws.com", eventName="DescribeTrails"
+    )
+    assert fired(run(analyzer, rec)) != "80502"
     del root["invokedBy"]
     assert fired(run(analyzer, record(userIdentity=root, eventName="DescribeTrails"))) == "80502"
+    tagged = record(
+        userIdentity=root, eventName="CreateTags", requestParameters={"tagSet": {"invokedBy": "x"}}
+    )
+    assert fired(run(analyzer, tagged)) == "80502"
+    service = record(
+        userIdentity=root, eventName="SharedSnapshotCopyInitiated", eventType="AwsServiceEvent"
+    )
+    assert fired(run(analyzer, service)) == "80202"
 
 
 def test_mass_object_deletion(analyzer: Analyzer) -> None:
@@ -203,23 +217,27 @@ def test_mass_object_deletion(analyzer: Analyzer) -> None:
 
 # -- the shared datasets ------------------------------------------------------------------------
 
+# Each Stratus detonation and the detection that must fire on it. Where a more specific rule of
+# 0352 exists (a trust policy naming a foreign account, a federation token granting "*", a
+# Lambda permission for principal "*") it fires instead of 0350's generic one, which keeps its
+# own cases in tests/files/detections.
 EXPECTED_STRATUS = {
     "aws.defense-evasion.cloudtrail-stop.json": "80500",
     "aws.defense-evasion.cloudtrail-delete.json": "80500",
     "aws.defense-evasion.cloudtrail-event-selectors.json": "80501",
     "aws.defense-evasion.vpc-remove-flow-logs.json": "80517",
     "aws.defense-evasion.dns-delete-logs.json": "80517",
-    "aws.defense-evasion.organizations-leave.json": "80250",
+    "aws.defense-evasion.organizations-leave.json": "80756",  # the refused attempt
     "aws.initial-access.console-login-without-mfa.json": "80503",
     "aws.persistence.iam-backdoor-user.json": "80505",
     "aws.persistence.iam-create-admin-user.json": "80506",
     "aws.persistence.iam-create-backdoor-role.json": "80506",
-    "aws.persistence.iam-backdoor-role.json": "80520",
+    "aws.persistence.iam-backdoor-role.json": "80710",  # trust to a foreign account
     "aws.persistence.iam-create-user-login-profile.json": "80519",
     "aws.privilege-escalation.iam-update-user-login-profile.json": "80519",
-    "aws.persistence.sts-federation-token.json": "80525",
+    "aws.persistence.sts-federation-token.json": "80716",  # token granting "*"
     "aws.persistence.rolesanywhere-create-trust-anchor.json": "80527",
-    "aws.persistence.lambda-backdoor-function.json": "80528",
+    "aws.persistence.lambda-backdoor-function.json": "80759",  # principal "*"
     "aws.persistence.lambda-overwrite-code.json": "80528",
     "aws.persistence.lambda-layer-extension.json": "80528",
     "aws.exfiltration.ec2-security-group-open-port-22-ingress.json": "80507",
@@ -236,8 +254,8 @@ EXPECTED_STRATUS = {
     "aws.execution.ec2-user-data.json": "80515",
     "aws.lateral-movement.ec2-instance-connect.json": "80526",
     "aws.lateral-movement.ec2-serial-console-send-ssh-public-key.json": "80526",
-    "aws.execution.ec2-launch-unusual-instances.json": "80203",
-    "aws.discovery.ec2-download-user-data.json": "80203",
+    "aws.execution.ec2-launch-unusual-instances.json": "80758",  # refused p2.xlarge
+    "aws.discovery.ec2-download-user-data.json": "80727",  # 15 refused reads
     "aws.impact.bedrock-invoke-model.json": "80532",
 }
 
@@ -252,6 +270,14 @@ def test_stratus_detonations_fire_their_detection(
         fired(analyzer.analyse(item.record, item.raw, SOURCE, AGENT)) for item in parsed.records
     }
     assert rule_id in fired_ids
+
+
+def test_every_stratus_technique_has_a_detection(default_ruleset: Ruleset) -> None:
+    # Not the generic alerts a refused call stops at: a rule of its own, level 5 or more.
+    assert len(EXPECTED_STRATUS) == 35
+    for technique, rule_id in EXPECTED_STRATUS.items():
+        assert rule_id not in {"80202", "80203", "80250"}, technique
+        assert default_ruleset.rules[rule_id].level >= 5, technique
 
 
 def test_every_dataset_record_alerts_and_nothing_fails(default_ruleset: Ruleset) -> None:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from tests.manager.analysis.helpers import BASE_RECORD, FILES, fired, run
+from trailwarden.manager.analysis.mitre import TECHNIQUES
 from trailwarden.manager.analysis.pipeline import Analyzer
 from trailwarden.manager.analysis.rules import Ruleset
+from trailwarden.manager.analysis.rules.model import Rule
 
 CASES = FILES / "detections"
 FIRST_DETECTION_ID = 80500
@@ -85,16 +87,47 @@ def test_negative_case_does_not_fire_the_rule(
 
 def test_every_detection_has_cases(default_ruleset: Ruleset) -> None:
     covered = {_load(path)["rule"] for path in _case_files()}
-    detections = {
-        rule.id
-        for rule in default_ruleset.rules.values()
-        if rule.level >= 5 and int(rule.id) >= FIRST_DETECTION_ID
-    }
+    detections = {rule.id for rule in _detections(default_ruleset)}
     assert len(detections) > 30, "the default ruleset lost its detections"
     uncovered = sorted(rule_id for rule_id in detections - covered if int(rule_id) >= CASES_FROM)
     assert uncovered == []
 
 
-CASES_FROM = 80600
-"""Detections from this ID up must have case files. The older 80500-80599 are tested by
-test_default_rules.py; when each has its case file here, this becomes FIRST_DETECTION_ID."""
+CASES_FROM = FIRST_DETECTION_ID
+"""Detections from this ID up must have case files: all of them."""
+
+
+def _detections(ruleset: Ruleset) -> list[Rule]:
+    return [
+        rule
+        for rule in ruleset.rules.values()
+        if rule.level >= 5 and int(rule.id) >= FIRST_DETECTION_ID
+    ]
+
+
+def test_every_detection_names_known_techniques_and_compliance(default_ruleset: Ruleset) -> None:
+    # The tactic of an alert comes from mitre.py's table: a technique missing there would give
+    # an alert without its tactic. Compliance groups as Wazuh's rules carry them.
+    problems = []
+    for rule in _detections(default_ruleset):
+        unknown = [t for t in rule.mitre_ids if t not in TECHNIQUES]
+        if not rule.mitre_ids or unknown:
+            problems.append(
+                f"{rule.id} ({rule.location}): MITRE {rule.mitre_ids} unknown {unknown}"
+            )
+        for framework in ("pci_dss_", "gdpr_", "hipaa_", "nist_800_53_", "tsc_"):
+            if not any(group.startswith(framework) for group in rule.groups):
+                problems.append(f"{rule.id} ({rule.location}): no {framework}* group")
+    assert problems == []
+
+
+def test_every_rule_testing_event_name_tests_event_source(default_ruleset: Ruleset) -> None:
+    # Issue 17: the same API name exists in several services (DeleteDetector, DeleteLogGroup).
+    missing = [
+        f"{rule.id} ({rule.location})"
+        for rule in default_ruleset.rules.values()
+        if rule.id.isdigit()
+        and any(test.name == "aws.eventName" and not test.pattern.negated for test in rule.fields)
+        and not any(test.name == "aws.eventSource" for test in rule.fields)
+    ]
+    assert missing == []

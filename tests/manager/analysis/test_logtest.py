@@ -177,3 +177,38 @@ def test_subprocess_run() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert _rule_ids(_json_lines(result.stdout)) == DOCUMENTED[burst.name]
+
+
+def test_logtest_shows_the_policy_facts_rules_can_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deny_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
+    rec = {
+        "eventVersion": "1.09",
+        "eventID": "policy-facts-1",
+        "eventTime": "2026-11-20T09:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "PutUserPolicy",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/carol"},
+        "requestParameters": {
+            "userName": "mallory",
+            "policyName": "quarantine",
+            "policyDocument": json.dumps(deny_all),
+        },
+    }
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps({"Records": [rec]}))
+    assert logtest.main(["logtest", "--json", str(path)]) == 0
+    (result,) = _json_lines(capsys.readouterr().out)
+    assert result["policy_facts"] == {
+        "trailwarden.policy.allows": "false",
+        "trailwarden.policy.allows_all_actions": "false",
+        "trailwarden.policy.public": "false",
+    }
+    assert result["alert"]["rule"]["id"] == "80202"  # type: ignore[index]  # a Deny is no grant
+    assert logtest.main(["logtest", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert 'trailwarden.policy.allows: "false"  (computed from the request\'s policy)' in text

@@ -101,8 +101,8 @@ def test_maxsize_matches_only_records_longer_than_it(tmp_path: Path) -> None:
     <description>an oversized record</description>
   </rule>""",
     )
-    assert fired(run(analyzer, record(eventName="ListRoles"))) == "80202"
-    big = record(eventName="ListRoles", requestParameters={"marker": "x" * 3000})
+    assert fired(run(analyzer, record(eventName="GetRole"))) == "80202"
+    big = record(eventName="GetRole", requestParameters={"marker": "x" * 3000})
     assert fired(run(analyzer, big)) == "100601"
 
 
@@ -152,15 +152,13 @@ def test_a_catastrophic_pattern_is_stopped_and_reported_with_file_and_line(tmp_p
   </rule>""",
     )
     started = time.monotonic()
-    outcome = run(
-        analyzer, record(eventName="ListRoles", requestParameters={"name": "a" * 40 + "b"})
-    )
+    outcome = run(analyzer, record(eventName="GetRole", requestParameters={"name": "a" * 40 + "b"}))
     assert time.monotonic() - started < 5
     assert fired(outcome) == "80202"
     (error,) = outcome.rule_errors
     assert error.startswith(f"rule 100603 ({tmp_path / 'local_rules.xml'}:2): ")
     assert analyzer.stats()["match_limit_errors"] == 1
-    fine = run(analyzer, record(eventName="ListRoles", requestParameters={"name": "aaaa"}))
+    fine = run(analyzer, record(eventName="GetRole", requestParameters={"name": "aaaa"}))
     assert fired(fine) == "100603" and not fine.rule_errors  # an easy subject still decides
-    other = run(analyzer, record(eventName="ListRoles", requestParameters={"name": "aab"}))
+    other = run(analyzer, record(eventName="GetRole", requestParameters={"name": "aab"}))
     assert fired(other) == "80202" and not other.rule_errors

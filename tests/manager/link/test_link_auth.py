@@ -88,12 +88,20 @@ def test_agent_certificate_cannot_call_admin(
             (stub.ListAgents, admin_pb2.ListAgentsRequest()),
             (stub.CreateToken, admin_pb2.CreateTokenRequest(ttl_seconds=60, uses=1)),
             (stub.RevokeAgent, admin_pb2.RevokeAgentRequest(agent_id=identity.agent_id)),
+            # housekeeping (manager/admin/tokens_rpc.py, agents_rpc.py, groups_rpc.py)
+            (stub.ListTokens, admin_pb2.ListTokensRequest()),
+            (stub.RevokeToken, admin_pb2.RevokeTokenRequest(token_id="0" * 12)),
+            (stub.RemoveAgent, admin_pb2.RemoveAgentRequest(agent_id=identity.agent_id)),
+            (stub.RenameAgent, admin_pb2.RenameAgentRequest(agent_id=identity.agent_id)),
+            (stub.ListGroups, admin_pb2.ListGroupsRequest()),
+            (stub.RemoveGroup, admin_pb2.RemoveGroupRequest(name="web", force=True)),
         ):
             with pytest.raises(grpc.RpcError) as caught:
                 call(request, timeout=10)
             assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
             assert "admin certificate" in (caught.value.details() or "")
-    assert not running_manager.server.registry.get(identity.agent_id).revoked
+    record = running_manager.server.registry.get(identity.agent_id)
+    assert not record.revoked and record.name == "web-1"
 
 
 def test_admin_certificate_cannot_open_the_link(running_manager: RunningManager) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 from trailwarden.common.model import AgentRef
 from trailwarden.common.timeparse import to_rfc3339
 from trailwarden.manager.analysis.alert import Alert, RuleHit
-from trailwarden.manager.store.base import EventRow
+from trailwarden.manager.store.base import AlertStore, EventRow
+from trailwarden.manager.store.query import build_alert_query
 
 BASE_TIME = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 _counter = itertools.count(1)
@@ -98,3 +99,17 @@ def event_for(alert: Alert, raw: bytes = b'{"eventID":"x"}') -> EventRow:
         location=alert.location,
         raw=raw,
     )
+
+
+def commit_in_batches(store: AlertStore, alerts: list[Alert], size: int = 64) -> None:
+    """Commit ``alerts`` in batches of ``size`` (several commits, as ingest would)."""
+    for first in range(0, len(alerts), size):
+        batch = alerts[first : first + size]
+        assert store.commit([event_for(a) for a in batch], batch) == len(batch)
+
+
+def ids_of(store: AlertStore, **kwargs: Any) -> list[str]:
+    """IDs of the alerts ``build_alert_query(**kwargs)`` finds, newest first (one page)."""
+    page = store.query(build_alert_query(limit=1000, **kwargs))
+    assert page.next_page_token == ""
+    return [a.id for a in page.alerts]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.manager.analysis.helpers import RULES, record, run
 from tests.manager.analysis.sigma.helpers import sigma_rule, write_rules
@@ -75,6 +76,33 @@ def test_a_file_with_no_rule_and_a_broken_yaml_file_are_refused(tmp_path: Path) 
         load_rules([empty, broken])
     files = sorted(Path(e.file).name for e in refused.value.errors)
     assert files == ["broken.yml", "empty.yml"]
+
+
+def test_a_yaml_file_of_a_list_or_a_string_is_refused_not_a_crash(tmp_path: Path) -> None:
+    # pySigma assumes every YAML document is a mapping: a list or a bare string made
+    # `rules check` end in an AttributeError traceback.
+    listed = tmp_path / "list.yaml"
+    listed.write_text("[1, 2]\n")
+    text = tmp_path / "notes.yml"
+    text.write_text("just some notes\n")
+    second = tmp_path / "two.yml"
+    rule = sigma_rule({"selection": {"eventName": "StopLogging"}, "condition": "selection"})
+    second.write_text(yaml.safe_dump(rule) + "---\n- a\n")
+    with pytest.raises(RulesetError) as refused:
+        load_rules([listed, text, second])
+    reasons = {Path(e.file).name: e.reason for e in refused.value.errors}
+    assert reasons["list.yaml"] == (
+        "not a Sigma rule file: YAML document 1 is a list, not a rule (a mapping of title, id ...)"
+    )
+    assert "YAML document 1 is a str" in reasons["notes.yml"]
+    assert "YAML document 2 is a list" in reasons["two.yml"]
+    check = subprocess.run(
+        [sys.executable, "-m", "trailwarden.manager.logtest", "rules", "check", str(listed)],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 1 and "Traceback" not in check.stderr
+    assert f"{listed}: not a Sigma rule file" in check.stderr
 
 
 def test_a_sigma_id_must_be_a_uuid_so_it_never_clashes_with_a_wazuh_id(tmp_path: Path) -> None:
