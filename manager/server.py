@@ -171,6 +171,7 @@ class ManagerServer:
                     config=self.config,
                     users=self.accounts,
                     manager_loop=asyncio.get_running_loop(),
+                    running_rules=lambda: self.rule_reloader.current,
                 )
             )
             self.console_port = await asyncio.to_thread(self.console.start)

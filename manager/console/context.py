@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.analysis.rules import Ruleset
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.console.ratelimit import LoginLimiter
 from trailwarden.manager.console.sessions import LoginSessions
@@ -42,6 +43,9 @@ class ConsoleContext:
     """Console users: policy, hashing and their store (``users.store``)."""
     manager_loop: asyncio.AbstractEventLoop | None = None
     """The loop the gRPC servers and link sessions run on; None when there is none (tests)."""
+    running_rules: Callable[[], Ruleset] | None = None
+    """The ruleset the manager runs now (its ``RuleReloader.current``), so the rules page
+    follows ``admin rules reload`` and SIGHUP; None: read from manager.toml's rule files."""
     login_sessions: LoginSessions = field(init=False)
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
 

@@ -108,6 +108,10 @@ class StatsField(Enum):
     """MITRE ATT&CK technique ID; an alert with several counts once under each."""
     GROUP = "group"
     """Rule group; an alert with several counts once under each."""
+    COUNTRY = "country"
+    """Country of ``sourceIPAddress`` (offline GeoIP, ``manager/geo.country_of``): the
+    database's country name, or ``(private)``, ``(service)``, ``(unknown)``. Stats only: no
+    filter names it. Both backends count it from their source-IP counts (``rollup.DERIVED``)."""
     HOUR = "hour"
     DAY = "day"
 

@@ -8,6 +8,7 @@ empty buckets are done here once, so every backend answers ``stats`` and ``serie
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -29,11 +30,18 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 Grouped = dict[tuple[int | None, Any], int]
-"""``(bucket index or None, value or None) → alerts``; bucket index = time ms // bucket ms."""
+"""``(bucket index or None, value as text or None) → alerts``; bucket index = time ms // bucket
+ms. Values are text on every backend (a level too), as the keys of a result are."""
 Count = Callable[[AlertFilter, StatsField | None, int | None], Grouped]
 """``count(filter, field, bucket_ms)``: the backend's grouped count."""
 Label = Callable[[StatsField, str], str]
 """``label(field, key)``: e.g. the newest description of a rule; '' for none."""
+LABEL_COLUMNS: dict[StatsField, tuple[str, str]] = {
+    StatsField.RULE: ("rule_id", "description"),
+    StatsField.AGENT: ("agent_id", "agent_name"),
+}
+"""The fields a backend's ``label`` names: the alerts column of the key and of its label (the
+same columns on every engine). Every other field's label is '' and is not asked for."""
 
 
 def split_tags(text: str) -> list[str]:
@@ -60,21 +68,35 @@ def time_key(ms: int, by: StatsField) -> str:
 
 
 def stats_result(q: StatsQuery, count: Count, label: Label) -> StatsResult:
-    """Counts of the alerts ``q.filter`` keeps, grouped by ``q.by``, largest first."""
+    """Counts of the alerts ``q.filter`` keeps, grouped by ``q.by``, largest first (ties by
+    key); beyond ``q.top``, the rest summed into ``other``."""
     if q.by.is_time:
         size = HOUR_MS if q.by is StatsField.HOUR else DAY_MS
         times = sorted((bucket or 0, n) for (bucket, _), n in count(q.filter, None, size).items())
         buckets = [StatsBucket(time_key(bucket * size, q.by), "", n) for bucket, n in times]
         return StatsResult(by=q.by, buckets=buckets, total=sum(b.count for b in buckets))
     raw = count(q.filter, q.by, None)
-    values = sorted(
-        ((str(value), n) for (_, value), n in expand(raw, q.by).items()),
-        key=lambda item: (-item[1], item[0]),
-    )
+    counted = expand(raw, q.by)
+    # Values are text already (``Count``'s contract), so no str() per value.
+    values = list(zip(map(_SECOND, counted), counted.values(), strict=True))
+    # For a top N of tens of thousands of addresses only the values at or above the N-th
+    # largest count are ranked (the counts alone sort in C, with no key function).
+    if q.top and q.top < len(values):
+        least = sorted(counted.values(), reverse=True)[q.top - 1]
+        values = [item for item in values if item[1] >= least]
+    values.sort(key=_FIRST)  # stable: by key, then by count, so ties stay in key order
+    values.sort(key=_SECOND, reverse=True)
     kept = values[: q.top] if q.top else values
-    other = sum(n for _, n in values[len(kept) :])
-    buckets = [StatsBucket(key, label(q.by, key), n) for key, n in kept]
+    other = sum(counted.values()) - sum(n for _, n in kept) if q.top else 0
+    if q.by in LABEL_COLUMNS:
+        buckets = [StatsBucket(key, label(q.by, key), n) for key, n in kept]
+    else:  # tens of thousands of addresses: no lookup per bucket, whose label is '' anyway
+        buckets = [StatsBucket(key, "", n) for key, n in kept]
     return StatsResult(by=q.by, buckets=buckets, total=sum(raw.values()), other=other)
+
+
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 
 
 def series_result(q: SeriesQuery, count: Count, label: Label) -> SeriesResult:

@@ -16,7 +16,7 @@ from trailwarden.manager.console.views.ruleset import RulesetCache
 
 def routes(ctx: ViewContext) -> list[BaseRoute]:
     """Every page and API route of the console (behind the console's auth middleware)."""
-    rulesets = RulesetCache(ctx.config)
+    rulesets = RulesetCache(ctx.config, ctx.running_rules)
     return [
         *pages.routes(),
         *overview.routes(ctx, rulesets),

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from trailwarden.manager.agents.registry import Registry
+from trailwarden.manager.analysis.rules import Ruleset
 from trailwarden.manager.config import ManagerConfig
 from trailwarden.manager.link.sessions import Sessions
 from trailwarden.manager.store.base import AlertStore
@@ -39,6 +40,11 @@ class ViewContext(Protocol):
 
     @property
     def config(self) -> ManagerConfig: ...
+
+    @property
+    def running_rules(self) -> Callable[[], Ruleset] | None:
+        """The ruleset the manager runs now (None: no manager; the rules page reads the files)."""
+        ...
 
 
 class JSONResponse(Response):

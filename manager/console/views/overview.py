@@ -16,11 +16,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from trailwarden.common.errors import NotFoundError
-from trailwarden.manager.console.geo import LOCATOR
 from trailwarden.manager.console.views.alerts import mitre_url
 from trailwarden.manager.console.views.common import JSONResponse, ViewContext, blocking
 from trailwarden.manager.console.views.params import ConsoleQuery, parse_console_query
 from trailwarden.manager.console.views.ruleset import RulesetCache
+from trailwarden.manager.geo import kind_of_key, map_name_of
 from trailwarden.manager.store.base import SeriesResult, StatsResult
 
 DETECTION_LEVEL = 5
@@ -30,8 +30,6 @@ TOP_KEYS = 10
 """Slices of a pie, bars of a top list; the rest is summed as ``(other)``."""
 SERIES_TOP = 8
 """Stacks of an area chart; the rest is one "other" stack."""
-GEO_ADDRESSES = 500
-"""Source addresses looked up for the map (the busiest); the rest is counted, not placed."""
 OTHER = "(other)"
 IAM_SOURCE = "iam.amazonaws.com"
 
@@ -160,24 +158,21 @@ def _failing_calls(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
 
 
 def _geolocation(ctx: ViewContext, cq: ConsoleQuery) -> dict[str, Any]:
-    result = ctx.store.stats(cq.stats_query("ip", GEO_ADDRESSES))
-    countries: Counter[str] = Counter()
-    names: dict[str, str] = {}
+    # The store counts alerts by their address's country (``geo.country_of``, kept in its
+    # rollups): a few hundred groups, however many addresses the range holds.
+    result = ctx.store.stats(cq.stats_query("country", 0))
     not_placed: Counter[str] = Counter()
+    countries = []
     for bucket in result.buckets:
-        place = LOCATOR.locate(bucket.key)
-        if place.kind == "public":
-            countries[place.map_name] += bucket.count
-            names[place.map_name] = place.country_name
+        kind = kind_of_key(bucket.key)
+        if kind == "public":
+            countries.append(
+                {"name": map_name_of(bucket.key), "country": bucket.key, "count": bucket.count}
+            )
         else:
-            not_placed[place.kind] += bucket.count
-    if result.other:
-        not_placed[f"beyond the {GEO_ADDRESSES:,} busiest addresses"] += result.other
+            not_placed[kind] += bucket.count
     return {
-        "countries": [
-            {"name": name, "country": names[name], "count": count}
-            for name, count in countries.most_common()
-        ],
+        "countries": countries,
         "not_placed": dict(not_placed),
         "total": result.total,
         "attribution": "GeoLite2 data created by MaxMind (CC BY-SA 4.0), via geoip2fast",

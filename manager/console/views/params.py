@@ -70,8 +70,10 @@ STATS_FIELDS: dict[str, str] = {
     "error": "error-code",
     "group": "group",
     "mitre": "mitre",
+    "country": "country",
 }
-"""URL filter parameter → the query layer's stats/split field (a panel counts by one)."""
+"""URL filter parameter → the query layer's stats/split field (a panel counts by one);
+``country`` (of the source address, for the map) is a stats field only, not a filter."""
 TIME_PARAMS = ("range", "from", "to", "basis")
 PAGING_PARAMS = ("limit", "page_token")
 

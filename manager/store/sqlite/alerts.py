@@ -44,6 +44,7 @@ from trailwarden.manager.store.retention import RetentionPolicy, enforce_size_ca
 from trailwarden.manager.store.sqlite import filters
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.output_cursors import OutputCursors
+from trailwarden.manager.store.sqlite.piece_cache import PieceCache
 from trailwarden.manager.store.sqlite.rollup import ROLLUP_COLUMNS, add_counts, count_rows
 from trailwarden.manager.store.sqlite.schema import (
     ALERT_COLUMNS,
@@ -125,6 +126,7 @@ class SqliteAlertStore:
                 f"database {database.path}: alerts schema migration failed: {exc}"
             ) from exc
         self._cursors = OutputCursors(database)
+        self._pieces = PieceCache()
         log.info(
             "stage=store alerts schema v%d at %s (archive %s)",
             version,
@@ -295,7 +297,7 @@ class SqliteAlertStore:
         return self._read("archive follow", work)
 
     def stats(self, q: StatsQuery) -> StatsResult:
-        return self._read("alert stats", lambda conn: alert_stats(conn, q))
+        return self._read("alert stats", lambda conn: alert_stats(conn, q, cache=self._pieces))
 
     def ping(self) -> None:
         """StoreError unless the database file can be opened afresh and holds the alerts table.
@@ -318,7 +320,7 @@ class SqliteAlertStore:
             raise StoreError(f"database {self._db.path}: no alerts table")
 
     def series(self, q: SeriesQuery) -> SeriesResult:
-        return self._read("alert series", lambda conn: alert_series(conn, q))
+        return self._read("alert series", lambda conn: alert_series(conn, q, cache=self._pieces))
 
     def output_cursor(self, name: str) -> int | None:
         return self._cursors.get(name)

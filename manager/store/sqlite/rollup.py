@@ -17,6 +17,11 @@ indexes instead (``route``).
 Row key: ``(field, span, slot, value)``: field code (0 = every alert, value ''), span
 (0 hour, 1 day), slot (Unix ms // span), value as stored in the alerts column (for MITRE and
 groups the whole ``,a,b,`` text, split when read).
+
+Besides the counts, one row per hour of event time (``CHANGES_CODE``, span 0, value '') counts
+every alert ever added to or removed from that hour: it only grows, so two reads of it that
+agree mean no alert of that hour changed in between. ``piece_cache.py`` keeps what a range's
+rollup rows summed to and trusts it while those counters stay the same.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trailwarden.manager.geo import country_of
 from trailwarden.manager.store.base import AlertFilter, StatsField, TimeBasis
 
 HOUR_MS = 3_600_000
@@ -35,6 +41,8 @@ SPANS = (HOUR_MS, DAY_MS)
 """Span codes 0 and 1."""
 
 TOTAL_CODE = 0
+CHANGES_CODE = 99
+"""Field code of the per-hour change counters (alerts added + alerts removed, never less)."""
 ROLLUP_COLUMNS = (
     "event_time_ms",
     "rule_id",
@@ -69,10 +77,32 @@ FIELD_COLUMN: dict[StatsField, str] = {
     StatsField.MITRE: "mitre",
     StatsField.GROUP: "groups",
 }
-"""The alerts column of every value field."""
-FIELD_CODE = {field: ROLLUP_COLUMNS.index(column) for field, column in FIELD_COLUMN.items()}
+"""The alerts column of every value field but the derived ones (``DERIVED``: ``country``)."""
+FIELD_CODE: dict[StatsField, int] = {
+    field: ROLLUP_COLUMNS.index(column) for field, column in FIELD_COLUMN.items()
+}
+DERIVED: dict[StatsField, tuple[StatsField, Callable[[str], str]]] = {
+    StatsField.COUNTRY: (StatsField.SOURCE_IP, country_of)
+}
+"""Fields computed from another field's value when read: a country is its address's
+(``geo.country_of``), counted from the address rows of the rollup or the address column of
+the alerts. Nothing more is written at commit: the sum of a range's pieces by country (a few
+hundred values) is what ``piece_cache`` keeps. Any backend can count them the same way:
+count the source field, map each value (``counted_as``)."""
+
+
+def counted_as(field: StatsField | None) -> tuple[StatsField | None, Callable[[str], str] | None]:
+    """The field whose values are counted for ``field`` (itself unless derived), and what maps
+    each counted value to one of ``field`` (None: none needed). For every backend's count."""
+    if field is None:
+        return None, None
+    source, derive = DERIVED.get(field, (field, None))
+    return source, derive
+
+
+FIELD_CODE[StatsField.COUNTRY] = FIELD_CODE[StatsField.SOURCE_IP]
 _CODES = range(1, len(ROLLUP_COLUMNS))
-DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP)
+DAY_ONLY = (StatsField.USER, StatsField.SOURCE_IP, StatsField.COUNTRY)
 """Fields counted per day only: they have the most values (thousands of principals and
 addresses an hour on a big estate), so hour rows would cost each commit as many writes as the
 alerts themselves while saving a query little; the hours at a range's edges are read from the
@@ -116,6 +146,7 @@ def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
         columns = list(zip(*hour_rows, strict=True))
         n_rows = len(hour_rows) * sign
         out[(TOTAL_CODE, 0, hour, "")] = n_rows
+        out[(CHANGES_CODE, 0, hour, "")] = len(hour_rows)
         days[(TOTAL_CODE, 1, day, "")] += n_rows
         for code in _CODES:
             hourly = code not in DAY_ONLY_CODES
@@ -134,18 +165,17 @@ def count_rows(rows: Iterable[Sequence[Any]], sign: int = 1) -> Counts:
 
 def add_counts(tx: sqlite3.Connection, counts: Counts) -> None:
     """Apply increments inside the caller's transaction; rows that reach 0 are removed."""
-    changes = sorted(((*key, n) for key, n in counts.items() if n), key=_sort_key)
+    # In key order, so one batch fills each B-tree page once. Values as the TEXT column holds
+    # them (a level is counted as an int), so the rows sort as plain tuples, in C.
+    changes = sorted(
+        (f, span, slot, str(value), n) for (f, span, slot, value), n in counts.items() if n
+    )
     if not changes:
         return
     tx.executemany(_UPSERT, changes)
     negative = [change[:4] for change in changes if change[4] < 0]
     if negative:
         tx.executemany(_DROP_EMPTY, negative)
-
-
-def _sort_key(change: tuple[Any, ...]) -> tuple[int, int, int, str]:
-    # In key order, so one batch fills each B-tree page once; values compare as text.
-    return change[0], change[1], change[2], str(change[3])
 
 
 def spans_for(field: StatsField | None, bucket_ms: int | None) -> list[int]:
@@ -223,3 +253,57 @@ def read_counts(conn: sqlite3.Connection, code: int, piece: Piece) -> list[tuple
         "WHERE field = ? AND span = ? AND slot >= ? AND slot < ?",
         (code, piece.span, piece.lo, piece.hi),
     ).fetchall()
+
+
+def changes(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> tuple[tuple[int, int], ...]:
+    """The change counters ``(hour, n)`` of every hour that ``[lo_ms, hi_ms)`` touches: equal
+    on two reads only if no alert of those hours was added or removed in between."""
+    return tuple(
+        conn.execute(
+            "SELECT slot, n FROM alert_counts "
+            "WHERE field = ? AND span = 0 AND slot >= ? AND slot < ?",
+            (CHANGES_CODE, lo_ms // HOUR_MS, -(-hi_ms // HOUR_MS)),
+        ).fetchall()
+    )
+
+
+def whole_hours(piece: Piece) -> list[Piece]:
+    """A raw piece split into the minutes before its first whole hour, its whole hours (still
+    raw, but cacheable: the change counters cover them) and the minutes after."""
+    if piece.span is not None:
+        return [piece]
+    first = -(-piece.lo // HOUR_MS) * HOUR_MS
+    last = piece.hi // HOUR_MS * HOUR_MS
+    if first >= last:
+        return [piece]
+    parts = [Piece(None, piece.lo, first), Piece(None, first, last), Piece(None, last, piece.hi)]
+    return [part for part in parts if part.lo < part.hi]
+
+
+def piece_ms(piece: Piece) -> tuple[int, int]:
+    """The milliseconds ``[lo, hi)`` a piece covers."""
+    if piece.span is None:
+        return piece.lo, piece.hi
+    size = SPANS[piece.span]
+    return piece.lo * size, piece.hi * size
+
+
+def is_whole_hours(piece: Piece) -> bool:
+    """True when the piece starts and ends on the hour (what the change counters can vouch for)."""
+    lo, hi = piece_ms(piece)
+    return lo % HOUR_MS == 0 and hi % HOUR_MS == 0
+
+
+def scan_pieces(lo_ms: int, hi_ms: int) -> list[Piece]:
+    """``[lo_ms, hi_ms)`` as raw pieces for a filtered scan: the minutes before the first whole
+    hour, the whole hours before the first midnight, each whole day on its own, the whole hours
+    after the last midnight, the minutes after the last whole hour."""
+    out: list[Piece] = []
+    for piece in plan(lo_ms, hi_ms):
+        if piece.span == 1:
+            out.extend(
+                Piece(None, day * DAY_MS, (day + 1) * DAY_MS) for day in range(piece.lo, piece.hi)
+            )
+        else:
+            out.append(Piece(None, *piece_ms(piece)))
+    return out

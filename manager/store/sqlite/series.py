@@ -9,11 +9,17 @@ import sqlite3
 
 from trailwarden.manager.store.base import SeriesQuery, SeriesResult
 from trailwarden.manager.store.grouping import series_result
+from trailwarden.manager.store.sqlite.piece_cache import PieceCache
 from trailwarden.manager.store.sqlite.stats import counting
 
 
 def alert_series(
-    conn: sqlite3.Connection, q: SeriesQuery, *, use_rollup: bool = True
+    conn: sqlite3.Connection,
+    q: SeriesQuery,
+    *,
+    use_rollup: bool = True,
+    cache: PieceCache | None = None,
 ) -> SeriesResult:
-    """Counts per bucket of ``q.interval_seconds`` over the range, split by ``q.split``."""
-    return series_result(q, *counting(conn, use_rollup))
+    """Counts per bucket of ``q.interval_seconds`` over the range, split by ``q.split``
+    (``cache``: see ``aggregate.grouped``)."""
+    return series_result(q, *counting(conn, use_rollup, cache))

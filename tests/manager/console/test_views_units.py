@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from trailwarden.common.errors import QueryError
-from trailwarden.manager.console.geo import LOCATOR
 from trailwarden.manager.console.views.alerts import mitre_url
 from trailwarden.manager.console.views.params import parse_console_query
+from trailwarden.manager.geo import LOCATOR
 from trailwarden.manager.store.query import build_alert_query
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

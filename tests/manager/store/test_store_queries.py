@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from trailwarden.manager.analysis.alert import Alert
+from trailwarden.manager.geo import country_of
 from trailwarden.manager.store.base import StatsField
 from trailwarden.manager.store.query import (
     build_series_query,
@@ -35,6 +36,9 @@ BUCKETS = ("trail-a", "trail-b")
 ERRORS = ("", "", "AccessDenied", "", "UnauthorizedOperation")
 MITRE = ((), ("T1078",), ("T1078", "T1098"), (), ("T1562.008",))
 GROUPS = (("amazon", "aws_cloudtrail"), ("amazon", "iam"), ("amazon", "aws_cloudtrail", "s3"))
+SOURCE_IPS = ("198.51.100.4", "8.8.8.8", "81.2.69.160", "8.8.4.4", "10.0.0.1", "s3.amazonaws.com")
+"""Countries (``StatsField.COUNTRY``) that sum several addresses: two in the United States, two
+private (a documentation range and RFC 1918), one in the United Kingdom, one AWS service."""
 
 
 def corpus() -> list[Alert]:
@@ -53,7 +57,7 @@ def corpus() -> list[Alert]:
                 region=("us-east-1", "eu-west-1")[(i // 7) % 2],
                 event_source=EVENT_SOURCES[i % 3],
                 event_name=("ConsoleLogin", "CreateUser", "GetObject", "StopLogging")[(i // 5) % 4],
-                source_ip=f"198.51.100.{i % 6}",
+                source_ip=SOURCE_IPS[i % 6],
                 source=SOURCES[i % 4],
                 bucket=BUCKETS[(i // 11) % 2],
                 error_code=ERRORS[i % 5],
@@ -81,6 +85,7 @@ def value_of(field: StatsField, alert: Alert) -> list[str]:
         StatsField.AGENT: lambda: [alert.agent.id],
         StatsField.MITRE: lambda: list(alert.rule.mitre_ids),
         StatsField.GROUP: lambda: list(alert.rule.groups),
+        StatsField.COUNTRY: lambda: [country_of(alert.source_ip)],
     }
     return values[field]()
 

@@ -72,7 +72,7 @@ def test_old_database_is_filled_in_batches_and_queries_work(
     assert len(store.query(build_alert_query(limit=100, mitre="T1078")).alerts) == 23
     assert len(store.query(build_alert_query(limit=100, error_code="AccessDenied")).alerts) == 15
     assert len(store.query(build_alert_query(limit=100, source="guardduty")).alerts) == 9
-    for by in ("bucket", "mitre", "source", "error-code", "rule", "day"):
+    for by in ("bucket", "mitre", "source", "error-code", "rule", "day", "country"):
         q = build_stats_query(by=by)
         assert alert_stats(conn, q) == alert_stats(conn, q, use_rollup=False), by
     assert store.stats(build_stats_query(by="bucket")).total == 45

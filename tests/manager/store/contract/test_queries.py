@@ -161,6 +161,25 @@ def test_stats_by_every_field_match_python(
     assert [b.count for b in result.buckets] == sorted(expected.values(), reverse=True)
 
 
+def test_stats_by_country_sum_the_addresses_of_each_country(
+    loaded: tuple[Any, list[Alert]],
+) -> None:
+    """``stats --by country`` on either backend: counted from the source addresses, two US
+    addresses under one key, private and service addresses under their bracketed keys."""
+    alert_store, alerts = loaded
+    by_ip = Counter(a.source_ip for a in alerts if in_range(a))
+    result = alert_store.stats(build_stats_query(by="country", **RANGE))
+    assert {b.key: b.count for b in result.buckets} == {
+        "United States": by_ip["8.8.8.8"] + by_ip["8.8.4.4"],
+        "(private)": by_ip["198.51.100.4"] + by_ip["10.0.0.1"],
+        "United Kingdom": by_ip["81.2.69.160"],
+        "(service)": by_ip["s3.amazonaws.com"],
+    }
+    top = alert_store.stats(build_stats_query(by="country", top=1, **RANGE))
+    assert [b.key for b in top.buckets] == [result.buckets[0].key]
+    assert top.other == sum(by_ip.values()) - result.buckets[0].count
+
+
 @pytest.mark.parametrize("by", ["hour", "day"])
 def test_stats_by_hour_and_day(loaded: tuple[Any, list[Alert]], by: str) -> None:
     alert_store, alerts = loaded

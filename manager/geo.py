@@ -1,4 +1,5 @@
-"""Where a CloudTrail ``sourceIPAddress`` comes from, for the console's Geolocation map.
+"""Where a CloudTrail ``sourceIPAddress`` comes from: its country, for the console's
+Geolocation map and the store's ``country`` counts (``StatsField.COUNTRY``).
 
 The lookup is offline: ``geoip2fast`` ships its own country database (built from MaxMind's
 GeoLite2 Country data, CC BY-SA 4.0 — the attribution is in ``static/vendor/geoip/NOTICE`` and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 PlaceKind = Literal["public", "private", "service", "unknown"]
@@ -125,3 +127,39 @@ class GeoLocator:
 
 LOCATOR = GeoLocator()
 """The process-wide locator (the database is read-only; one copy serves every request)."""
+
+
+LOOKUP_CACHE = 262_144
+"""Addresses whose country is remembered (~40 MB at most): counts by country map every address
+of a range, and a week can hold tens of thousands; a lookup is ~15 us, a remembered one a
+dictionary read."""
+
+NOT_PLACED_KEYS: dict[PlaceKind, str] = {
+    "private": "(private)",
+    "service": "(service)",
+    "unknown": "(unknown)",
+}
+"""The ``country`` key of an address that is not placed on the map, by its kind (brackets:
+no country's name has them)."""
+_KIND_OF_KEY: dict[str, PlaceKind] = {key: kind for kind, key in NOT_PLACED_KEYS.items()}
+
+
+@lru_cache(maxsize=LOOKUP_CACHE)
+def country_of(source: str) -> str:
+    """The ``country`` key of a ``sourceIPAddress``: the database's country name for a placed
+    public address (``United States``), else ``(private)``, ``(service)`` or ``(unknown)``.
+    Looked up once per distinct address: the database is fixed for the life of the process."""
+    place = LOCATOR.locate(source)
+    if place.kind == "public":
+        return place.country_name
+    return NOT_PLACED_KEYS[place.kind]
+
+
+def kind_of_key(key: str) -> PlaceKind:
+    """``public`` for a country name, else the kind a ``(private)``-style key stands for."""
+    return _KIND_OF_KEY.get(key, "public")
+
+
+def map_name_of(country: str) -> str:
+    """The country's name in the map geometry (ECharts' world.json)."""
+    return _MAP_NAMES.get(country, country)
