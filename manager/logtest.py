@@ -68,7 +68,13 @@ def register(subparsers: Any) -> None:
     doc = actions.add_parser(
         "doc", help="write the default ruleset's tables into docs/RULES.md (between its markers)"
     )
-    doc.add_argument("path", nargs="?", type=Path, default=Path("docs/RULES.md"))
+    doc.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("docs/RULES.md"),
+        help="the page to write or check (default docs/RULES.md)",
+    )
     doc.add_argument("--check", action="store_true", help="exit 1 if PATH is out of date")
     doc.set_defaults(func=run_rules_doc)
 

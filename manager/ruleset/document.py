@@ -128,7 +128,13 @@ def updated(document: str, generated: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", nargs="?", type=Path, default=Path("docs/RULES.md"))
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("docs/RULES.md"),
+        help="the page to write or check (default docs/RULES.md)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if PATH is out of date")
     args = parser.parse_args(argv)
     return write_or_check(args.path, check=args.check)
