@@ -85,10 +85,10 @@ def main() -> None:
     small_cpu = statistics.median(r[0] for r in rounds)
     whole_cpu = statistics.median(r[1] for r in rounds)
     ratio = statistics.median(r[1] / r[0] for r in rounds)
-    print(f"small ruleset : {small_cpu:10,.0f} records per CPU second")
-    print(f"whole ruleset : {whole_cpu:10,.0f} records per CPU second")
+    print(f"small ruleset : {small_cpu:10,.0f} records/s per CPU second")
+    print(f"whole ruleset : {whole_cpu:10,.0f} records/s per CPU second")
     print(
-        f"whole / small : {ratio:.2f} x (median of {args.runs} per-round ratios: "
+        f"ratio whole / small: {ratio:.2f} x (median of {args.runs} per-round ratios: "
         f"{', '.join(f'{r[1] / r[0]:.2f}' for r in rounds)})"
     )
     print(f"load average  : {min(loads):.1f}-{max(loads):.1f}")
