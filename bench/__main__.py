@@ -24,6 +24,7 @@ BENCH = Path(__file__).resolve().parent
 
 QUICK: dict[str, list[str]] = {
     "analysis": ["--records", "100000", "--runs", "3"],
+    "ruleset_growth": ["--records", "50000", "--runs", "5"],
     "scaling": ["--records", "100000", "--runs", "3"],
     "worker_cost": ["--records", "50000"],
     "ingest": ["--records", "50000", "--runs", "2"],
@@ -38,6 +39,7 @@ QUICK: dict[str, list[str]] = {
 
 FULL: dict[str, list[str]] = {
     "analysis": [],
+    "ruleset_growth": [],
     "scaling": [],
     "worker_cost": [],
     "ingest": [],

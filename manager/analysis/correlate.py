@@ -80,8 +80,12 @@ class Window:
         self.added = 0
 
     def key(self, view: EventView, agent_id: str) -> tuple[str | None, ...] | None:
+        paths = self.same_paths
+        if len(paths) == 1:  # the usual one same_field (aws.userIdentity.arn): no list built
+            only = view.value(paths[0])
+            return None if only is None else (agent_id, only)
         values = [agent_id]
-        for path in self.same_paths:
+        for path in paths:
             value = view.value(path)
             if value is None:
                 return None  # Wazuh: a missing same_field never correlates
@@ -96,17 +100,31 @@ class Window:
         if not entries:
             return 0
         timeframe = self.rule.timeframe
-        current = tuple(view.value(p) for p in self.different_paths)
+        paths = self.different_paths
         total = 0
+        # This loop runs over the whole window for every event that reaches a correlation
+        # rule: the usual shapes (no different_field, or one) get a loop without tuples.
+        if len(paths) > 1:
+            current = tuple(view.value(p) for p in paths)
+            for when, values in entries:
+                if abs(now - when) > timeframe:
+                    continue
+                if any(
+                    mine is not None and mine == theirs
+                    for mine, theirs in zip(current, values, strict=True)
+                ):
+                    continue
+                total += 1
+            return total
+        mine = view.value(paths[0]) if paths else None
+        if mine is None:  # nothing to differ from: every entry inside the timeframe counts
+            for when, _ in entries:
+                if abs(now - when) <= timeframe:
+                    total += 1
+            return total
         for when, values in entries:
-            if abs(now - when) > timeframe:
-                continue
-            if current and any(
-                mine is not None and mine == theirs
-                for mine, theirs in zip(current, values, strict=True)
-            ):
-                continue
-            total += 1
+            if values[0] != mine and abs(now - when) <= timeframe:
+                total += 1
         return total
 
     def add(self, view: EventView, agent_id: str, now: float) -> None:

@@ -42,6 +42,7 @@ class EventView:
         "_lowered",
         "_values",
         "agent_id",
+        "decoded",
         "event",
         "lowered_text",
         "raw",
@@ -57,6 +58,8 @@ class EventView:
         self.event = event
         self.raw = raw
         self.agent_id = agent_id
+        self.decoded = decoded
+        """Built from ``decode_record``: the envelope fields hold ``_ENVELOPE``'s values."""
         self.text: str | None = None
         self.lowered_text: str | None = None
         self.when: float | None = None
@@ -68,6 +71,31 @@ class EventView:
         # the envelope fields every ruleset tests first, so they start known.
         self._values: dict[str, str | None] = _ENVELOPE.copy() if decoded else {}
         self._lowered: dict[str, str | None] = _ENVELOPE.copy() if decoded else {}
+        if decoded:
+            self._read_hot_fields()
+
+    def _read_hot_fields(self) -> None:
+        """The fields nearly every event has read (the child indexes under 80202, 80203's
+        errorCode, 80202's description), taken straight from the decoded ``aws`` object: one
+        read each here costs less than a ``value()``/``lowered()`` call each later. Values
+        are what ``value()`` would give; a shape it would walk (``userIdentity`` not an
+        object) is left to it."""
+        aws = self.event.get("aws")
+        if type(aws) is not dict:
+            return
+        values, lowered = self._values, self._lowered
+        for name, key, lower in _HOT_TOP_FIELDS:
+            node = aws.get(key)
+            value = node if type(node) is str else _stringify(node)
+            values[name] = value
+            if lower:
+                lowered[name] = value.lower() if value is not None else None
+        identity = aws.get("userIdentity")
+        if type(identity) is dict:
+            node = identity.get("type")
+            value = node if type(node) is str else _stringify(node)
+            values[_IDENTITY_TYPE] = value
+            lowered[_IDENTITY_TYPE] = value.lower() if value is not None else None
 
     def value(self, name: str) -> str | None:
         """The field ``name`` (dotted) as Wazuh sees it: a string, or None if absent/an object."""
@@ -119,6 +147,15 @@ class EventView:
 _PATHS: dict[str, tuple[str, ...]] = {}
 _ENVELOPE: dict[str, str | None] = {"integration": "aws", "aws.source": "cloudtrail"}
 """Fields ``decode_record`` always sets to these (lower-case) values."""
+_HOT_TOP_FIELDS = (
+    ("aws.eventName", "eventName", True),
+    ("aws.eventSource", "eventSource", False),
+    ("aws.errorCode", "errorCode", False),
+)
+"""(dotted name, key in ``aws``, lower-cased too): read for nearly every event by any ruleset
+built on 80202 (its index, its description, 80203), so an event starts with them known."""
+_IDENTITY_TYPE = "aws.userIdentity.type"
+"""Where 80202 files the children no eventName takes (root use, instance credentials)."""
 
 
 def _path(name: str) -> tuple[str, ...]:
@@ -426,6 +463,9 @@ class RuleTree:
         """Rule ID -> correlation rules that count events ending at that rule."""
         self.candidates = candidates
         """Rule ID -> the rule as the walk meets it (its compiled check, its children)."""
+        self.decoded_prefix = _envelope_prefix(self.roots)
+        """The rules every decoded event matches first (80200, 80202): decided by the envelope
+        ``decode_record`` always writes, so the walk of a decoded event starts below them."""
 
     def candidates_below(self, rule_id: str) -> ChildIndex:
         """The index of ``rule_id``'s children (KeyError if no such rule)."""
@@ -443,6 +483,13 @@ class RuleTree:
         path: list[Rule] = []
         index: ChildIndex | None = self.roots
         depth = 0
+        if view.decoded and self.decoded_prefix:
+            for candidate in self.decoded_prefix:
+                if trace is not None:
+                    trace.append(TraceStep(candidate.rule.id, depth, True))
+                path.append(candidate.rule)
+                depth += 1
+            index = self.decoded_prefix[-1].children
         while index is not None:
             chosen = None
             for candidate in index.candidates(view):
@@ -461,3 +508,29 @@ class RuleTree:
             index = chosen.children
             depth += 1
         return (path[-1] if path else None), path
+
+
+def _envelope_prefix(roots: ChildIndex) -> list[Candidate]:
+    """The chain of rules a decoded event is certain to descend first, as the walk would.
+
+    At each level, only while every event meets the same candidates (no index path) and the
+    first of them keeps no state and tests nothing but envelope fields (``integration``,
+    ``aws.source``): its check on any decoded event is its check on the envelope alone, and
+    passing, it is the one the walk chooses (the first match in try order)."""
+    probe = EventView({}, b"", decoded=True)
+    prefix: list[Candidate] = []
+    index: ChildIndex | None = roots
+    while index is not None and index.path is None and index.always:
+        first = index.always[0]
+        rule = first.rule
+        decided_by_envelope = (
+            not first.stateful
+            and not rule.is_correlation
+            and not (rule.lists or rule.log_tests or rule.maxsize)
+            and all(test.name in _ENVELOPE for test in rule.fields)
+        )
+        if not decided_by_envelope or not first.check(probe):
+            break
+        prefix.append(first)
+        index = first.children
+    return prefix

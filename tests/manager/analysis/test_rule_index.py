@@ -123,3 +123,53 @@ def test_an_event_meets_few_of_the_sigmahq_rules(
     # Measured: 86 rules, at most 5 for one event, 0.26 on average.
     assert len(ruleset.detections) > 80
     assert max(met) <= 8 and sum(met) / len(met) < 0.5
+
+
+def test_a_decoded_event_starts_below_the_envelope_rules_with_the_same_walk(
+    dataset_records: list[tuple[dict[str, Any], bytes]],
+) -> None:
+    """80200 and 80202 test only the envelope decode_record writes: a decoded event's walk
+    starts below them, and its result and trace equal the full walk's (the same event
+    viewed as not decoded walks from the roots)."""
+    ruleset = load_ruleset(default_ruleset_paths())
+    tree = RuleTree(ruleset)
+    assert [c.rule.id for c in tree.decoded_prefix] == ["80200", "80202"]
+
+    def no_state(rule: Any, view: EventView) -> tuple[bool, str]:
+        return (not rule.is_correlation, "")
+
+    for rec, raw in dataset_records[::2]:
+        event = decode_record(rec, SOURCE, AGENT)
+        fast_trace: list[Any] = []
+        full_trace: list[Any] = []
+        fast = tree.walk(EventView(event, raw, AGENT.id, decoded=True), no_state, fast_trace)
+        full = tree.walk(EventView(event, raw, AGENT.id), no_state, full_trace)
+        assert [r.id for r in fast[1]] == [r.id for r in full[1]]
+        assert fast_trace == full_trace
+
+
+def test_the_envelope_prefix_stops_at_a_rule_that_tests_the_event(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.xml"
+    rules.write_text(
+        '<group name="t,">'
+        '<rule id="100000" level="0"><field name="integration">aws</field>'
+        "<description>base</description></rule>"
+        '<rule id="100001" level="3"><if_sid>100000</if_sid>'
+        '<field name="aws.eventName">^ListBuckets$</field><description>x</description></rule>'
+        '<rule id="100002" level="0"><field name="integration">^gcp$</field>'
+        "<description>other</description></rule>"
+        "</group>"
+    )
+    tree = RuleTree(load_ruleset([rules]))
+    # 100000 is decided by the envelope; its only child tests the event itself.
+    assert [c.rule.id for c in tree.decoded_prefix] == ["100000"]
+    rec = record(eventName="ListBuckets")
+    view = EventView(decode_record(rec, SOURCE, AGENT), b"{}", AGENT.id, decoded=True)
+    assert [r.id for r in tree.walk(view, lambda rule, v: (True, ""))[1]] == ["100000", "100001"]
+    other = tmp_path / "other.xml"
+    other.write_text(
+        '<group name="t,">'
+        '<rule id="100002" level="0"><field name="integration">^gcp$</field>'
+        "<description>other</description></rule></group>"
+    )
+    assert RuleTree(load_ruleset([other])).decoded_prefix == []  # fails on the envelope
