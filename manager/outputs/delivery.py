@@ -239,6 +239,11 @@ class Delivery(Generic[T]):
 
     def _run(self) -> None:
         attempts = 0
+        if self.gather_seconds:
+            # The first pass gathers too: at start the backlog, and the batches agents resend to
+            # a manager that just started, would otherwise split into one digest per commit
+            # that lands before the pass (a burst cut in two on a busy machine, seen in CI).
+            self._stop.wait(self.gather_seconds)
         while not self._stop.is_set():
             if attempts:
                 self.retries += 1
