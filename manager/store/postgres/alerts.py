@@ -48,9 +48,13 @@ from trailwarden.manager.store.postgres.database import Connection, PgDatabase
 from trailwarden.manager.store.postgres.schema import COMPONENT, MIGRATIONS, ensure_text_search
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import RetentionPolicy, enforce_size_cap
-from trailwarden.manager.store.sqlite.alerts import _archived as archived_event
-from trailwarden.manager.store.sqlite.alerts import _stored as stored_alert
-from trailwarden.manager.store.sqlite.schema import ALERT_COLUMNS, _ms, alert_row
+from trailwarden.manager.store.rows import (
+    ALERT_COLUMNS,
+    alert_row,
+    archived_event,
+    stored_alert,
+    time_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +232,7 @@ class PostgresAlertStore:
                 e.event_key,
                 e.recipient_account,
                 e.agent_id,
-                _ms(e.event_time),
+                time_ms(e.event_time),
                 e.location,
                 e.raw,
             )

@@ -2,7 +2,7 @@
 
 Tables (migration 1):
 
-- ``alerts``: the columns of the SQLite backend (``sqlite/schema.py`` ``ALERT_COLUMNS``, the row
+- ``alerts``: the columns of the SQLite backend (``store/rows.py`` ``ALERT_COLUMNS``, the row
   an Alert becomes is shared: ``alert_row``), ``seq`` an identity column that is the follow
   cursor, times as Unix milliseconds. Unique ``(event_id, recipient_account, rule_id)`` for
   alerts of identified events, so a resend stores nothing twice even across managers.

@@ -12,19 +12,18 @@ here (``Database.transaction`` does it for writes, ``_read`` for reads).
 
 from __future__ import annotations
 
-import json
 import logging
 import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from trailwarden.common.errors import StoreError
-from trailwarden.common.timeparse import to_rfc3339, utc_now
+from trailwarden.common.timeparse import utc_now
 from trailwarden.manager.analysis.alert import Alert
 from trailwarden.manager.store.base import (
     AlertPage,
@@ -41,19 +40,23 @@ from trailwarden.manager.store.base import (
 )
 from trailwarden.manager.store.query import decode_page_token, encode_page_token
 from trailwarden.manager.store.retention import RetentionPolicy, enforce_size_cap
+from trailwarden.manager.store.rows import (
+    ALERT_COLUMNS,
+    alert_row,
+    archived_event,
+    stored_alert,
+    time_ms,
+)
 from trailwarden.manager.store.sqlite import filters
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.output_cursors import OutputCursors
 from trailwarden.manager.store.sqlite.piece_cache import PieceCache
 from trailwarden.manager.store.sqlite.rollup import ROLLUP_COLUMNS, add_counts, count_rows
 from trailwarden.manager.store.sqlite.schema import (
-    ALERT_COLUMNS,
     COMPONENT,
     INSERT_ALERT_SQL,
     MIGRATIONS,
     ROW_ROLLUP_INDEXES,
-    _ms,
-    alert_row,
     finish_upgrade,
 )
 from trailwarden.manager.store.sqlite.series import alert_series
@@ -206,7 +209,7 @@ class SqliteAlertStore:
                                 e.event_key,
                                 e.recipient_account,
                                 e.agent_id,
-                                _ms(e.event_time),
+                                time_ms(e.event_time),
                                 e.location,
                                 e.raw,
                             )
@@ -252,7 +255,7 @@ class SqliteAlertStore:
         params.append(q.limit + 1)
         rows = self._read("alert query", lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > q.limit
-        alerts = [_stored(row) for row in rows[: q.limit]]
+        alerts = [stored_alert(row) for row in rows[: q.limit]]
         token = ""
         if more and alerts:
             last = rows[q.limit - 1]
@@ -275,7 +278,7 @@ class SqliteAlertStore:
                 [*params, q.limit],
             ).fetchall()
             cursor = rows[-1][0] if len(rows) >= q.limit else top
-            return [_stored(row) for row in rows], cursor
+            return [stored_alert(row) for row in rows], cursor
 
         return self._read("alert follow", work)
 
@@ -292,7 +295,7 @@ class SqliteAlertStore:
                 (after_cursor, top, limit),
             ).fetchall()
             cursor = rows[-1][0] if len(rows) >= limit else top
-            return [_archived(row) for row in rows], cursor
+            return [archived_event(row) for row in rows], cursor
 
         return self._read("archive follow", work)
 
@@ -433,56 +436,6 @@ def _delete(tx: sqlite3.Connection, table: str, sql: str, params: tuple[Any, ...
     rows = tx.execute(sql + _RETURNING, params).fetchall()
     add_counts(tx, count_rows(rows, sign=-1))
     return len(rows)
-
-
-def _rfc3339_ms(ms: int | None) -> str:
-    return "" if ms is None else to_rfc3339(datetime.fromtimestamp(ms / 1000, tz=UTC))
-
-
-def _archived(row: Sequence[Any]) -> ArchivedEvent:
-    return ArchivedEvent(
-        cursor=row[0],
-        timestamp=_rfc3339_ms(row[1]),
-        agent_id=row[2],
-        event_time=_rfc3339_ms(row[3]),
-        location=row[4],
-        raw=bytes(row[5]),
-    )
-
-
-def _stored(row: Sequence[Any]) -> StoredAlert:
-    document = row[18]
-    try:
-        rule = json.loads(document).get("rule", {})
-    except ValueError:
-        rule = {}
-    mitre = rule.get("mitre") or {}
-    return StoredAlert(
-        cursor=row[0],
-        id=row[1],
-        timestamp=to_rfc3339(datetime.fromtimestamp(row[2] / 1000, tz=UTC)),
-        event_time=row[4],
-        rule_id=row[5],
-        level=row[6],
-        description=row[7],
-        groups=tuple(rule.get("groups") or ()),
-        mitre_ids=tuple(mitre.get("id") or ()),
-        firedtimes=int(rule.get("firedtimes") or 0),
-        agent_id=row[8],
-        agent_name=row[9],
-        account=row[10],
-        region=row[11],
-        event_source=row[12],
-        event_name=row[13],
-        user=row[14],
-        source_ip=row[15],
-        event_id=row[16],
-        recipient_account=row[17],
-        json=document,
-        source=row[19],
-        bucket=row[20],
-        error_code=row[21],
-    )
 
 
 def _conforms(store: SqliteAlertStore) -> AlertStore:

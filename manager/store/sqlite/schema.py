@@ -24,14 +24,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
 
-import orjson
-
-from trailwarden.common.timeparse import utc_now
-from trailwarden.manager.analysis.alert import Alert
+from trailwarden.manager.store.rows import ALERT_COLUMNS
 from trailwarden.manager.store.sqlite.database import Database
 from trailwarden.manager.store.sqlite.rollup import ROLLUP_COLUMNS, add_counts, count_rows
 
@@ -138,96 +132,11 @@ FINAL_INDEXES = tuple(
 )
 """What ``finish_upgrade`` builds once the rows of an older version are filled in."""
 
-ALERT_COLUMNS = (
-    "alert_id, ts_ms, event_time_ms, event_time, rule_id, level, description, agent_id, "
-    "agent_name, account, region, event_source, event_name, principal, source_ip, event_id, "
-    "recipient_account, json, source, bucket, error_code, groups, mitre"
-)
 INSERT_ALERT_SQL = f"INSERT OR IGNORE INTO alerts ({ALERT_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 ROW_ROLLUP_INDEXES = (2, 4, 5, 9, 10, 11, 12, 13, 14, 18, 19, 20, 7, 22, 21)
 """Positions in an ``alert_row`` of the ``rollup.ROLLUP_COLUMNS`` (event time first)."""
 UPGRADE_BATCH = 20_000
 """Rows filled in per upgrade transaction: short write locks, steady progress."""
-
-
-def alert_row(alert: Alert) -> tuple[Any, ...]:
-    """The ``alerts`` row for an Alert, in ``ALERT_COLUMNS`` order."""
-    document = alert.document()
-    ts_ms = _ms(alert.timestamp)
-    if ts_ms is None:
-        ts_ms = int(utc_now().timestamp() * 1000)
-    event_ms = _ms(alert.event_time)
-    aws = _aws_fields(alert, document)
-    rule = alert.rule
-    return (
-        alert.id,
-        ts_ms,
-        ts_ms if event_ms is None else event_ms,
-        alert.event_time,
-        rule.id,
-        rule.level,
-        rule.description,
-        alert.agent.id,
-        alert.agent.name,
-        alert.account,
-        alert.region,
-        alert.event_source,
-        alert.event_name,
-        alert.user,
-        alert.source_ip,
-        alert.event_id,
-        alert.recipient_account,
-        document,
-        _str(aws.get("source")),
-        _str((aws.get("log_info") or {}).get("s3bucket") if isinstance(aws, dict) else None),
-        _str(aws.get("errorCode")),
-        _tags(rule.groups),
-        _tags(rule.mitre_ids),
-    )
-
-
-def _aws_fields(alert: Alert, document: str) -> dict[str, Any]:
-    """The decoded ``aws`` object: from ``alert.data`` when it is still there, else from the
-    rendered document (an analysis worker hands alerts over with only the document)."""
-    data: Any = alert.data
-    if not data:
-        try:
-            data = orjson.loads(document).get("data")
-        except (orjson.JSONDecodeError, AttributeError):
-            data = None
-    aws = data.get("aws") if isinstance(data, dict) else None
-    return aws if isinstance(aws, dict) else {}
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _tags(values: tuple[str, ...]) -> str:
-    """``,a,b,`` (or '' for none): ``instr(column, ',a,')`` then matches one value exactly."""
-    return f",{','.join(values)}," if values else ""
-
-
-def split_tags(text: str) -> list[str]:
-    """The values of a ``,a,b,`` column."""
-    return [part for part in text.split(",") if part]
-
-
-@lru_cache(maxsize=8192)
-def _ms(text: str) -> int | None:
-    """Unix milliseconds of an RFC 3339 time; None if empty or unreadable.
-
-    Cached: a batch's alerts share their raise time and CloudTrail times repeat within a file.
-    """
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
 
 
 # ---- upgrade of older databases ---------------------------------------------------------------

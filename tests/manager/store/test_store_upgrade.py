@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from trailwarden.manager.store import rows
 from trailwarden.manager.store.query import build_alert_query, build_stats_query
 from trailwarden.manager.store.sqlite import schema
 from trailwarden.manager.store.sqlite.alerts import SqliteAlertStore
@@ -36,8 +37,8 @@ def _old_database(path: Path, count: int) -> list[str]:
                 source=("cloudtrail", "guardduty")[i % 5 == 0],
                 event_time="" if i == 7 else None,
             )
-            row = list(schema.alert_row(alert)[:18])
-            row[2] = schema._ms(alert.event_time)  # version 1 kept NULL for a missing eventTime
+            row = list(rows.alert_row(alert)[:18])
+            row[2] = rows.time_ms(alert.event_time)  # version 1 kept NULL for a missing eventTime
             tx.execute(f"INSERT INTO alerts ({V1_COLUMNS}) VALUES ({', '.join('?' * 18)})", row)
             ids.append(alert.id)
     db.close()
